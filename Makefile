@@ -1,0 +1,57 @@
+# weightgen — `make test` is what CI runs (.ci/run).
+CARGO  ?= cargo
+PYTHON ?= python3
+VENV   := target/venv-interop
+VPY    := $(VENV)/bin/python
+BIN    := target/debug/weightgen
+RBIN   := target/release/weightgen
+
+.PHONY: all build test test-rust test-interop lint fmt fixtures demo bench man clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+## test: everything CI checks: formatting, clippy, Rust unit/integration/golden/stats tests, Python interop
+test: lint test-rust test-interop
+
+test-rust:
+	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --doc
+
+# The interop venv lives under target/ and is rebuilt when the pinned requirements change.
+$(VENV)/.stamp: tests/interop/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+	touch $@
+
+test-interop: $(VENV)/.stamp
+	$(CARGO) build --locked
+	$(VPY) tests/interop/interop.py $(BIN)
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## fixtures: regenerate the golden files (only when the stream changes on purpose) and the
+## reference formula table
+fixtures:
+	$(CARGO) build --release --locked
+	tests/golden/make_golden.sh $(RBIN)
+	$(PYTHON) tests/reference/formulas.py
+
+## demo: the README's first command
+demo:
+	$(CARGO) run --release --locked -- generate --spec fixtures/specs/mlp.json -o target/demo-mlp.safetensors --force --json
+
+man:
+	$(CARGO) build --release --locked
+	mkdir -p target/man
+	$(RBIN) man > target/man/weightgen.1
+
+clean:
+	$(CARGO) clean

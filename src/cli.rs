@@ -1,0 +1,372 @@
+//! Command line: clap definitions, and their conversion into a library [`Spec`].
+//!
+//! Owns: flags, help text, subcommands, where summaries are printed. Does not own: any
+//! validation of values (the library parses every flag value, so flags and JSON give the same
+//! messages), nor any scheme or format logic.
+
+use anyhow::{Context, Result};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::io::Read;
+use weightgen::dtype::DType;
+use weightgen::fans::Convention;
+use weightgen::plan::Plan;
+use weightgen::scheme::{Param, Scheme};
+use weightgen::spec::{Spec, parse_tensor_arg};
+use weightgen::summary::Summary;
+use weightgen::write::{self, Format, Target, WriteOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "weightgen",
+    version,
+    about = "Write initialised neural-network weights to .npy, .npz and .safetensors files",
+    long_about = "Write initialised neural-network weights (Glorot/Xavier, He/Kaiming, LeCun, \
+variance scaling, truncated normal, …) exactly as PyTorch and Keras define them, to .npy, .npz \
+and .safetensors files that NumPy, PyTorch, JAX, TensorFlow, Candle and Burn load directly. \
+The same seed gives the same bytes on any machine.\n\n\
+Exit codes: 0 ok, 1 I/O or other runtime failure, 2 invalid usage, spec or parameters, \
+130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate initialised tensors and write them to a file (or stdout).
+    Generate(Box<GenerateArgs>),
+    /// List every scheme with its formula, parameters, defaults and aliases.
+    Schemes {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    Man,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+weightgen generate fc1.weight=256x784 fc1.bias=256 --scheme kaiming_uniform -o w.safetensors --seed 1\n  \
+weightgen generate 64x3x7x7 --scheme kaiming_normal --nonlinearity relu -o conv.npy\n  \
+cat spec.json | weightgen generate --spec - -o model.safetensors\n\n\
+Parameters given as flags override the spec's top level; values on a tensor in the spec win over both.")]
+struct GenerateArgs {
+    /// Tensors as NAME=DIMS or DIMS (named `weight`), e.g. fc1.weight=256x784.
+    #[arg(value_name = "TENSOR")]
+    tensors: Vec<String>,
+
+    /// Output file; `-` writes to stdout (.npy and .safetensors only).
+    #[arg(short, long, value_name = "PATH", required_unless_present = "dry_run")]
+    output: Option<String>,
+
+    /// JSON spec file (`-` reads stdin).
+    #[arg(long, value_name = "FILE")]
+    spec: Option<String>,
+
+    /// Output format [npy, npz, safetensors]; default from the output's extension.
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+
+    /// Initialisation scheme (see `weightgen schemes`) [default: xavier_uniform].
+    #[arg(long, value_name = "NAME")]
+    scheme: Option<String>,
+
+    /// Gain (overrides the one computed from --nonlinearity).
+    #[arg(long, value_name = "G", allow_hyphen_values = true)]
+    gain: Option<String>,
+    /// Fan mode [fan_in, fan_out, fan_avg, fan_geo_avg].
+    #[arg(long, value_name = "MODE")]
+    mode: Option<String>,
+    /// Nonlinearity for the gain, as PyTorch's calculate_gain [linear, conv1d…conv_transpose3d, sigmoid, tanh, relu, leaky_relu, selu].
+    #[arg(long, value_name = "NAME")]
+    nonlinearity: Option<String>,
+    /// Negative slope of leaky_relu.
+    #[arg(long, value_name = "A", allow_hyphen_values = true)]
+    negative_slope: Option<String>,
+    /// Scale of variance_scaling.
+    #[arg(long, value_name = "S", allow_hyphen_values = true)]
+    scale: Option<String>,
+    /// Distribution of variance_scaling [truncated_normal, normal, untruncated_normal, uniform].
+    #[arg(long, value_name = "NAME")]
+    distribution: Option<String>,
+    /// Mean (normal, truncated_normal).
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    mean: Option<String>,
+    /// Standard deviation (normal, truncated_normal).
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    std: Option<String>,
+    /// Lower bound (uniform; absolute bound of truncated_normal).
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    low: Option<String>,
+    /// Upper bound (uniform; absolute bound of truncated_normal).
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    high: Option<String>,
+    /// Value of the constant scheme.
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    value: Option<String>,
+    /// Fraction of zeros per column (sparse schemes), in [0, 1].
+    #[arg(long, value_name = "F", allow_hyphen_values = true)]
+    sparsity: Option<String>,
+    /// Groups (grouped-convolution schemes).
+    #[arg(long, value_name = "N")]
+    groups: Option<String>,
+    /// Fan-in to use instead of the one computed from the shape.
+    #[arg(long, value_name = "N")]
+    fan_in: Option<String>,
+    /// Fan-out to use instead of the one computed from the shape.
+    #[arg(long, value_name = "N")]
+    fan_out: Option<String>,
+
+    /// Axis convention and meaning of "normal" schemes [torch, keras] [default: torch].
+    #[arg(long, value_name = "NAME")]
+    convention: Option<String>,
+    /// Element type [f32, f64, f16, bf16] [default: f32].
+    #[arg(long, value_name = "DTYPE")]
+    dtype: Option<String>,
+    /// Seed (0 to 2^64-1). Without it a seed is drawn from the OS, printed on stderr and
+    /// recorded in the file.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+
+    /// Replace an existing output file.
+    #[arg(long)]
+    force: bool,
+    /// Print a JSON summary on stdout (on stderr when the output is stdout).
+    #[arg(long)]
+    json: bool,
+    /// Resolve and print the summary without generating or writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Deflate .npz members (like np.savez_compressed).
+    #[arg(long)]
+    compress: bool,
+    /// Print nothing on stderr on success (not even a drawn seed; use --json to capture it).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+impl GenerateArgs {
+    fn flag_params(&self) -> [(Param, &Option<String>); 15] {
+        [
+            (Param::Gain, &self.gain),
+            (Param::Mode, &self.mode),
+            (Param::Nonlinearity, &self.nonlinearity),
+            (Param::NegativeSlope, &self.negative_slope),
+            (Param::Scale, &self.scale),
+            (Param::Distribution, &self.distribution),
+            (Param::Mean, &self.mean),
+            (Param::Std, &self.std),
+            (Param::Low, &self.low),
+            (Param::High, &self.high),
+            (Param::Value, &self.value),
+            (Param::Sparsity, &self.sparsity),
+            (Param::Groups, &self.groups),
+            (Param::FanIn, &self.fan_in),
+            (Param::FanOut, &self.fan_out),
+        ]
+    }
+
+    /// Flags and spec file → one Spec.
+    fn to_spec(&self) -> Result<Spec> {
+        let mut spec = match &self.spec {
+            None => Spec::default(),
+            Some(path) => {
+                let (text, source) = if path == "-" {
+                    let mut s = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut s)
+                        .context("reading the spec from stdin")?;
+                    (s, "<stdin>".to_string())
+                } else {
+                    let s = std::fs::read_to_string(path).map_err(|e| {
+                        weightgen::Error::Usage(format!("cannot read spec {path}: {e}"))
+                    })?;
+                    (s, path.clone())
+                };
+                Spec::from_json(&text, &source)?
+            }
+        };
+        let mut flags = weightgen::spec::ParamSet::default();
+        if let Some(s) = &self.scheme {
+            flags.set_scheme(s, "--scheme")?;
+        }
+        for (p, v) in self.flag_params() {
+            if let Some(v) = v {
+                flags.set_str(p, v, &p.flag())?;
+            }
+        }
+        spec.defaults = spec.defaults.overlaid(&flags);
+        if let Some(seed) = self.seed {
+            spec.seed = Some(seed);
+        }
+        if let Some(d) = &self.dtype {
+            spec.dtype = Some(DType::parse(d).map_err(|e| at(e, "--dtype"))?);
+        }
+        if let Some(c) = &self.convention {
+            spec.convention = Some(Convention::parse(c).map_err(|e| at(e, "--convention"))?);
+        }
+        for arg in &self.tensors {
+            spec.tensors.push(parse_tensor_arg(arg)?);
+        }
+        Ok(spec)
+    }
+}
+
+fn at(e: weightgen::Error, flag: &str) -> weightgen::Error {
+    match e {
+        weightgen::Error::Invalid { where_, msg } if where_.is_empty() => {
+            weightgen::Error::invalid(flag, msg)
+        }
+        o => o,
+    }
+}
+
+/// Parse the command line and run it.
+pub fn run() -> Result<()> {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return Err(ClapError(e).into()),
+    };
+    match cli.command {
+        Command::Generate(args) => generate(&args),
+        Command::Schemes { json } => {
+            print_schemes(json);
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "weightgen", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command());
+            man.render(&mut std::io::stdout())
+                .context("writing the man page")?;
+            Ok(())
+        }
+    }
+}
+
+/// A clap parse error (or `--help`/`--version`), kept whole so `main` can print it right.
+#[derive(Debug)]
+pub struct ClapError(pub clap::Error);
+
+impl std::fmt::Display for ClapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for ClapError {}
+
+fn generate(args: &GenerateArgs) -> Result<()> {
+    let spec = args.to_spec()?;
+    let target = args.output.as_deref().map(Target::parse);
+    let format = match &args.format {
+        Some(f) => Format::parse(f)?,
+        None => match &target {
+            Some(Target::Path(p)) => Format::from_path(p).ok_or_else(|| {
+                weightgen::Error::Usage(format!(
+                    "cannot tell the format from {}; name it .npy, .npz or .safetensors, or pass --format",
+                    p.display()
+                ))
+            })?,
+            Some(Target::Stdout) => {
+                return Err(weightgen::Error::Usage(
+                    "writing to stdout needs --format npy or --format safetensors".into(),
+                )
+                .into());
+            }
+            None => Format::Safetensors,
+        },
+    };
+
+    let drawn = spec.seed.is_none();
+    let seed = match spec.seed {
+        Some(s) => s,
+        None => getrandom::u64().map_err(|e| anyhow::anyhow!("drawing a seed from the OS: {e}"))?,
+    };
+    let plan = Plan::new(&spec, seed)?;
+    let to_stdout = target == Some(Target::Stdout);
+    if drawn && !args.quiet {
+        eprintln!("seed: {seed}");
+    }
+    let outputs: Vec<String> = target.iter().map(Target::display).collect();
+
+    if args.dry_run {
+        write::check_plan(&plan, format, to_stdout)?;
+        let hashes = BTreeMap::new();
+        let summary = Summary::new(&plan, format, outputs, true, &hashes);
+        if args.json {
+            println!("{}", summary.to_json());
+        } else {
+            print!("{}", summary.to_table());
+        }
+        return Ok(());
+    }
+
+    let target = target.expect("clap requires --output without --dry-run");
+    let opts = WriteOptions {
+        compress: args.compress,
+        hash: args.json,
+    };
+    let hashes = write::write_plan(&plan, format, &target, args.force, opts)?;
+    if args.json {
+        let summary = Summary::new(&plan, format, outputs, false, &hashes);
+        if to_stdout {
+            eprintln!("{}", summary.to_json());
+        } else {
+            println!("{}", summary.to_json());
+        }
+    } else if !args.quiet && !to_stdout {
+        eprintln!(
+            "wrote {}: {} tensor{}, {} bytes of data",
+            target.display(),
+            plan.tensors.len(),
+            if plan.tensors.len() == 1 { "" } else { "s" },
+            plan.data_bytes()
+        );
+    }
+    Ok(())
+}
+
+fn print_schemes(json: bool) {
+    let docs: Vec<_> = Scheme::ALL.iter().map(|s| s.doc()).collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&docs).expect("docs serialise")
+        );
+        return;
+    }
+    for d in docs {
+        let aliases = if d.aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" (aliases: {})", d.aliases.join(", "))
+        };
+        println!("{}{aliases}", d.name);
+        println!("  torch: {}", d.formula);
+        println!("  keras: {}", d.keras);
+        if !d.params.is_empty() {
+            let ps: Vec<String> = d
+                .params
+                .iter()
+                .map(|p| match p.default {
+                    Some(def) => format!("{}={def}", p.name),
+                    None => p.name.to_string(),
+                })
+                .collect();
+            println!("  params: {}", ps.join(", "));
+        }
+        println!("  source: {}", d.source);
+    }
+}

@@ -1,0 +1,170 @@
+//! Output element types and the one place values are rounded to them.
+//!
+//! Owns: the dtype names (`f32`, `f64`, `f16`, `bf16`), their sizes, their names in each file
+//! format, and the conversion of f64 values to little-endian bytes. Rounding is always to
+//! nearest, ties to even: f64 → f32 by IEEE conversion, and f16/bf16 from the *f32* value (so a
+//! bf16 file equals the f32 file cast to bf16, as PyTorch users get with `.to(torch.bfloat16)`).
+//! Does not own: how values are drawn (see `stream`).
+
+use crate::error::{Error, Result};
+use half::{bf16, f16};
+use std::fmt;
+
+/// Element type of an output tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DType {
+    F32,
+    F64,
+    F16,
+    BF16,
+}
+
+impl DType {
+    /// Every dtype, in the order `--help` lists them.
+    pub const ALL: [DType; 4] = [DType::F32, DType::F64, DType::F16, DType::BF16];
+
+    /// The name users type and that summaries print.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
+        }
+    }
+
+    /// Parse a user-supplied dtype name (case-insensitive; `float32`, `half`, … accepted).
+    pub fn parse(s: &str) -> Result<DType> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "float32" | "float" => Ok(DType::F32),
+            "f64" | "float64" | "double" => Ok(DType::F64),
+            "f16" | "float16" | "half" => Ok(DType::F16),
+            "bf16" | "bfloat16" => Ok(DType::BF16),
+            _ => Err(Error::invalid(
+                "",
+                format!("unknown dtype `{s}` (valid: f32, f64, f16, bf16)"),
+            )),
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F64 => 8,
+            DType::F16 | DType::BF16 => 2,
+        }
+    }
+
+    /// The safetensors dtype string.
+    pub fn safetensors_name(self) -> &'static str {
+        match self {
+            DType::F32 => "F32",
+            DType::F64 => "F64",
+            DType::F16 => "F16",
+            DType::BF16 => "BF16",
+        }
+    }
+
+    /// Rank in the safetensors reference writer's `Dtype` enum declaration order. The reference
+    /// layout puts tensors in *descending* rank, then by name (file-formats.md §1.4).
+    pub fn safetensors_rank(self) -> u8 {
+        // BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ,
+        // F8_E5M2FNUZ, I16, U16, F16, BF16, I32, U32, F32, C64, F64, I64, U64
+        match self {
+            DType::F16 => 13,
+            DType::BF16 => 14,
+            DType::F32 => 17,
+            DType::F64 => 19,
+        }
+    }
+
+    /// The NumPy `descr`, explicit little-endian; `None` for bf16, which NumPy has no type for.
+    pub fn npy_descr(self) -> Option<&'static str> {
+        match self {
+            DType::F32 => Some("<f4"),
+            DType::F64 => Some("<f8"),
+            DType::F16 => Some("<f2"),
+            DType::BF16 => None,
+        }
+    }
+
+    /// Round an f64 value to this dtype and return it as f64 again (exact).
+    pub fn round(self, x: f64) -> f64 {
+        match self {
+            DType::F64 => x,
+            DType::F32 => x as f32 as f64,
+            DType::F16 => f16::from_f32(x as f32).to_f64(),
+            DType::BF16 => bf16::from_f32(x as f32).to_f64(),
+        }
+    }
+
+    /// Write `values` (f64, one per element) as little-endian bytes of this dtype into `out`,
+    /// which must be exactly `values.len() * self.size()` bytes long.
+    pub fn encode(self, values: &[f64], out: &mut [u8]) {
+        debug_assert_eq!(out.len(), values.len() * self.size());
+        match self {
+            DType::F64 => {
+                for (v, o) in values.iter().zip(out.chunks_exact_mut(8)) {
+                    o.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+            DType::F32 => {
+                for (v, o) in values.iter().zip(out.chunks_exact_mut(4)) {
+                    o.copy_from_slice(&(*v as f32).to_le_bytes());
+                }
+            }
+            DType::F16 => {
+                for (v, o) in values.iter().zip(out.chunks_exact_mut(2)) {
+                    o.copy_from_slice(&f16::from_f32(*v as f32).to_le_bytes());
+                }
+            }
+            DType::BF16 => {
+                for (v, o) in values.iter().zip(out.chunks_exact_mut(2)) {
+                    o.copy_from_slice(&bf16::from_f32(*v as f32).to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bf16_is_round_to_nearest_even_of_the_f32_value() {
+        // 1 + 2^-8 is exactly halfway between two bf16 values (1 and 1 + 2^-7): ties to even → 1.
+        let halfway = 1.0 + f64::powi(2.0, -8);
+        assert_eq!(DType::BF16.round(halfway), 1.0);
+        // Just above halfway rounds up.
+        let above = 1.0 + f64::powi(2.0, -8) + f64::powi(2.0, -20);
+        assert_eq!(DType::BF16.round(above), 1.0 + f64::powi(2.0, -7));
+        // Truncation would give 1.0 here; round-to-nearest gives the upper value.
+        let mut out = [0u8; 2];
+        DType::BF16.encode(&[above], &mut out);
+        assert_eq!(u16::from_le_bytes(out), 0x3f81);
+    }
+
+    #[test]
+    fn f16_goes_through_f32_first() {
+        // A value whose f64 → f16 direct rounding would differ from f64 → f32 → f16.
+        // 1 + 2^-11 + 2^-40: direct rounding goes up (above the tie); via f32 the 2^-40 is lost,
+        // leaving an exact tie that rounds to even (1.0).
+        let x = 1.0 + f64::powi(2.0, -11) + f64::powi(2.0, -40);
+        assert_eq!(DType::F16.round(x), 1.0);
+    }
+
+    #[test]
+    fn parse_lists_valid_names_on_error() {
+        let e = DType::parse("f8").unwrap_err().to_string();
+        assert!(e.contains("f32, f64, f16, bf16"), "{e}");
+        assert_eq!(DType::parse("BFloat16").unwrap(), DType::BF16);
+    }
+}

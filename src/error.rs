@@ -1,0 +1,71 @@
+//! The library's one error type.
+//!
+//! Owns: every failure the library reports, split into the two classes the command line maps to
+//! exit codes (invalid input → 2, I/O and other runtime failures → 1). Does not own: printing
+//! (the binary prints `weightgen: error: {err}` on one line).
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while turning a spec into files.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec or a flag is invalid: bad JSON, an unknown key, a bad parameter, a shape that
+    /// overflows. `where_` names the place (`tensors[1].shape`, `--std`), may be empty.
+    #[error("{}{msg}", if where_.is_empty() { String::new() } else { format!("{where_}: ") })]
+    Invalid { where_: String, msg: String },
+
+    /// The requested output cannot be produced as asked (format/dtype/destination mismatch,
+    /// existing file without `--force`). Also an invalid-usage error (exit 2).
+    #[error("{0}")]
+    Usage(String),
+
+    /// Reading or writing a file failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Not enough free space for the output.
+    #[error(
+        "not enough free space for {}: needs {needed} bytes, {available} available",
+        path.display()
+    )]
+    NoSpace {
+        path: PathBuf,
+        needed: u64,
+        available: u64,
+    },
+
+    /// The run was interrupted (Ctrl-C); nothing was left at the destination.
+    #[error("interrupted; nothing was written to {}", path.display())]
+    Interrupted { path: PathBuf },
+}
+
+impl Error {
+    /// An invalid-input error at a place (`tensors[0].std`, `--gain`).
+    pub fn invalid(where_: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Invalid {
+            where_: where_.into(),
+            msg: msg.into(),
+        }
+    }
+
+    /// An I/O error with what we were doing.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// True for errors caused by what the user asked (exit code 2); false for runtime failures
+    /// (exit code 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Invalid { .. } | Error::Usage(_))
+    }
+}
+
+/// Result with the library's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

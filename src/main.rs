@@ -1,0 +1,48 @@
+//! `weightgen` binary: parse, run, print `weightgen: error: …` on one line, exit with a code.
+
+mod cli;
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+fn main() -> ExitCode {
+    // Ctrl-C: stop at the next chunk so the temp file is removed and the destination untouched.
+    let _ = ctrlc::set_handler(|| weightgen::write::INTERRUPTED.store(true, Ordering::Relaxed));
+    match cli::run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(err),
+    }
+}
+
+fn report(err: anyhow::Error) -> ExitCode {
+    if let Some(cli::ClapError(e)) = err.downcast_ref::<cli::ClapError>() {
+        use clap::error::ErrorKind;
+        if matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            let _ = e.print();
+            return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+        // clap's own message spans several lines (usage, tips); keep the first, one line.
+        let text = e.render().to_string();
+        let first = text.lines().next().unwrap_or("invalid arguments");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        eprintln!("weightgen: error: {first} (see weightgen --help)");
+        return ExitCode::from(2);
+    }
+    let code = match err.downcast_ref::<weightgen::Error>() {
+        Some(weightgen::Error::Interrupted { .. }) => 130,
+        Some(e) if e.is_usage() => 2,
+        _ => 1,
+    };
+    let msg = format!("{err:#}").replace(['\n', '\r'], " ");
+    eprintln!("weightgen: error: {msg}");
+    ExitCode::from(code)
+}

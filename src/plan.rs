@@ -1,0 +1,313 @@
+//! Plan: the Spec resolved, every tensor with its final name, shape, dtype and Distribution.
+//!
+//! Owns: precedence (tensor values > flags > spec top level > scheme defaults), all validation
+//! that can happen before a byte is drawn (names, sizes with checked arithmetic, parameters that
+//! no scheme uses), and exact sizes. Does not own: drawing values or writing bytes.
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::fans::{Convention, Fans, fans};
+use crate::scheme::{self, Param, Resolved, Scheme};
+use crate::spec::{ParamSet, Spec};
+use crate::stream::{STREAM_VERSION, TensorStream};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+
+/// The scheme used when neither the spec nor a flag names one.
+pub const DEFAULT_SCHEME: Scheme = Scheme::XavierUniform;
+
+/// One tensor, fully resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedTensor {
+    pub name: String,
+    pub shape: Vec<u64>,
+    pub dtype: DType,
+    pub scheme: Scheme,
+    pub params: Resolved,
+    pub numel: u64,
+    pub bytes: u64,
+}
+
+/// How a tensor appears in `--json`, `--dry-run` and the `weightgen.plan` metadata.
+#[derive(Debug, Clone, Serialize)]
+pub struct TensorSummary<'a> {
+    pub name: &'a str,
+    pub shape: &'a [u64],
+    pub dtype: &'static str,
+    pub scheme: &'static str,
+    pub params: &'a Resolved,
+    pub distribution: &'a crate::scheme::Distribution,
+    pub numel: u64,
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<&'a str>,
+}
+
+impl PlannedTensor {
+    /// The summary view, with the data hash when known.
+    pub fn summary<'a>(&'a self, sha256: Option<&'a str>) -> TensorSummary<'a> {
+        TensorSummary {
+            name: &self.name,
+            shape: &self.shape,
+            dtype: self.dtype.name(),
+            scheme: self.scheme.name(),
+            params: &self.params,
+            distribution: &self.params.distribution,
+            numel: self.numel,
+            bytes: self.bytes,
+            sha256,
+        }
+    }
+
+    /// The stream of this tensor's values for `seed`.
+    pub fn stream(&self, seed: u64) -> TensorStream {
+        TensorStream::new(seed, &self.name, self.numel, &self.params.distribution)
+    }
+}
+
+/// A resolved spec: what will be written, exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub seed: u64,
+    pub convention: Convention,
+    pub metadata: BTreeMap<String, String>,
+    pub tensors: Vec<PlannedTensor>,
+}
+
+fn prefixed(e: Error, set: &ParamSet, defaults: &ParamSet, tensor: &str) -> Error {
+    match e {
+        Error::Invalid { where_, msg } => {
+            // A parameter name: point at the level that set it.
+            if let Some(p) = Param::from_key(&where_) {
+                if let Some(o) = set.origins.get(&p) {
+                    return Error::invalid(o.clone(), msg);
+                }
+                if let Some(o) = defaults.origins.get(&p) {
+                    return Error::invalid(format!("{o} (for tensor `{}`)", tensor), msg);
+                }
+                return Error::invalid(format!("tensor `{tensor}`"), msg);
+            }
+            let at = if where_.is_empty() {
+                format!("tensor `{tensor}`")
+            } else {
+                where_
+            };
+            Error::invalid(at, msg)
+        }
+        other => other,
+    }
+}
+
+impl Plan {
+    /// Resolve `spec` with `seed` (the spec's own seed, a flag, or one drawn by the caller).
+    pub fn new(spec: &Spec, seed: u64) -> Result<Plan> {
+        if spec.tensors.is_empty() {
+            return Err(Error::Usage(
+                "no tensors given: pass shapes like fc1.weight=256x784, or --spec FILE with \"tensors\""
+                    .into(),
+            ));
+        }
+        let convention = spec.convention.unwrap_or_default();
+        let default_dtype = spec.dtype.unwrap_or(DType::F32);
+        let mut seen = HashSet::new();
+        let mut used_defaults: HashSet<Param> = HashSet::new();
+        let mut schemes_used: Vec<Scheme> = Vec::new();
+        let mut tensors = Vec::with_capacity(spec.tensors.len());
+
+        for t in &spec.tensors {
+            if !seen.insert(t.name.as_str()) {
+                return Err(Error::invalid(
+                    t.origin.clone(),
+                    format!("duplicate tensor name `{}`", t.name),
+                ));
+            }
+            let merged = spec.defaults.overlaid(&t.params);
+            let scheme = merged.scheme.unwrap_or(DEFAULT_SCHEME);
+            if !schemes_used.contains(&scheme) {
+                schemes_used.push(scheme);
+            }
+            // Parameters given on the tensor itself must belong to its scheme.
+            for p in t.params.origins.keys() {
+                if !scheme.takes(*p) {
+                    return Err(Error::invalid(
+                        t.params.origins[p].clone(),
+                        format!("scheme {scheme} does not take {}", p.key()),
+                    ));
+                }
+            }
+            for p in spec.defaults.origins.keys() {
+                if scheme.takes(*p) && !t.params.has(*p) {
+                    used_defaults.insert(*p);
+                }
+            }
+
+            let numel = t
+                .shape
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        t.origin.clone(),
+                        format!("shape {:?} has more elements than fit in 64 bits", t.shape),
+                    )
+                })?;
+            let dtype = t.dtype.unwrap_or(default_dtype);
+            let bytes = numel.checked_mul(dtype.size() as u64).ok_or_else(|| {
+                Error::invalid(
+                    t.origin.clone(),
+                    format!(
+                        "shape {:?} in {dtype} is more bytes than fit in 64 bits",
+                        t.shape
+                    ),
+                )
+            })?;
+
+            let mut f = if scheme.uses_fans() {
+                fans(&t.shape, convention).map_err(|e| match e {
+                    Error::Invalid { msg, .. } => Error::invalid(t.origin.clone(), msg),
+                    o => o,
+                })?
+            } else {
+                Fans {
+                    fan_in: None,
+                    fan_out: None,
+                }
+            };
+            // Explicit fans override the shape's; one given alone keeps the other from the shape.
+            if let Some(fi) = merged.values.fan_in {
+                f.fan_in = Some(fi);
+                f.fan_out = f.fan_out.or(merged.values.fan_out).or(Some(fi));
+            }
+            if let Some(fo) = merged.values.fan_out {
+                f.fan_out = Some(fo);
+                f.fan_in = f.fan_in.or(Some(fo));
+            }
+            let params = scheme::resolve(scheme, &merged.values, f, numel, convention)
+                .map_err(|e| prefixed(e, &t.params, &spec.defaults, &t.name))?;
+            tensors.push(PlannedTensor {
+                name: t.name.clone(),
+                shape: t.shape.clone(),
+                dtype,
+                scheme,
+                params,
+                numel,
+                bytes,
+            });
+        }
+
+        // A top-level parameter (flag or spec) that no tensor's scheme uses is almost certainly
+        // a mistake (`--std` with xavier_uniform): say so rather than ignore it.
+        for (p, origin) in &spec.defaults.origins {
+            if !used_defaults.contains(p) {
+                let names: Vec<&str> = schemes_used.iter().map(|s| s.name()).collect();
+                return Err(Error::invalid(
+                    origin.clone(),
+                    format!(
+                        "not used by any tensor's scheme ({}); {} takes: {}",
+                        names.join(", "),
+                        names[0],
+                        {
+                            let ps: Vec<&str> = schemes_used[0]
+                                .params()
+                                .iter()
+                                .map(|(p, _)| p.key())
+                                .collect();
+                            if ps.is_empty() {
+                                "no parameters".to_string()
+                            } else {
+                                ps.join(", ")
+                            }
+                        }
+                    ),
+                ));
+            }
+        }
+
+        Ok(Plan {
+            seed,
+            convention,
+            metadata: spec.metadata.clone(),
+            tensors,
+        })
+    }
+
+    /// Sum of tensor data bytes.
+    pub fn data_bytes(&self) -> u64 {
+        self.tensors.iter().map(|t| t.bytes).sum()
+    }
+
+    /// The plan as JSON (recorded as `weightgen.plan` in safetensors metadata).
+    pub fn tensors_json(&self) -> String {
+        let v: Vec<TensorSummary> = self.tensors.iter().map(|t| t.summary(None)).collect();
+        serde_json::to_string(&v).expect("plan serialises")
+    }
+
+    /// The `__metadata__` of a safetensors file written from this plan, in a fixed (sorted)
+    /// key order: `format`, the user's keys, then `weightgen.*`.
+    pub fn safetensors_metadata(&self) -> BTreeMap<String, String> {
+        let mut m = self.metadata.clone();
+        m.insert("format".into(), "pt".into());
+        m.insert("weightgen.version".into(), env!("CARGO_PKG_VERSION").into());
+        m.insert("weightgen.seed".into(), self.seed.to_string());
+        m.insert("weightgen.stream".into(), STREAM_VERSION.into());
+        m.insert("weightgen.convention".into(), self.convention.name().into());
+        m.insert("weightgen.plan".into(), self.tensors_json());
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::parse_tensor_arg;
+
+    fn spec(args: &[&str]) -> Spec {
+        Spec {
+            tensors: args.iter().map(|a| parse_tensor_arg(a).unwrap()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn duplicate_names_are_rejected() {
+        let e = Plan::new(&spec(&["3x3", "4x4"]), 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("duplicate tensor name `weight`"), "{e}");
+    }
+
+    #[test]
+    fn unused_flag_is_an_error_that_names_the_flag() {
+        let mut s = spec(&["a=3x3"]);
+        s.defaults.set_str(Param::Std, "0.1", "--std").unwrap();
+        let e = Plan::new(&s, 0).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--std: not used by any tensor's scheme (xavier_uniform)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn element_count_overflow_is_an_error() {
+        let s = spec(&["a=4294967296x4294967296"]);
+        assert!(
+            Plan::new(&s, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("64 bits")
+        );
+        let s = spec(&["a=4294967296x1073741824"]);
+        assert!(Plan::new(&s, 0).unwrap_err().to_string().contains("bytes"));
+    }
+
+    #[test]
+    fn explicit_fan_makes_a_bias_resolvable_under_torch() {
+        let mut s = spec(&["b=256"]);
+        s.defaults.set_scheme("standard", "--scheme").unwrap();
+        assert!(Plan::new(&s, 0).is_err());
+        s.defaults.set_str(Param::FanIn, "784", "--fan-in").unwrap();
+        let p = Plan::new(&s, 0).unwrap();
+        let b = p.tensors[0].params.bound.unwrap();
+        assert_eq!(b as f32, (1.0 / 784f64.sqrt()) as f32);
+    }
+}

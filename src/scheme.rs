@@ -1,0 +1,1142 @@
+//! The scheme catalogue: names, aliases, parameters, and the formulas that turn a scheme, its
+//! parameters and a tensor's fans into a concrete [`Distribution`].
+//!
+//! Owns: the maths from fans and gains to bounds and standard deviations, as pure functions in
+//! f64 that follow each framework's own operation order (so that f64 outputs match PyTorch or
+//! Keras bit for bit, and f32 outputs are that f64 number rounded once). Does not own: drawing
+//! values (`stream`), nor deciding which parameters apply to which tensor (`plan`).
+//!
+//! Sources: ../shared/reference/init-schemes.md §1.2–1.5 (PyTorch `torch/nn/init.py`), §2
+//! (Keras 3 `keras/src/initializers/random_initializers.py`), §3.2 (JAX
+//! `jax/_src/nn/initializers.py`), §5 (the papers), Appendix A (constants).
+
+use crate::error::{Error, Result};
+use crate::fans::{Convention, Fans};
+use serde::Serialize;
+use std::fmt;
+
+/// Std of a standard normal truncated to (−2, 2): √(1 − 4φ(2)/(2Φ(2) − 1)). Keras and JAX divide
+/// by it so that the *truncated* distribution has the target std (keras-team/keras#8048).
+#[allow(clippy::excessive_precision)] // the literal Keras and JAX write
+pub const TRUNC_STD_2SIGMA: f64 = 0.879_625_661_034_239_78;
+
+/// A concrete distribution with plain numbers: what the stream draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Distribution {
+    /// Every element equals `value`.
+    Constant { value: f64 },
+    /// U[low, high].
+    Uniform { low: f64, high: f64 },
+    /// N(mean, std²), untruncated.
+    Normal { mean: f64, std: f64 },
+    /// N(mean, std²) conditioned on low ≤ x ≤ high (absolute bounds; `std` is the underlying
+    /// normal's, not the truncated one's).
+    TruncatedNormal {
+        mean: f64,
+        std: f64,
+        low: f64,
+        high: f64,
+    },
+}
+
+impl Distribution {
+    /// True when values need random draws.
+    pub fn is_random(&self) -> bool {
+        match *self {
+            Distribution::Constant { .. } => false,
+            Distribution::Uniform { low, high } => low != high,
+            Distribution::Normal { std, .. } => std != 0.0,
+            Distribution::TruncatedNormal { std, low, high, .. } => std != 0.0 && low != high,
+        }
+    }
+}
+
+/// Every scheme in the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    Zeros,
+    Ones,
+    Constant,
+    Uniform,
+    Normal,
+    TruncatedNormal,
+    XavierUniform,
+    XavierNormal,
+    KaimingUniform,
+    KaimingNormal,
+    LecunUniform,
+    LecunNormal,
+    VarianceScaling,
+    Standard,
+}
+
+/// A scheme parameter, by its canonical (JSON) name. The command-line flag is the same name with
+/// `-` for `_` (`negative_slope` ↔ `--negative-slope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Param {
+    Gain,
+    Mode,
+    Nonlinearity,
+    NegativeSlope,
+    Scale,
+    Distribution,
+    Mean,
+    Std,
+    Low,
+    High,
+    Value,
+    Sparsity,
+    Groups,
+    FanIn,
+    FanOut,
+}
+
+impl Param {
+    pub const ALL: [Param; 15] = [
+        Param::Gain,
+        Param::Mode,
+        Param::Nonlinearity,
+        Param::NegativeSlope,
+        Param::Scale,
+        Param::Distribution,
+        Param::Mean,
+        Param::Std,
+        Param::Low,
+        Param::High,
+        Param::Value,
+        Param::Sparsity,
+        Param::Groups,
+        Param::FanIn,
+        Param::FanOut,
+    ];
+
+    /// The JSON key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Param::Gain => "gain",
+            Param::Mode => "mode",
+            Param::Nonlinearity => "nonlinearity",
+            Param::NegativeSlope => "negative_slope",
+            Param::Scale => "scale",
+            Param::Distribution => "distribution",
+            Param::Mean => "mean",
+            Param::Std => "std",
+            Param::Low => "low",
+            Param::High => "high",
+            Param::Value => "value",
+            Param::Sparsity => "sparsity",
+            Param::Groups => "groups",
+            Param::FanIn => "fan_in",
+            Param::FanOut => "fan_out",
+        }
+    }
+
+    /// The command-line flag.
+    pub fn flag(self) -> String {
+        format!("--{}", self.key().replace('_', "-"))
+    }
+
+    pub fn from_key(key: &str) -> Option<Param> {
+        Param::ALL.into_iter().find(|p| p.key() == key)
+    }
+}
+
+/// A scheme's documentation: name, aliases, parameters with defaults, formula, source.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemeDoc {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub params: Vec<ParamDoc>,
+    pub formula: &'static str,
+    pub keras: &'static str,
+    pub source: &'static str,
+}
+
+/// One parameter of a scheme and its default (`None` = required or derived).
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamDoc {
+    pub name: &'static str,
+    pub default: Option<&'static str>,
+}
+
+const FAN_PARAMS: [(Param, Option<&str>); 2] = [(Param::FanIn, None), (Param::FanOut, None)];
+
+impl Scheme {
+    pub const ALL: [Scheme; 14] = [
+        Scheme::Zeros,
+        Scheme::Ones,
+        Scheme::Constant,
+        Scheme::Uniform,
+        Scheme::Normal,
+        Scheme::TruncatedNormal,
+        Scheme::XavierUniform,
+        Scheme::XavierNormal,
+        Scheme::KaimingUniform,
+        Scheme::KaimingNormal,
+        Scheme::LecunUniform,
+        Scheme::LecunNormal,
+        Scheme::VarianceScaling,
+        Scheme::Standard,
+    ];
+
+    /// Canonical snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Zeros => "zeros",
+            Scheme::Ones => "ones",
+            Scheme::Constant => "constant",
+            Scheme::Uniform => "uniform",
+            Scheme::Normal => "normal",
+            Scheme::TruncatedNormal => "truncated_normal",
+            Scheme::XavierUniform => "xavier_uniform",
+            Scheme::XavierNormal => "xavier_normal",
+            Scheme::KaimingUniform => "kaiming_uniform",
+            Scheme::KaimingNormal => "kaiming_normal",
+            Scheme::LecunUniform => "lecun_uniform",
+            Scheme::LecunNormal => "lecun_normal",
+            Scheme::VarianceScaling => "variance_scaling",
+            Scheme::Standard => "standard",
+        }
+    }
+
+    /// Other accepted names.
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Scheme::Zeros => &["zero"],
+            Scheme::Ones => &["one"],
+            Scheme::TruncatedNormal => &["trunc_normal"],
+            Scheme::XavierUniform => &["glorot_uniform"],
+            Scheme::XavierNormal => &["glorot_normal"],
+            Scheme::KaimingUniform => &["he_uniform"],
+            Scheme::KaimingNormal => &["he_normal"],
+            _ => &[],
+        }
+    }
+
+    /// Parse a name: canonical, alias, `-` accepted for `_`, case-insensitive.
+    pub fn parse(s: &str) -> Result<Scheme> {
+        let k = s.trim().to_ascii_lowercase().replace('-', "_");
+        Scheme::ALL
+            .into_iter()
+            .find(|sc| sc.name() == k || sc.aliases().contains(&k.as_str()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Scheme::ALL.iter().map(|s| s.name()).collect();
+                Error::invalid(
+                    "",
+                    format!("unknown scheme `{s}` (valid: {})", names.join(", ")),
+                )
+            })
+    }
+
+    /// The parameters this scheme takes, with their defaults as shown to users.
+    pub fn params(self) -> Vec<(Param, Option<&'static str>)> {
+        let mut v: Vec<(Param, Option<&'static str>)> = match self {
+            Scheme::Zeros | Scheme::Ones => vec![],
+            Scheme::Constant => vec![(Param::Value, None)],
+            Scheme::Uniform => vec![(Param::Low, Some("0")), (Param::High, Some("1"))],
+            Scheme::Normal => vec![(Param::Mean, Some("0")), (Param::Std, Some("1"))],
+            Scheme::TruncatedNormal => vec![
+                (Param::Mean, Some("0")),
+                (Param::Std, Some("1")),
+                (Param::Low, Some("mean - 2·std")),
+                (Param::High, Some("mean + 2·std")),
+            ],
+            Scheme::XavierUniform | Scheme::XavierNormal => vec![
+                (Param::Gain, Some("1, or calculate_gain(nonlinearity)")),
+                (Param::Nonlinearity, None),
+                (Param::NegativeSlope, Some("0.01 (leaky_relu only)")),
+            ],
+            Scheme::KaimingUniform | Scheme::KaimingNormal => vec![
+                (
+                    Param::Gain,
+                    Some("calculate_gain(nonlinearity, negative_slope)"),
+                ),
+                (Param::Mode, Some("fan_in")),
+                (Param::Nonlinearity, Some("leaky_relu")),
+                (Param::NegativeSlope, Some("0")),
+            ],
+            Scheme::LecunUniform | Scheme::LecunNormal | Scheme::Standard => vec![],
+            Scheme::VarianceScaling => vec![
+                (Param::Scale, Some("1")),
+                (Param::Mode, Some("fan_in")),
+                (Param::Distribution, Some("truncated_normal")),
+            ],
+        };
+        if self.uses_fans() {
+            v.extend(FAN_PARAMS);
+        }
+        v
+    }
+
+    /// Whether `p` is a parameter of this scheme.
+    pub fn takes(self, p: Param) -> bool {
+        self.params().iter().any(|(q, _)| *q == p)
+    }
+
+    /// Whether the scheme needs fans.
+    pub fn uses_fans(self) -> bool {
+        matches!(
+            self,
+            Scheme::XavierUniform
+                | Scheme::XavierNormal
+                | Scheme::KaimingUniform
+                | Scheme::KaimingNormal
+                | Scheme::LecunUniform
+                | Scheme::LecunNormal
+                | Scheme::VarianceScaling
+                | Scheme::Standard
+        )
+    }
+
+    /// Documentation for `weightgen schemes`.
+    pub fn doc(self) -> SchemeDoc {
+        let (formula, keras, source) = match self {
+            Scheme::Zeros => ("0", "same", "torch.nn.init.zeros_; keras Zeros"),
+            Scheme::Ones => ("1", "same", "torch.nn.init.ones_; keras Ones"),
+            Scheme::Constant => ("value", "same", "torch.nn.init.constant_; keras Constant"),
+            Scheme::Uniform => (
+                "U[low, high]",
+                "same",
+                "torch.nn.init.uniform_; keras RandomUniform",
+            ),
+            Scheme::Normal => (
+                "N(mean, std²)",
+                "same",
+                "torch.nn.init.normal_; keras RandomNormal",
+            ),
+            Scheme::TruncatedNormal => (
+                "N(mean, std²) restricted to [low, high] (absolute bounds, no std correction)",
+                "same (keras TruncatedNormal is mean ± 2·std)",
+                "torch.nn.init.trunc_normal_ (whose own default bounds are ±2 absolute); keras TruncatedNormal",
+            ),
+            Scheme::XavierUniform => (
+                "U(±gain·√3·√(2/(fan_in+fan_out))) = U(±gain·√(6/(fan_in+fan_out)))",
+                "VarianceScaling(gain², fan_avg, uniform): U(±√(3·gain²/max(1, (fan_in+fan_out)/2)))",
+                "Glorot & Bengio (2010), eq. 16; torch.nn.init.xavier_uniform_; keras GlorotUniform",
+            ),
+            Scheme::XavierNormal => (
+                "N(0, (gain·√(2/(fan_in+fan_out)))²), untruncated",
+                "truncated at ±2σ, σ = √(gain²/max(1, (fan_in+fan_out)/2)) / 0.87962566103423978",
+                "Glorot & Bengio (2010); torch.nn.init.xavier_normal_; keras GlorotNormal",
+            ),
+            Scheme::KaimingUniform => (
+                "U(±√3·gain/√fan), fan = fan_in or fan_out (mode)",
+                "VarianceScaling(gain², mode, uniform)",
+                "He et al. (2015); torch.nn.init.kaiming_uniform_; keras HeUniform",
+            ),
+            Scheme::KaimingNormal => (
+                "N(0, (gain/√fan)²), untruncated",
+                "truncated at ±2σ, σ = √(gain²/max(1, fan)) / 0.87962566103423978",
+                "He et al. (2015); torch.nn.init.kaiming_normal_; keras HeNormal",
+            ),
+            Scheme::LecunUniform => (
+                "U(±√3/√fan_in) (= kaiming_uniform with nonlinearity linear)",
+                "VarianceScaling(1, fan_in, uniform)",
+                "LeCun et al. (1998) §4.6; keras LecunUniform",
+            ),
+            Scheme::LecunNormal => (
+                "N(0, 1/fan_in), untruncated (= kaiming_normal with nonlinearity linear)",
+                "truncated at ±2σ, σ = √(1/max(1, fan_in)) / 0.87962566103423978",
+                "LeCun et al. (1998); Klambauer et al. (2017); keras LecunNormal",
+            ),
+            Scheme::VarianceScaling => (
+                "v = scale/n, n = fan_in | fan_out | (fan_in+fan_out)/2 | √(fan_in·fan_out); uniform: U(±√(3v)); truncated_normal: σ = √v/0.87962566103423978 cut at ±2σ; normal: N(0, v) (untruncated_normal always untruncated)",
+                "n clamped to ≥ 1, and distribution `normal` means truncated_normal, as in Keras",
+                "keras VarianceScaling; jax.nn.initializers.variance_scaling",
+            ),
+            Scheme::Standard => (
+                "U(±1/√fan_in), computed as PyTorch's kaiming_uniform_(a=√5) does",
+                "U(±1/√max(1, fan_in))",
+                "Glorot & Bengio (2010), eq. 1 ('standard'); PyTorch's default nn.Linear/nn.Conv weight init",
+            ),
+        };
+        SchemeDoc {
+            name: self.name(),
+            aliases: self.aliases(),
+            params: self
+                .params()
+                .into_iter()
+                .map(|(p, d)| ParamDoc {
+                    name: p.key(),
+                    default: d,
+                })
+                .collect(),
+            formula,
+            keras,
+            source,
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// PyTorch's `calculate_gain` nonlinearities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nonlinearity {
+    Linear,
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+    Sigmoid,
+    Tanh,
+    Relu,
+    LeakyRelu,
+    Selu,
+}
+
+impl Nonlinearity {
+    const ALL: [Nonlinearity; 12] = [
+        Nonlinearity::Linear,
+        Nonlinearity::Conv1d,
+        Nonlinearity::Conv2d,
+        Nonlinearity::Conv3d,
+        Nonlinearity::ConvTranspose1d,
+        Nonlinearity::ConvTranspose2d,
+        Nonlinearity::ConvTranspose3d,
+        Nonlinearity::Sigmoid,
+        Nonlinearity::Tanh,
+        Nonlinearity::Relu,
+        Nonlinearity::LeakyRelu,
+        Nonlinearity::Selu,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Nonlinearity::Linear => "linear",
+            Nonlinearity::Conv1d => "conv1d",
+            Nonlinearity::Conv2d => "conv2d",
+            Nonlinearity::Conv3d => "conv3d",
+            Nonlinearity::ConvTranspose1d => "conv_transpose1d",
+            Nonlinearity::ConvTranspose2d => "conv_transpose2d",
+            Nonlinearity::ConvTranspose3d => "conv_transpose3d",
+            Nonlinearity::Sigmoid => "sigmoid",
+            Nonlinearity::Tanh => "tanh",
+            Nonlinearity::Relu => "relu",
+            Nonlinearity::LeakyRelu => "leaky_relu",
+            Nonlinearity::Selu => "selu",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Nonlinearity> {
+        let k = s.trim().to_ascii_lowercase().replace('-', "_");
+        Nonlinearity::ALL
+            .into_iter()
+            .find(|n| n.name() == k)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Nonlinearity::ALL.iter().map(|n| n.name()).collect();
+                Error::invalid(
+                    "",
+                    format!(
+                        "unknown nonlinearity `{s}` (valid: {}; PyTorch's calculate_gain has no others, pass --gain instead)",
+                        names.join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// `torch.nn.init.calculate_gain(nonlinearity, param)`, same operations in f64:
+    /// linear/conv*/sigmoid → 1; tanh → 5.0/3; relu → math.sqrt(2.0);
+    /// leaky_relu → math.sqrt(2.0 / (1 + negative_slope ** 2)); selu → 3.0/4.
+    pub fn gain(self, negative_slope: f64) -> f64 {
+        match self {
+            Nonlinearity::Tanh => 5.0 / 3.0,
+            Nonlinearity::Relu => 2.0f64.sqrt(),
+            Nonlinearity::LeakyRelu => (2.0 / (1.0 + negative_slope * negative_slope)).sqrt(),
+            Nonlinearity::Selu => 3.0 / 4.0,
+            _ => 1.0,
+        }
+    }
+
+    /// gain², computed directly (√2² is 2.0000000000000004 in f64, so squaring `gain` would
+    /// not give Keras' HeUniform scale of exactly 2.0).
+    pub fn gain_squared(self, negative_slope: f64) -> f64 {
+        match self {
+            Nonlinearity::Tanh => 25.0 / 9.0,
+            Nonlinearity::Relu => 2.0,
+            Nonlinearity::LeakyRelu => 2.0 / (1.0 + negative_slope * negative_slope),
+            Nonlinearity::Selu => 9.0 / 16.0,
+            _ => 1.0,
+        }
+    }
+}
+
+/// Fan mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    FanIn,
+    FanOut,
+    FanAvg,
+    FanGeoAvg,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::FanIn => "fan_in",
+            Mode::FanOut => "fan_out",
+            Mode::FanAvg => "fan_avg",
+            Mode::FanGeoAvg => "fan_geo_avg",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Mode> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "fan_in" => Ok(Mode::FanIn),
+            "fan_out" => Ok(Mode::FanOut),
+            "fan_avg" => Ok(Mode::FanAvg),
+            "fan_geo_avg" => Ok(Mode::FanGeoAvg),
+            _ => Err(Error::invalid(
+                "",
+                format!("unknown mode `{s}` (valid: fan_in, fan_out, fan_avg, fan_geo_avg)"),
+            )),
+        }
+    }
+}
+
+/// `variance_scaling` distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VsDistribution {
+    TruncatedNormal,
+    /// Truncated under keras (Keras' alias), untruncated under torch (JAX's meaning).
+    Normal,
+    UntruncatedNormal,
+    Uniform,
+}
+
+impl VsDistribution {
+    pub fn name(self) -> &'static str {
+        match self {
+            VsDistribution::TruncatedNormal => "truncated_normal",
+            VsDistribution::Normal => "normal",
+            VsDistribution::UntruncatedNormal => "untruncated_normal",
+            VsDistribution::Uniform => "uniform",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<VsDistribution> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "truncated_normal" => Ok(VsDistribution::TruncatedNormal),
+            "normal" => Ok(VsDistribution::Normal),
+            "untruncated_normal" => Ok(VsDistribution::UntruncatedNormal),
+            "uniform" => Ok(VsDistribution::Uniform),
+            _ => Err(Error::invalid(
+                "",
+                format!(
+                    "unknown distribution `{s}` (valid: truncated_normal, normal, untruncated_normal, uniform)"
+                ),
+            )),
+        }
+    }
+}
+
+/// Parameter values after merging the levels of a spec, already parsed and range-checked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Values {
+    pub gain: Option<f64>,
+    pub mode: Option<Mode>,
+    pub nonlinearity: Option<Nonlinearity>,
+    pub negative_slope: Option<f64>,
+    pub scale: Option<f64>,
+    pub distribution: Option<VsDistribution>,
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    pub value: Option<f64>,
+    pub sparsity: Option<f64>,
+    pub groups: Option<u64>,
+    pub fan_in: Option<u64>,
+    pub fan_out: Option<u64>,
+}
+
+/// What a scheme resolved to for one tensor: the distribution and the intermediate numbers a
+/// user wants to see (`--json`, `--dry-run`, file metadata).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resolved {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fan_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gain: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bound: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
+    #[serde(skip)]
+    pub distribution: Distribution,
+}
+
+impl Resolved {
+    fn plain(d: Distribution) -> Resolved {
+        Resolved {
+            fan_in: None,
+            fan_out: None,
+            gain: None,
+            scale: None,
+            mode: None,
+            bound: None,
+            std: None,
+            distribution: d,
+        }
+    }
+}
+
+fn check_finite(name: &str, x: f64) -> Result<f64> {
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(Error::invalid(
+            name,
+            format!("must be a finite number, got {x}"),
+        ))
+    }
+}
+
+fn check_nonneg(name: &str, x: f64) -> Result<f64> {
+    check_finite(name, x)?;
+    if x < 0.0 {
+        return Err(Error::invalid(name, format!("must be ≥ 0, got {x}")));
+    }
+    Ok(x)
+}
+
+/// Normal truncated at ±2σ with σ = √v / 0.87962566103423978, so its std is √v (Keras/JAX).
+fn corrected_truncated(variance: f64) -> (f64, Distribution) {
+    let std = variance.sqrt() / TRUNC_STD_2SIGMA;
+    (
+        std,
+        Distribution::TruncatedNormal {
+            mean: 0.0,
+            std,
+            low: -2.0 * std,
+            high: 2.0 * std,
+        },
+    )
+}
+
+/// Resolve `scheme` with merged parameter values `v` for a tensor with `fans` (already
+/// overridden by explicit `fan_in`/`fan_out`) and `numel` elements.
+///
+/// Errors name the parameter (`std`, `gain`, …); the caller prefixes where it was given.
+pub fn resolve(
+    scheme: Scheme,
+    v: &Values,
+    fans: Fans,
+    numel: u64,
+    convention: Convention,
+) -> Result<Resolved> {
+    for (name, x) in [
+        ("mean", v.mean),
+        ("low", v.low),
+        ("high", v.high),
+        ("value", v.value),
+        ("negative_slope", v.negative_slope),
+    ] {
+        if let Some(x) = x {
+            check_finite(name, x)?;
+        }
+    }
+    for (name, x) in [("std", v.std), ("gain", v.gain)] {
+        if let Some(x) = x {
+            check_nonneg(name, x)?;
+        }
+    }
+    if let Some(s) = v.scale {
+        check_finite("scale", s)?;
+        if s <= 0.0 {
+            return Err(Error::invalid("scale", format!("must be > 0, got {s}")));
+        }
+    }
+    if let Some(s) = v.sparsity
+        && !(0.0..=1.0).contains(&s)
+    {
+        return Err(Error::invalid(
+            "sparsity",
+            format!("must be in [0, 1], got {s}"),
+        ));
+    }
+    if v.negative_slope.is_some() && v.nonlinearity.is_some_and(|n| n != Nonlinearity::LeakyRelu) {
+        return Err(Error::invalid(
+            "negative_slope",
+            "applies only to nonlinearity leaky_relu",
+        ));
+    }
+
+    let uniform = |low: f64, high: f64| -> Result<Resolved> {
+        if low > high {
+            return Err(Error::invalid(
+                "low",
+                format!("low ({low}) must not exceed high ({high})"),
+            ));
+        }
+        if !(high - low).is_finite() {
+            return Err(Error::invalid("high", "high - low overflows"));
+        }
+        Ok(Resolved::plain(Distribution::Uniform { low, high }))
+    };
+
+    match scheme {
+        Scheme::Zeros => Ok(Resolved::plain(Distribution::Constant { value: 0.0 })),
+        Scheme::Ones => Ok(Resolved::plain(Distribution::Constant { value: 1.0 })),
+        Scheme::Constant => {
+            let value = v.value.ok_or_else(|| {
+                Error::invalid(
+                    "value",
+                    "scheme constant needs a value (--value / \"value\")",
+                )
+            })?;
+            Ok(Resolved::plain(Distribution::Constant { value }))
+        }
+        Scheme::Uniform => uniform(v.low.unwrap_or(0.0), v.high.unwrap_or(1.0)),
+        Scheme::Normal => Ok(Resolved::plain(Distribution::Normal {
+            mean: v.mean.unwrap_or(0.0),
+            std: v.std.unwrap_or(1.0),
+        })),
+        Scheme::TruncatedNormal => {
+            let mean = v.mean.unwrap_or(0.0);
+            let std = v.std.unwrap_or(1.0);
+            let low = v.low.unwrap_or(mean - 2.0 * std);
+            let high = v.high.unwrap_or(mean + 2.0 * std);
+            if low > high {
+                return Err(Error::invalid(
+                    "low",
+                    format!("low ({low}) must not exceed high ({high})"),
+                ));
+            }
+            if !(low.is_finite() && high.is_finite()) {
+                return Err(Error::invalid("std", "truncation bounds overflow"));
+            }
+            Ok(Resolved::plain(Distribution::TruncatedNormal {
+                mean,
+                std,
+                low,
+                high,
+            }))
+        }
+        _ => resolve_fan_based(scheme, v, fans, numel, convention),
+    }
+}
+
+/// The fan a mode selects, as the framework computes it (f64), after checking it is defined and
+/// non-zero (torch) or clamping it to ≥ 1 (keras).
+fn fan_for(
+    mode: Mode,
+    fans: Fans,
+    numel: u64,
+    convention: Convention,
+    scheme: Scheme,
+) -> Result<Option<f64>> {
+    let (Some(fi), Some(fo)) = (fans.fan_in, fans.fan_out) else {
+        return Err(Error::invalid(
+            "",
+            format!(
+                "scheme {scheme} needs fan-in/fan-out, which the torch convention leaves undefined for tensors with fewer than 2 dimensions; pass fan_in/fan_out (--fan-in/--fan-out), or use --convention keras"
+            ),
+        ));
+    };
+    let (fi, fo) = (fi as f64, fo as f64);
+    let n = match mode {
+        Mode::FanIn => fi,
+        Mode::FanOut => fo,
+        // Python: (fan_in + fan_out) / 2.0 on ints; exact below 2^53.
+        Mode::FanAvg => (fi + fo) / 2.0,
+        Mode::FanGeoAvg => (fi * fo).sqrt(),
+    };
+    match convention {
+        Convention::Keras => Ok(Some(n.max(1.0))),
+        Convention::Torch => {
+            if n == 0.0 {
+                if numel == 0 {
+                    // Nothing is drawn for an empty tensor; report the scale as 0.
+                    return Ok(None);
+                }
+                return Err(Error::invalid(
+                    "",
+                    format!(
+                        "scheme {scheme} needs a non-zero {} but it is 0 for this shape; pass fan_in/fan_out explicitly",
+                        mode.name()
+                    ),
+                ));
+            }
+            Ok(Some(n))
+        }
+    }
+}
+
+fn resolve_fan_based(
+    scheme: Scheme,
+    v: &Values,
+    fans: Fans,
+    numel: u64,
+    convention: Convention,
+) -> Result<Resolved> {
+    let mut r = Resolved::plain(Distribution::Constant { value: 0.0 });
+    r.fan_in = fans.fan_in;
+    r.fan_out = fans.fan_out;
+
+    // Gain (torch) and gain² (keras scale) from an explicit gain or a nonlinearity.
+    let slope = v.negative_slope;
+    let gain_of = |default_nl: Option<Nonlinearity>| -> (f64, f64) {
+        if let Some(g) = v.gain {
+            return (g, g * g);
+        }
+        match v.nonlinearity.or(default_nl) {
+            Some(nl) => {
+                // calculate_gain's own default slope is 0.01; kaiming_* always pass a=0.
+                let s = slope.unwrap_or(if default_nl.is_some() { 0.0 } else { 0.01 });
+                (nl.gain(s), nl.gain_squared(s))
+            }
+            None => (1.0, 1.0),
+        }
+    };
+
+    let mode_default = |m: Mode| v.mode.unwrap_or(m);
+    let keras = convention == Convention::Keras;
+
+    // Keras VarianceScaling.__call__: scale /= max(1., fan); then the distribution.
+    let variance_scaling =
+        |r: &mut Resolved, scale: f64, mode: Mode, dist: VsDistribution| -> Result<()> {
+            r.scale = Some(scale);
+            r.mode = Some(mode.name());
+            let n = fan_for(mode, fans, numel, convention, scheme)?;
+            let variance = n.map_or(0.0, |n| scale / n);
+            let truncated = match dist {
+                VsDistribution::TruncatedNormal => true,
+                VsDistribution::Normal => keras,
+                VsDistribution::UntruncatedNormal => false,
+                VsDistribution::Uniform => {
+                    let limit = (3.0 * variance).sqrt();
+                    r.bound = Some(limit);
+                    r.distribution = Distribution::Uniform {
+                        low: -limit,
+                        high: limit,
+                    };
+                    return Ok(());
+                }
+            };
+            if truncated {
+                let (std, d) = corrected_truncated(variance);
+                r.std = Some(std);
+                r.distribution = d;
+            } else {
+                let std = variance.sqrt();
+                r.std = Some(std);
+                r.distribution = Distribution::Normal { mean: 0.0, std };
+            }
+            Ok(())
+        };
+
+    match scheme {
+        Scheme::XavierUniform | Scheme::XavierNormal => {
+            if v.mode.is_some() {
+                return Err(Error::invalid("mode", "xavier schemes always use fan_avg"));
+            }
+            if v.negative_slope.is_some() && v.nonlinearity.is_none() && v.gain.is_none() {
+                return Err(Error::invalid(
+                    "negative_slope",
+                    "xavier schemes use it only with nonlinearity leaky_relu",
+                ));
+            }
+            let (gain, gain_sq) = gain_of(None);
+            r.gain = Some(gain);
+            let uniform = scheme == Scheme::XavierUniform;
+            if keras {
+                let dist = if uniform {
+                    VsDistribution::Uniform
+                } else {
+                    VsDistribution::TruncatedNormal
+                };
+                variance_scaling(&mut r, gain_sq, Mode::FanAvg, dist)?;
+                r.mode = None;
+                return Ok(r);
+            }
+            // torch/nn/init.py: std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+            let sum = fan_for(Mode::FanAvg, fans, numel, convention, scheme)?.map(|h| 2.0 * h);
+            let std = sum.map_or(0.0, |s| gain * (2.0 / s).sqrt());
+            if uniform {
+                // a = math.sqrt(3.0) * std
+                let a = 3.0f64.sqrt() * std;
+                r.bound = Some(a);
+                r.distribution = Distribution::Uniform { low: -a, high: a };
+            } else {
+                r.std = Some(std);
+                r.distribution = Distribution::Normal { mean: 0.0, std };
+            }
+            Ok(r)
+        }
+        Scheme::KaimingUniform | Scheme::KaimingNormal => {
+            let mode = mode_default(Mode::FanIn);
+            if !matches!(mode, Mode::FanIn | Mode::FanOut) {
+                return Err(Error::invalid(
+                    "mode",
+                    format!(
+                        "kaiming schemes take fan_in or fan_out, got {} (use variance_scaling)",
+                        mode.name()
+                    ),
+                ));
+            }
+            let (gain, gain_sq) = gain_of(Some(Nonlinearity::LeakyRelu));
+            r.gain = Some(gain);
+            let uniform = scheme == Scheme::KaimingUniform;
+            if keras {
+                let dist = if uniform {
+                    VsDistribution::Uniform
+                } else {
+                    VsDistribution::TruncatedNormal
+                };
+                variance_scaling(&mut r, gain_sq, mode, dist)?;
+                return Ok(r);
+            }
+            r.mode = Some(mode.name());
+            // torch/nn/init.py: std = gain / math.sqrt(fan); bound = math.sqrt(3.0) * std
+            let fan = fan_for(mode, fans, numel, convention, scheme)?;
+            let std = fan.map_or(0.0, |f| gain / f.sqrt());
+            if uniform {
+                let b = 3.0f64.sqrt() * std;
+                r.bound = Some(b);
+                r.distribution = Distribution::Uniform { low: -b, high: b };
+            } else {
+                r.std = Some(std);
+                r.distribution = Distribution::Normal { mean: 0.0, std };
+            }
+            Ok(r)
+        }
+        Scheme::LecunUniform | Scheme::LecunNormal => {
+            let uniform = scheme == Scheme::LecunUniform;
+            if keras {
+                let dist = if uniform {
+                    VsDistribution::Uniform
+                } else {
+                    VsDistribution::TruncatedNormal
+                };
+                variance_scaling(&mut r, 1.0, Mode::FanIn, dist)?;
+                r.mode = None;
+                return Ok(r);
+            }
+            // = kaiming_*_(t, nonlinearity='linear'): gain 1, std = 1 / math.sqrt(fan_in)
+            r.gain = Some(1.0);
+            let fan = fan_for(Mode::FanIn, fans, numel, convention, scheme)?;
+            let std = fan.map_or(0.0, |f| 1.0 / f.sqrt());
+            if uniform {
+                let b = 3.0f64.sqrt() * std;
+                r.bound = Some(b);
+                r.distribution = Distribution::Uniform { low: -b, high: b };
+            } else {
+                r.std = Some(std);
+                r.distribution = Distribution::Normal { mean: 0.0, std };
+            }
+            Ok(r)
+        }
+        Scheme::VarianceScaling => {
+            let scale = v.scale.unwrap_or(1.0);
+            let mode = mode_default(Mode::FanIn);
+            let dist = v.distribution.unwrap_or(VsDistribution::TruncatedNormal);
+            variance_scaling(&mut r, scale, mode, dist)?;
+            Ok(r)
+        }
+        Scheme::Standard => {
+            let fan = fan_for(Mode::FanIn, fans, numel, convention, scheme)?;
+            let b = if keras {
+                fan.map_or(0.0, |f| 1.0 / f.sqrt())
+            } else {
+                // PyTorch's default Linear/Conv weight init: kaiming_uniform_(w, a=math.sqrt(5)).
+                // gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2)); std = gain / math.sqrt(fan);
+                // bound = math.sqrt(3.0) * std. Equal to 1/√fan in exact arithmetic, but not
+                // always in f64 (init-schemes.md §1.5), so keep PyTorch's order.
+                let s5 = 5.0f64.sqrt();
+                let gain = (2.0 / (1.0 + s5 * s5)).sqrt();
+                fan.map_or(0.0, |f| 3.0f64.sqrt() * (gain / f.sqrt()))
+            };
+            r.bound = Some(b);
+            r.distribution = Distribution::Uniform { low: -b, high: b };
+            Ok(r)
+        }
+        _ => unreachable!("non-fan schemes are resolved in `resolve`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fans(fi: u64, fo: u64) -> Fans {
+        Fans {
+            fan_in: Some(fi),
+            fan_out: Some(fo),
+        }
+    }
+
+    #[test]
+    fn scheme_names_accept_aliases_dashes_and_case() {
+        assert_eq!(
+            Scheme::parse("glorot-uniform").unwrap(),
+            Scheme::XavierUniform
+        );
+        assert_eq!(Scheme::parse("He_Normal").unwrap(), Scheme::KaimingNormal);
+        let e = Scheme::parse("xavier").unwrap_err().to_string();
+        assert!(
+            e.contains("xavier_uniform") && e.contains("standard"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn xavier_bound_matches_glorot_eq_16_within_an_ulp() {
+        let r = resolve(
+            Scheme::XavierUniform,
+            &Values::default(),
+            fans(784, 256),
+            1,
+            Convention::Torch,
+        )
+        .unwrap();
+        let b = r.bound.unwrap();
+        let paper = (6.0f64 / 1040.0).sqrt();
+        assert!((b - paper).abs() <= f64::EPSILON * paper, "{b} vs {paper}");
+        assert_eq!(b as f32, paper as f32);
+    }
+
+    #[test]
+    fn keras_he_uniform_scale_is_exactly_two() {
+        let r = resolve(
+            Scheme::KaimingUniform,
+            &Values::default(),
+            fans(3 * 3 * 16, 3 * 3 * 32),
+            1,
+            Convention::Keras,
+        )
+        .unwrap();
+        assert_eq!(r.scale, Some(2.0));
+        assert_eq!(r.bound, Some((3.0f64 * (2.0 / 144.0)).sqrt()));
+    }
+
+    #[test]
+    fn keras_normal_schemes_are_truncated_with_the_std_correction() {
+        let r = resolve(
+            Scheme::XavierNormal,
+            &Values::default(),
+            fans(784, 256),
+            1,
+            Convention::Keras,
+        )
+        .unwrap();
+        let std = (1.0f64 / 520.0).sqrt() / TRUNC_STD_2SIGMA;
+        assert_eq!(
+            r.distribution,
+            Distribution::TruncatedNormal {
+                mean: 0.0,
+                std,
+                low: -2.0 * std,
+                high: 2.0 * std
+            }
+        );
+    }
+
+    #[test]
+    fn torch_fan_based_scheme_on_a_bias_is_an_error_unless_fans_are_given() {
+        let none = Fans {
+            fan_in: None,
+            fan_out: None,
+        };
+        let e = resolve(
+            Scheme::KaimingUniform,
+            &Values::default(),
+            none,
+            10,
+            Convention::Torch,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("fewer than 2 dimensions"), "{e}");
+    }
+
+    #[test]
+    fn zero_fan_is_an_error_for_a_non_empty_tensor_only() {
+        let z = fans(0, 5);
+        assert!(
+            resolve(
+                Scheme::KaimingNormal,
+                &Values::default(),
+                z,
+                5,
+                Convention::Torch
+            )
+            .is_err()
+        );
+        let r = resolve(
+            Scheme::KaimingNormal,
+            &Values::default(),
+            z,
+            0,
+            Convention::Torch,
+        )
+        .unwrap();
+        assert_eq!(r.std, Some(0.0));
+    }
+
+    #[test]
+    fn bad_parameter_values_are_rejected_with_their_name() {
+        let cases: Vec<(Scheme, Values, &str)> = vec![
+            (
+                Scheme::Normal,
+                Values {
+                    std: Some(-1.0),
+                    ..Default::default()
+                },
+                "std",
+            ),
+            (
+                Scheme::Normal,
+                Values {
+                    std: Some(f64::NAN),
+                    ..Default::default()
+                },
+                "std",
+            ),
+            (
+                Scheme::XavierUniform,
+                Values {
+                    gain: Some(f64::INFINITY),
+                    ..Default::default()
+                },
+                "gain",
+            ),
+            (
+                Scheme::Uniform,
+                Values {
+                    low: Some(2.0),
+                    high: Some(1.0),
+                    ..Default::default()
+                },
+                "low",
+            ),
+            (
+                Scheme::Zeros,
+                Values {
+                    sparsity: Some(1.5),
+                    ..Default::default()
+                },
+                "sparsity",
+            ),
+        ];
+        for (s, v, name) in cases {
+            let e = resolve(s, &v, fans(4, 4), 16, Convention::Torch)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(name), "{s}: {e}");
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! Spec: what the user asked for, from flags or JSON, as one checked type.
+//!
+//! Owns: the JSON spec format (version 1), its parsing with error paths (`tensors[1].shpae`),
+//! the parameter keys shared by flags and JSON, and precedence between levels. Does not own:
+//! resolving schemes to distributions (`plan`, `scheme`). Clap types never reach this module:
+//! the binary converts flags with [`ParamSet::set_str`] and friends.
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::fans::Convention;
+use crate::scheme::{Mode, Nonlinearity, Param, Scheme, Values, VsDistribution};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Scheme and parameter values set at one level (top level, flags, or one tensor), each with
+/// where it was given so errors can point at it (`--std`, `tensors[2].gain`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParamSet {
+    pub scheme: Option<Scheme>,
+    pub scheme_origin: String,
+    pub values: Values,
+    pub origins: BTreeMap<Param, String>,
+}
+
+fn parse_f64_str(s: &str) -> Result<f64> {
+    s.trim()
+        .parse::<f64>()
+        .map_err(|_| Error::invalid("", format!("expected a number, got `{s}`")))
+}
+
+fn parse_u64_str(s: &str) -> Result<u64> {
+    s.trim()
+        .parse::<u64>()
+        .map_err(|_| Error::invalid("", format!("expected a non-negative integer, got `{s}`")))
+}
+
+fn with_where(e: Error, where_: &str) -> Error {
+    match e {
+        Error::Invalid { where_: w, msg } if w.is_empty() => Error::invalid(where_, msg),
+        other => other,
+    }
+}
+
+impl ParamSet {
+    /// Set the scheme from a name.
+    pub fn set_scheme(&mut self, name: &str, origin: &str) -> Result<()> {
+        self.scheme = Some(Scheme::parse(name).map_err(|e| with_where(e, origin))?);
+        self.scheme_origin = origin.to_string();
+        Ok(())
+    }
+
+    /// Set parameter `p` from its textual form (a flag's value).
+    pub fn set_str(&mut self, p: Param, s: &str, origin: &str) -> Result<()> {
+        let v = &mut self.values;
+        let r: Result<()> = (|| {
+            match p {
+                Param::Gain => v.gain = Some(parse_f64_str(s)?),
+                Param::NegativeSlope => v.negative_slope = Some(parse_f64_str(s)?),
+                Param::Scale => v.scale = Some(parse_f64_str(s)?),
+                Param::Mean => v.mean = Some(parse_f64_str(s)?),
+                Param::Std => v.std = Some(parse_f64_str(s)?),
+                Param::Low => v.low = Some(parse_f64_str(s)?),
+                Param::High => v.high = Some(parse_f64_str(s)?),
+                Param::Value => v.value = Some(parse_f64_str(s)?),
+                Param::Sparsity => v.sparsity = Some(parse_f64_str(s)?),
+                Param::Groups => v.groups = Some(parse_u64_str(s)?),
+                Param::FanIn => v.fan_in = Some(parse_u64_str(s)?),
+                Param::FanOut => v.fan_out = Some(parse_u64_str(s)?),
+                Param::Mode => v.mode = Some(Mode::parse(s)?),
+                Param::Nonlinearity => v.nonlinearity = Some(Nonlinearity::parse(s)?),
+                Param::Distribution => v.distribution = Some(VsDistribution::parse(s)?),
+            }
+            Ok(())
+        })();
+        r.map_err(|e| with_where(e, origin))?;
+        self.origins.insert(p, origin.to_string());
+        Ok(())
+    }
+
+    /// Set parameter `p` from a JSON value.
+    fn set_json(&mut self, p: Param, value: &Value, path: &str) -> Result<()> {
+        let text = match p {
+            Param::Mode | Param::Nonlinearity | Param::Distribution => value
+                .as_str()
+                .ok_or_else(|| {
+                    Error::invalid(path, format!("expected a string, got {}", kind(value)))
+                })?
+                .to_string(),
+            Param::Groups | Param::FanIn | Param::FanOut => value
+                .as_u64()
+                .ok_or_else(|| {
+                    Error::invalid(
+                        path,
+                        format!("expected a non-negative integer, got {value}"),
+                    )
+                })?
+                .to_string(),
+            _ => {
+                let x = value.as_f64().ok_or_else(|| {
+                    Error::invalid(path, format!("expected a number, got {}", kind(value)))
+                })?;
+                // Exact: Rust prints the shortest representation that parses back to x.
+                format!("{x:?}")
+            }
+        };
+        self.set_str(p, &text, path)
+    }
+
+    /// Whether parameter `p` was set at this level.
+    pub fn has(&self, p: Param) -> bool {
+        self.origins.contains_key(&p)
+    }
+
+    /// `self` with every value set in `over` replacing ours.
+    pub fn overlaid(&self, over: &ParamSet) -> ParamSet {
+        let mut out = self.clone();
+        if over.scheme.is_some() {
+            out.scheme = over.scheme;
+            out.scheme_origin = over.scheme_origin.clone();
+        }
+        let (o, v) = (&mut out.values, &over.values);
+        macro_rules! take {
+            ($($f:ident),*) => { $( if v.$f.is_some() { o.$f = v.$f; } )* };
+        }
+        take!(
+            gain,
+            mode,
+            nonlinearity,
+            negative_slope,
+            scale,
+            distribution,
+            mean,
+            std,
+            low,
+            high,
+            value,
+            sparsity,
+            groups,
+            fan_in,
+            fan_out
+        );
+        for (p, origin) in &over.origins {
+            out.origins.insert(*p, origin.clone());
+        }
+        out
+    }
+}
+
+/// One tensor the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorSpec {
+    pub name: String,
+    pub shape: Vec<u64>,
+    pub dtype: Option<DType>,
+    pub params: ParamSet,
+    /// Where it was given: `tensors[1]` or `argument fc1.weight=256x784`.
+    pub origin: String,
+}
+
+/// Everything the user asked for, from JSON and flags, before resolution.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Spec {
+    pub seed: Option<u64>,
+    pub dtype: Option<DType>,
+    pub convention: Option<Convention>,
+    /// Top-level scheme and parameters: defaults for every tensor.
+    pub defaults: ParamSet,
+    /// User metadata for the safetensors `__metadata__`.
+    pub metadata: BTreeMap<String, String>,
+    pub tensors: Vec<TensorSpec>,
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn as_object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>> {
+    v.as_object().ok_or_else(|| {
+        let at = if path.is_empty() { "spec" } else { path };
+        Error::invalid(at, format!("expected an object, got {}", kind(v)))
+    })
+}
+
+fn as_str<'a>(v: &'a Value, path: &str) -> Result<&'a str> {
+    v.as_str()
+        .ok_or_else(|| Error::invalid(path, format!("expected a string, got {}", kind(v))))
+}
+
+const TOP_KEYS: [&str; 8] = [
+    "version",
+    "seed",
+    "dtype",
+    "convention",
+    "scheme",
+    "metadata",
+    "tensors",
+    "layers",
+];
+const TENSOR_KEYS: [&str; 4] = ["name", "shape", "dtype", "scheme"];
+
+fn unknown_key(path: &str, key: &str, fixed: &[&str]) -> Error {
+    let mut valid: Vec<&str> = fixed.to_vec();
+    valid.extend(Param::ALL.iter().map(|p| p.key()));
+    Error::invalid(
+        join(path, key),
+        format!("unknown key (valid keys here: {})", valid.join(", ")),
+    )
+}
+
+/// Parse a tensor name as typed: non-empty, no control characters, not reserved.
+pub fn check_name(name: &str, origin: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid(origin, "tensor name is empty"));
+    }
+    if name == "__metadata__" {
+        return Err(Error::invalid(
+            origin,
+            "`__metadata__` is reserved by safetensors and cannot name a tensor",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            origin,
+            format!("tensor name {name:?} contains a control character"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parse `DIMS` such as `256x784` (also `256,784`, `256×784`).
+pub fn parse_dims(s: &str) -> Result<Vec<u64>> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(Error::invalid(
+            "",
+            "empty shape (write dimensions like 256x784)",
+        ));
+    }
+    s.split(['x', 'X', ',', '×'])
+        .map(|d| {
+            let d = d.trim();
+            d.parse::<u64>().map_err(|_| {
+                let why = if d.starts_with('-') {
+                    "is negative"
+                } else if d.chars().all(|c| c.is_ascii_digit()) && !d.is_empty() {
+                    "is too large"
+                } else {
+                    "is not a non-negative integer"
+                };
+                Error::invalid("", format!("dimension `{d}` in `{s}` {why}"))
+            })
+        })
+        .collect()
+}
+
+/// Parse a positional tensor argument: `NAME=DIMS` or `DIMS` (named `weight`).
+pub fn parse_tensor_arg(arg: &str) -> Result<TensorSpec> {
+    let origin = format!("argument `{arg}`");
+    let (name, dims) = match arg.rsplit_once('=') {
+        Some((n, d)) => (n.to_string(), d),
+        None => ("weight".to_string(), arg),
+    };
+    check_name(&name, &origin)?;
+    let shape = parse_dims(dims).map_err(|e| with_where(e, &origin))?;
+    Ok(TensorSpec {
+        name,
+        shape,
+        dtype: None,
+        params: ParamSet::default(),
+        origin,
+    })
+}
+
+fn parse_params_into(
+    obj: &Map<String, Value>,
+    path: &str,
+    fixed: &[&str],
+    set: &mut ParamSet,
+) -> Result<()> {
+    for (key, value) in obj {
+        if fixed.contains(&key.as_str()) {
+            if key == "scheme" {
+                set.set_scheme(as_str(value, &join(path, key))?, &join(path, key))?;
+            }
+            continue;
+        }
+        match Param::from_key(key) {
+            Some(p) => set.set_json(p, value, &join(path, key))?,
+            None => return Err(unknown_key(path, key, fixed)),
+        }
+    }
+    Ok(())
+}
+
+impl Spec {
+    /// Parse a JSON spec (version 1). `source` names it in errors (`spec.json`, `stdin`).
+    pub fn from_json(text: &str, source: &str) -> Result<Spec> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Error::invalid(format!("spec {source}"), format!("invalid JSON: {e}")))?;
+        Spec::from_value(&value).map_err(|e| match e {
+            Error::Invalid { where_, msg } => {
+                Error::invalid(format!("spec {source}: {where_}"), msg)
+            }
+            other => other,
+        })
+    }
+
+    fn from_value(value: &Value) -> Result<Spec> {
+        let top = as_object(value, "")?;
+        let mut spec = Spec::default();
+        if let Some(v) = top.get("version")
+            && v.as_u64() != Some(1)
+        {
+            return Err(Error::invalid(
+                "version",
+                format!("unsupported spec version {v} (this weightgen reads version 1)"),
+            ));
+        }
+        if let Some(v) = top.get("seed") {
+            spec.seed = Some(v.as_u64().ok_or_else(|| {
+                Error::invalid(
+                    "seed",
+                    format!("expected an integer in 0..=18446744073709551615, got {v}"),
+                )
+            })?);
+        }
+        if let Some(v) = top.get("dtype") {
+            spec.dtype =
+                Some(DType::parse(as_str(v, "dtype")?).map_err(|e| with_where(e, "dtype"))?);
+        }
+        if let Some(v) = top.get("convention") {
+            spec.convention = Some(
+                Convention::parse(as_str(v, "convention")?)
+                    .map_err(|e| with_where(e, "convention"))?,
+            );
+        }
+        if let Some(v) = top.get("metadata") {
+            for (k, val) in as_object(v, "metadata")? {
+                let path = format!("metadata.{k}");
+                let s = as_str(val, &path)?;
+                if k == "format" || k.starts_with("weightgen.") {
+                    return Err(Error::invalid(
+                        path,
+                        "this key is reserved (weightgen writes `format` and `weightgen.*` itself)",
+                    ));
+                }
+                spec.metadata.insert(k.clone(), s.to_string());
+            }
+        }
+        if top.contains_key("layers") {
+            return Err(Error::invalid(
+                "layers",
+                "layer specs are not supported by this version yet; list the tensors under \"tensors\"",
+            ));
+        }
+        parse_params_into(top, "", &TOP_KEYS, &mut spec.defaults)?;
+        if let Some(v) = top.get("tensors") {
+            let arr = v.as_array().ok_or_else(|| {
+                Error::invalid("tensors", format!("expected an array, got {}", kind(v)))
+            })?;
+            for (i, t) in arr.iter().enumerate() {
+                spec.tensors
+                    .push(parse_tensor(t, &format!("tensors[{i}]"))?);
+            }
+        }
+        Ok(spec)
+    }
+}
+
+fn parse_tensor(v: &Value, path: &str) -> Result<TensorSpec> {
+    let obj = as_object(v, path)?;
+    // Unknown keys first: a misspelt `shape` should be reported as misspelt, not missing.
+    let mut params = ParamSet::default();
+    parse_params_into(obj, path, &TENSOR_KEYS, &mut params)?;
+    let name = obj
+        .get("name")
+        .ok_or_else(|| Error::invalid(path, "missing key `name`"))?;
+    let name = as_str(name, &join(path, "name"))?.to_string();
+    check_name(&name, &join(path, "name"))?;
+    let shape_v = obj
+        .get("shape")
+        .ok_or_else(|| Error::invalid(path, "missing key `shape`"))?;
+    let shape_path = join(path, "shape");
+    let shape = shape_v
+        .as_array()
+        .ok_or_else(|| {
+            Error::invalid(
+                &shape_path,
+                format!("expected an array of dimensions, got {}", kind(shape_v)),
+            )
+        })?
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            d.as_u64().ok_or_else(|| {
+                Error::invalid(
+                    format!("{shape_path}[{i}]"),
+                    format!("expected a non-negative integer dimension, got {d}"),
+                )
+            })
+        })
+        .collect::<Result<Vec<u64>>>()?;
+    let dtype = match obj.get("dtype") {
+        Some(d) => {
+            let p = join(path, "dtype");
+            Some(DType::parse(as_str(d, &p)?).map_err(|e| with_where(e, &p))?)
+        }
+        None => None,
+    };
+    Ok(TensorSpec {
+        name,
+        shape,
+        dtype,
+        params,
+        origin: path.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> String {
+        Spec::from_json(json, "t.json").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_path() {
+        let e = err(r#"{"tensors":[{"name":"a","shape":[1]},{"name":"b","shpae":[2]}]}"#);
+        assert!(e.contains("tensors[1].shpae: unknown key"), "{e}");
+        let e = err(r#"{"sead": 1}"#);
+        assert!(e.contains("spec t.json: sead: unknown key"), "{e}");
+    }
+
+    #[test]
+    fn malformed_json_reports_line_and_column() {
+        let e = err("{\n  \"seed\": 1,\n}");
+        assert!(e.contains("line 3 column 1"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_and_negative_dimensions_are_errors() {
+        let e = err(r#"{"tensors":[{"name":"a","shape":[3,-1]}]}"#);
+        assert!(e.contains("tensors[0].shape[1]") && e.contains("-1"), "{e}");
+        let e = err(r#"{"tensors":[{"name":"a","shape":[3],"std":"big"}]}"#);
+        assert!(e.contains("tensors[0].std: expected a number"), "{e}");
+        let e = err(r#"{"seed": -4}"#);
+        assert!(e.contains("seed"), "{e}");
+    }
+
+    #[test]
+    fn positional_arguments_parse_names_and_dims() {
+        let t = parse_tensor_arg("fc1.weight=256x784").unwrap();
+        assert_eq!(
+            (t.name.as_str(), t.shape.clone()),
+            ("fc1.weight", vec![256, 784])
+        );
+        assert_eq!(parse_tensor_arg("3x3").unwrap().name, "weight");
+        assert!(
+            parse_tensor_arg("a=3x-3")
+                .unwrap_err()
+                .to_string()
+                .contains("negative")
+        );
+        assert!(
+            parse_tensor_arg("a=99999999999999999999999")
+                .unwrap_err()
+                .to_string()
+                .contains("too large")
+        );
+        assert!(parse_tensor_arg("=3").is_err());
+        assert!(parse_tensor_arg("__metadata__=3").is_err());
+    }
+
+    #[test]
+    fn flag_values_and_json_values_parse_to_the_same_parameters() {
+        let mut a = ParamSet::default();
+        a.set_str(Param::NegativeSlope, "0.2", "--negative-slope")
+            .unwrap();
+        let s = Spec::from_json(r#"{"negative_slope": 0.2}"#, "x").unwrap();
+        assert_eq!(a.values, s.defaults.values);
+    }
+}

@@ -1,0 +1,43 @@
+//! Streams: the only place that touches random numbers.
+//!
+//! Owns: the contract that makes every value reproducible — a tensor's values are a pure
+//! function of (seed, tensor name, shape, dtype, resolved [`Distribution`]), produced in
+//! fixed-size chunks that can be filled in any order, on any thread. Does not own: byte layout
+//! of files (`write`), nor what a scheme means (`scheme`).
+//!
+//! # Stream `weightgen-1` (recorded as `weightgen.stream` in every safetensors file)
+//!
+//! 1. **Key.** `key = SHA-256("weightgen-1" ‖ 0x00 ‖ seed as 8 bytes little-endian ‖ name as
+//!    UTF-8)`: 32 bytes, the key of a ChaCha8 generator (`rand_chacha::ChaCha8Rng`, the
+//!    ChaCha stream cipher reduced to 8 rounds, whose output `rand_chacha` keeps value-stable).
+//! 2. **Chunks.** Element `i` (C order) belongs to chunk `c = i / 65536`. Chunk `c` is drawn from
+//!    `ChaCha8Rng::from_seed(key)` with `set_stream(c)`, starting at word 0. Nothing else is
+//!    shared between chunks, so chunks are independent of each other and of the thread count.
+//! 3. **Words to floats.** `next_u64` (two consecutive 32-bit words, the first one low, as
+//!    rand_chacha defines it) → `u = (w >> 11) · 2⁻⁵³` ∈ [0, 1) or `u' = ((w >> 11) + 1) · 2⁻⁵³`
+//!    ∈ (0, 1].
+//! 4. **Samplers** (all arithmetic in f64; `ln`, `sin`, `cos`, `exp` from the pure-Rust `libm`
+//!    crate, so results do not depend on the platform's C library):
+//!    - constant: no draws;
+//!    - uniform `[low, high]`: one word per element, `min(low + (high − low)·u, high)`;
+//!    - normal: Box–Muller on element pairs (2k, 2k+1) of the chunk: `u1'`, `u2` from two words,
+//!      `r = √(−2 ln u1')`, `θ = 2π·u2`, values `mean + std·r·cos θ` and `mean + std·r·sin θ`;
+//!      an odd last element uses the cosine value of its pair;
+//!    - truncated normal: exact rejection sampling, in standard units `α = (low−mean)/std`,
+//!      `β = (high−mean)/std`, choosing the proposal once per tensor (Robert 1995): if
+//!      `α ≤ 0 ≤ β` and `β − α ≥ √(2π)`, standard normals from the Box–Muller sequence above
+//!      (both values of each pair, cosine first) until one lies in `[α, β]`; if `α ≤ 0 ≤ β`
+//!      otherwise, `z = α + (β−α)·u` accepted when `u_2 ≤ exp(−z²/2)`; one-sided intervals are
+//!      mirrored to `0 < α < β` and use either that uniform proposal with acceptance
+//!      `exp((α² − z²)/2)` or Robert's exponential proposal `z = α − ln(u')/λ`,
+//!      `λ = (α + √(α²+4))/2`, rejected when `z > β`, accepted when `u_2 ≤ exp(−(z−λ)²/2)`;
+//!      value `clamp(mean + std·z, low, high)`.
+//! 5. **Rounding.** The f64 value is the f64 output. f32 is its IEEE round-to-nearest-even; f16
+//!    and bf16 round *that f32 value* to nearest even (so a bf16 file is the f32 file cast).
+//!
+//! The chunk size (65536 elements) is part of the contract: changing it, or anything above,
+//! changes values and must bump the version string.
+
+mod native;
+
+pub use native::{CHUNK_ELEMS, STREAM_VERSION, TensorStream, tensor_key};

@@ -1,0 +1,359 @@
+//! The native keyed chunk streams (`weightgen-1`); the algorithm is specified in `stream/mod.rs`.
+
+use crate::dtype::DType;
+use crate::scheme::Distribution;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
+
+/// Version string of this stream family, recorded in every file.
+pub const STREAM_VERSION: &str = "weightgen-1";
+
+/// Elements per chunk; part of the stream contract.
+pub const CHUNK_ELEMS: u64 = 1 << 16;
+
+const TWO_POW_M53: f64 = 1.0 / 9_007_199_254_740_992.0;
+
+/// The 32-byte ChaCha8 key of a tensor: SHA-256("weightgen-1" ‖ 0 ‖ seed LE ‖ name).
+pub fn tensor_key(seed: u64, name: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(STREAM_VERSION.as_bytes());
+    h.update([0u8]);
+    h.update(seed.to_le_bytes());
+    h.update(name.as_bytes());
+    h.finalize().into()
+}
+
+/// u ∈ [0, 1) with 53 random bits.
+#[inline]
+fn unit(rng: &mut ChaCha8Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 * TWO_POW_M53
+}
+
+/// u ∈ (0, 1] with 53 random bits (safe for `ln`).
+#[inline]
+fn unit_open0(rng: &mut ChaCha8Rng) -> f64 {
+    ((rng.next_u64() >> 11) + 1) as f64 * TWO_POW_M53
+}
+
+/// One Box–Muller pair of standard normals (cosine value first).
+#[inline]
+fn box_muller(rng: &mut ChaCha8Rng) -> (f64, f64) {
+    let u1 = unit_open0(rng);
+    let u2 = unit(rng);
+    let r = libm::sqrt(-2.0 * libm::log(u1));
+    let (s, c) = libm::sincos(core::f64::consts::TAU * u2);
+    (r * c, r * s)
+}
+
+/// How a truncated normal is sampled, fixed once per tensor from its standardised bounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TruncMethod {
+    /// Standard normals until one lies in [α, β].
+    Normal,
+    /// z = α + (β−α)u, accepted with probability exp((ref² − z²)/2).
+    Uniform { reference: f64 },
+    /// Robert's exponential proposal with rate λ, on a mirrored one-sided interval.
+    Exponential { lambda: f64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Trunc {
+    mean: f64,
+    std: f64,
+    low: f64,
+    high: f64,
+    /// Standardised bounds after mirroring (α < β; α ≥ 0 unless the interval contains 0).
+    alpha: f64,
+    beta: f64,
+    /// −1 when the interval was mirrored.
+    sign: f64,
+    method: TruncMethod,
+}
+
+impl Trunc {
+    fn new(mean: f64, std: f64, low: f64, high: f64) -> Trunc {
+        let (mut alpha, mut beta) = ((low - mean) / std, (high - mean) / std);
+        let mut sign = 1.0;
+        if beta < 0.0 {
+            (alpha, beta, sign) = (-beta, -alpha, -1.0);
+        }
+        let sqrt_2pi = (2.0 * core::f64::consts::PI).sqrt();
+        let method = if alpha <= 0.0 && 0.0 <= beta {
+            if beta - alpha >= sqrt_2pi {
+                TruncMethod::Normal
+            } else {
+                TruncMethod::Uniform { reference: 0.0 }
+            }
+        } else {
+            // 0 < α < β. Robert (1995), "Simulation of truncated normal variables", §2.2: the
+            // uniform proposal beats the exponential one when
+            // β − α < 2√e / (α + √(α²+4)) · exp((α² − α√(α²+4)) / 4).
+            let s = (alpha * alpha + 4.0).sqrt();
+            let threshold = 2.0 * core::f64::consts::E.sqrt() / (alpha + s)
+                * ((alpha * alpha - alpha * s) / 4.0).exp();
+            if beta - alpha < threshold {
+                TruncMethod::Uniform { reference: alpha }
+            } else {
+                TruncMethod::Exponential {
+                    lambda: (alpha + s) / 2.0,
+                }
+            }
+        };
+        Trunc {
+            mean,
+            std,
+            low,
+            high,
+            alpha,
+            beta,
+            sign,
+            method,
+        }
+    }
+
+    /// One standardised draw in [α, β] (before un-mirroring).
+    fn draw(&self, rng: &mut ChaCha8Rng, spare: &mut Option<f64>) -> f64 {
+        let (a, b) = (self.alpha, self.beta);
+        match self.method {
+            TruncMethod::Normal => loop {
+                let z = match spare.take() {
+                    Some(z) => z,
+                    None => {
+                        let (c, s) = box_muller(rng);
+                        *spare = Some(s);
+                        c
+                    }
+                };
+                if a <= z && z <= b {
+                    return z;
+                }
+            },
+            TruncMethod::Uniform { reference } => loop {
+                let z = a + (b - a) * unit(rng);
+                let u = unit(rng);
+                if u <= libm::exp((reference * reference - z * z) / 2.0) {
+                    return z.min(b);
+                }
+            },
+            TruncMethod::Exponential { lambda } => loop {
+                let z = a - libm::log(unit_open0(rng)) / lambda;
+                let u = unit(rng);
+                if z <= b && u <= libm::exp(-(z - lambda) * (z - lambda) / 2.0) {
+                    return z;
+                }
+            },
+        }
+    }
+
+    fn value(&self, z: f64) -> f64 {
+        (self.mean + self.std * (self.sign * z)).clamp(self.low, self.high)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sampler {
+    Constant(f64),
+    Uniform { low: f64, high: f64 },
+    Normal { mean: f64, std: f64 },
+    Trunc(Trunc),
+}
+
+/// The values of one tensor, chunk by chunk.
+#[derive(Debug, Clone)]
+pub struct TensorStream {
+    key: [u8; 32],
+    numel: u64,
+    sampler: Sampler,
+}
+
+impl TensorStream {
+    /// The stream of the tensor `name` with `numel` elements drawn from `dist`.
+    pub fn new(seed: u64, name: &str, numel: u64, dist: &Distribution) -> TensorStream {
+        let sampler = match *dist {
+            Distribution::Constant { value } => Sampler::Constant(value),
+            Distribution::Uniform { low, high } if low == high => Sampler::Constant(low),
+            Distribution::Uniform { low, high } => Sampler::Uniform { low, high },
+            Distribution::Normal { mean, std: 0.0 } => Sampler::Constant(mean),
+            Distribution::Normal { mean, std } => Sampler::Normal { mean, std },
+            Distribution::TruncatedNormal {
+                mean,
+                std,
+                low,
+                high,
+            } => {
+                if low == high {
+                    Sampler::Constant(low)
+                } else if std == 0.0 {
+                    Sampler::Constant(mean.clamp(low, high))
+                } else {
+                    Sampler::Trunc(Trunc::new(mean, std, low, high))
+                }
+            }
+        };
+        TensorStream {
+            key: tensor_key(seed, name),
+            numel,
+            sampler,
+        }
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> u64 {
+        self.numel
+    }
+
+    /// Number of chunks (the last may be short).
+    pub fn num_chunks(&self) -> u64 {
+        self.numel.div_ceil(CHUNK_ELEMS)
+    }
+
+    /// Elements in chunk `c`.
+    pub fn chunk_len(&self, c: u64) -> usize {
+        let start = c * CHUNK_ELEMS;
+        (self.numel - start).min(CHUNK_ELEMS) as usize
+    }
+
+    /// Fill `out` (exactly `chunk_len(c)` long) with the f64 values of chunk `c`.
+    pub fn fill_chunk(&self, c: u64, out: &mut [f64]) {
+        debug_assert_eq!(out.len(), self.chunk_len(c));
+        if let Sampler::Constant(v) = self.sampler {
+            out.fill(v);
+            return;
+        }
+        let mut rng = ChaCha8Rng::from_seed(self.key);
+        rng.set_stream(c);
+        match self.sampler {
+            Sampler::Constant(_) => unreachable!(),
+            Sampler::Uniform { low, high } => {
+                let width = high - low;
+                for x in out.iter_mut() {
+                    *x = (low + width * unit(&mut rng)).min(high);
+                }
+            }
+            Sampler::Normal { mean, std } => {
+                let mut pairs = out.chunks_exact_mut(2);
+                for p in &mut pairs {
+                    let (a, b) = box_muller(&mut rng);
+                    p[0] = mean + std * a;
+                    p[1] = mean + std * b;
+                }
+                if let [last] = pairs.into_remainder() {
+                    *last = mean + std * box_muller(&mut rng).0;
+                }
+            }
+            Sampler::Trunc(t) => {
+                let mut spare = None;
+                for x in out.iter_mut() {
+                    *x = t.value(t.draw(&mut rng, &mut spare));
+                }
+            }
+        }
+    }
+
+    /// Fill `out` with the little-endian bytes of chunk `c` in `dtype`; `scratch` is reused
+    /// between calls to avoid allocation.
+    pub fn fill_chunk_bytes(&self, c: u64, dtype: DType, scratch: &mut Vec<f64>, out: &mut [u8]) {
+        let n = self.chunk_len(c);
+        scratch.resize(n, 0.0);
+        self.fill_chunk(c, scratch);
+        dtype.encode(scratch, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(dist: Distribution, n: u64) -> Vec<f64> {
+        let s = TensorStream::new(1, "t", n, &dist);
+        let mut all = Vec::new();
+        for c in 0..s.num_chunks() {
+            let mut v = vec![0.0; s.chunk_len(c)];
+            s.fill_chunk(c, &mut v);
+            all.extend(v);
+        }
+        all
+    }
+
+    #[test]
+    fn key_depends_on_seed_and_name_only() {
+        assert_eq!(tensor_key(1, "a"), tensor_key(1, "a"));
+        assert_ne!(tensor_key(1, "a"), tensor_key(2, "a"));
+        assert_ne!(tensor_key(1, "a"), tensor_key(1, "b"));
+    }
+
+    #[test]
+    fn chunks_are_independent_of_fill_order() {
+        let d = Distribution::Normal {
+            mean: 0.0,
+            std: 1.0,
+        };
+        let s = TensorStream::new(9, "w", 3 * CHUNK_ELEMS + 5, &d);
+        let forward: Vec<Vec<f64>> = (0..s.num_chunks())
+            .map(|c| {
+                let mut v = vec![0.0; s.chunk_len(c)];
+                s.fill_chunk(c, &mut v);
+                v
+            })
+            .collect();
+        for c in (0..s.num_chunks()).rev() {
+            let mut v = vec![0.0; s.chunk_len(c)];
+            s.fill_chunk(c, &mut v);
+            assert_eq!(v, forward[c as usize]);
+        }
+        assert_ne!(forward[0][..16], forward[1][..16]);
+    }
+
+    #[test]
+    fn uniform_values_stay_inside_their_bounds() {
+        let v = values(
+            Distribution::Uniform {
+                low: -0.25,
+                high: 0.5,
+            },
+            100_000,
+        );
+        assert!(v.iter().all(|x| (-0.25..=0.5).contains(x)));
+    }
+
+    #[test]
+    fn truncated_values_stay_inside_their_bounds_for_every_method() {
+        // (mean, std, low, high): normal rejection, uniform around 0, far one-sided tail
+        // (exponential), narrow one-sided (uniform), and a mirrored negative tail.
+        let cases = [
+            (0.0, 1.0, -2.0, 2.0),
+            (0.0, 1.0, -0.5, 0.7),
+            (0.0, 1.0, 5.0, 50.0),
+            (0.0, 1.0, 3.0, 3.01),
+            (1.0, 2.0, -30.0, -10.0),
+        ];
+        for (mean, std, low, high) in cases {
+            let d = Distribution::TruncatedNormal {
+                mean,
+                std,
+                low,
+                high,
+            };
+            let v = values(d, 20_000);
+            assert!(v.iter().all(|x| (low..=high).contains(x)), "{low}..{high}");
+            assert!(v.iter().any(|x| *x != v[0]), "not constant");
+        }
+    }
+
+    #[test]
+    fn method_choice_follows_the_interval() {
+        assert_eq!(Trunc::new(0.0, 1.0, -2.0, 2.0).method, TruncMethod::Normal);
+        assert!(matches!(
+            Trunc::new(0.0, 1.0, -0.5, 0.5).method,
+            TruncMethod::Uniform { .. }
+        ));
+        assert!(matches!(
+            Trunc::new(0.0, 1.0, 4.0, 100.0).method,
+            TruncMethod::Exponential { .. }
+        ));
+        let m = Trunc::new(0.0, 1.0, -100.0, -4.0);
+        assert_eq!(m.sign, -1.0);
+        assert!(matches!(m.method, TruncMethod::Exponential { .. }));
+    }
+}

@@ -1,0 +1,120 @@
+//! The run summary printed by `--json` and `--dry-run`.
+//!
+//! Owns: the summary's JSON shape and its human-readable table. Does not own: deciding where it
+//! is printed (the binary).
+
+use crate::plan::{Plan, TensorSummary};
+use crate::stream::STREAM_VERSION;
+use crate::write::Format;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Everything a script needs to know about a run.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub weightgen: &'static str,
+    pub stream: &'static str,
+    pub seed: u64,
+    pub convention: &'static str,
+    pub format: &'static str,
+    pub outputs: Vec<String>,
+    pub dry_run: bool,
+    pub total_bytes: u64,
+    pub tensors: Vec<TensorSummary<'a>>,
+}
+
+impl<'a> Summary<'a> {
+    /// Summary of `plan`; `hashes` maps tensor names to the SHA-256 of their data (absent for a
+    /// dry run, which draws nothing).
+    pub fn new(
+        plan: &'a Plan,
+        format: Format,
+        outputs: Vec<String>,
+        dry_run: bool,
+        hashes: &'a BTreeMap<String, String>,
+    ) -> Summary<'a> {
+        Summary {
+            weightgen: env!("CARGO_PKG_VERSION"),
+            stream: STREAM_VERSION,
+            seed: plan.seed,
+            convention: plan.convention.name(),
+            format: format.name(),
+            outputs,
+            dry_run,
+            total_bytes: plan.data_bytes(),
+            tensors: plan
+                .tensors
+                .iter()
+                .map(|t| t.summary(hashes.get(&t.name).map(String::as_str)))
+                .collect(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("summary serialises")
+    }
+
+    /// A readable table for `--dry-run` without `--json`.
+    pub fn to_table(&self) -> String {
+        let mut rows = vec![[
+            "name".to_string(),
+            "shape".into(),
+            "dtype".into(),
+            "scheme".into(),
+            "distribution".into(),
+            "bytes".into(),
+        ]];
+        for t in &self.tensors {
+            let shape = format!(
+                "[{}]",
+                t.shape
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let d = match *t.distribution {
+                crate::scheme::Distribution::Constant { value } => format!("constant {value}"),
+                crate::scheme::Distribution::Uniform { low, high } => {
+                    format!("U[{low:.6}, {high:.6}]")
+                }
+                crate::scheme::Distribution::Normal { mean, std } => {
+                    format!("N({mean}, {std:.6}²)")
+                }
+                crate::scheme::Distribution::TruncatedNormal {
+                    mean,
+                    std,
+                    low,
+                    high,
+                } => {
+                    format!("N({mean}, {std:.6}²) in [{low:.6}, {high:.6}]")
+                }
+            };
+            rows.push([
+                t.name.to_string(),
+                shape,
+                t.dtype.to_string(),
+                t.scheme.to_string(),
+                d,
+                t.bytes.to_string(),
+            ]);
+        }
+        let widths: Vec<usize> = (0..6)
+            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = format!(
+            "seed {}  stream {}  convention {}  format {}  total {} bytes\n",
+            self.seed, self.stream, self.convention, self.format, self.total_bytes
+        );
+        for r in rows {
+            let line: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}

@@ -1,0 +1,234 @@
+//! Writers: bytes in each format's layout, fed chunk by chunk from the streams.
+//!
+//! Owns: the [`Format`] enum and the [`FormatWriter`] trait (one small module per format), the
+//! shared data path that turns a tensor's chunks into bytes (and optionally their SHA-256), and
+//! the entry point [`write_plan`]. Writers see names, shapes, dtypes and a source of chunks —
+//! never schemes. File safety (temp file, fsync, rename, no clobber, special files, free space)
+//! lives in `file`.
+
+mod file;
+mod npy;
+mod npz;
+mod safetensors;
+
+pub use file::Target;
+pub use npy::npy_header;
+pub use safetensors::safetensors_header;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::stream::{CHUNK_ELEMS, TensorStream};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{Seek, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the binary's Ctrl-C handler; writers stop at the next chunk and clean up.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// An output file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Npy,
+    Npz,
+    Safetensors,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Npy => "npy",
+            Format::Npz => "npz",
+            Format::Safetensors => "safetensors",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Format> {
+        match s.to_ascii_lowercase().trim_start_matches('.') {
+            "npy" => Ok(Format::Npy),
+            "npz" => Ok(Format::Npz),
+            "safetensors" | "st" => Ok(Format::Safetensors),
+            _ => Err(Error::invalid(
+                "--format",
+                format!("unknown format `{s}` (valid: npy, npz, safetensors)"),
+            )),
+        }
+    }
+
+    /// The format a path's extension names, if any.
+    pub fn from_path(p: &Path) -> Option<Format> {
+        let ext = p.extension()?.to_str()?;
+        Format::parse(ext).ok()
+    }
+
+    fn writer(self) -> &'static dyn FormatWriter {
+        match self {
+            Format::Npy => &npy::Npy,
+            Format::Npz => &npz::Npz,
+            Format::Safetensors => &safetensors::Safetensors,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One tensor as a writer sees it.
+pub struct OutTensor<'a> {
+    pub name: &'a str,
+    pub shape: &'a [u64],
+    pub dtype: DType,
+    pub bytes: u64,
+    pub stream: TensorStream,
+}
+
+/// Options that change bytes but not values.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// Deflate npz members.
+    pub compress: bool,
+    /// Compute the SHA-256 of each tensor's data bytes.
+    pub hash: bool,
+}
+
+/// Produces tensor data bytes chunk by chunk, hashing them when asked.
+pub struct DataPath {
+    hash: bool,
+    scratch: Vec<f64>,
+    buf: Vec<u8>,
+    /// Hex SHA-256 per tensor, in the order tensors were emitted, keyed by name.
+    pub hashes: BTreeMap<String, String>,
+}
+
+impl DataPath {
+    fn new(hash: bool) -> DataPath {
+        DataPath {
+            hash,
+            scratch: Vec::new(),
+            buf: Vec::new(),
+            hashes: BTreeMap::new(),
+        }
+    }
+
+    /// Write all data bytes of `t` to `w`.
+    pub fn emit(&mut self, t: &OutTensor, w: &mut dyn Write, ctx: &str) -> Result<()> {
+        let mut hasher = self.hash.then(Sha256::new);
+        let size = t.dtype.size();
+        for c in 0..t.stream.num_chunks() {
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted { path: ctx.into() });
+            }
+            let n = t.stream.chunk_len(c);
+            self.buf.resize(n * size, 0);
+            t.stream
+                .fill_chunk_bytes(c, t.dtype, &mut self.scratch, &mut self.buf);
+            if let Some(h) = hasher.as_mut() {
+                h.update(&self.buf);
+            }
+            w.write_all(&self.buf)
+                .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
+        }
+        debug_assert!(t.stream.num_chunks() * CHUNK_ELEMS >= t.stream.numel());
+        if let Some(h) = hasher {
+            let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            self.hashes.insert(t.name.to_string(), hex);
+        }
+        Ok(())
+    }
+}
+
+/// Where a writer puts bytes: a seekable file, or a stream (stdout, FIFO, device).
+pub enum Sink<'a> {
+    File(&'a mut std::io::BufWriter<std::fs::File>),
+    Stream(&'a mut dyn Write),
+}
+
+impl Sink<'_> {
+    fn as_write(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::File(f) => *f,
+            Sink::Stream(w) => *w,
+        }
+    }
+
+    fn seekable(&mut self) -> Option<&mut (impl Write + Seek)> {
+        match self {
+            Sink::File(f) => Some(&mut **f),
+            Sink::Stream(_) => None,
+        }
+    }
+}
+
+/// A file format: checks what it cannot hold, sizes the output, and writes it.
+trait FormatWriter: Sync {
+    /// Refuse plans the format cannot represent (with a suggestion).
+    fn check(&self, tensors: &[OutTensor], to_stream: bool) -> Result<()>;
+    /// Exact output size in bytes (for the free-space check), if known up front.
+    fn size(&self, tensors: &[OutTensor], metadata: &BTreeMap<String, String>) -> Result<u64>;
+    /// Write everything.
+    fn write(
+        &self,
+        tensors: &[OutTensor],
+        metadata: &BTreeMap<String, String>,
+        opts: WriteOptions,
+        data: &mut DataPath,
+        sink: Sink,
+        ctx: &str,
+    ) -> Result<()>;
+}
+
+/// Write `plan` in `format` to `target`. Returns the SHA-256 of each tensor's data when
+/// `opts.hash` is set. Nothing is left at a file destination unless this returns `Ok`.
+pub fn write_plan(
+    plan: &Plan,
+    format: Format,
+    target: &Target,
+    force: bool,
+    opts: WriteOptions,
+) -> Result<BTreeMap<String, String>> {
+    let tensors: Vec<OutTensor> = plan
+        .tensors
+        .iter()
+        .map(|t| OutTensor {
+            name: &t.name,
+            shape: &t.shape,
+            dtype: t.dtype,
+            bytes: t.bytes,
+            stream: t.stream(plan.seed),
+        })
+        .collect();
+    let metadata = plan.safetensors_metadata();
+    let writer = format.writer();
+    writer.check(&tensors, matches!(target, Target::Stdout))?;
+    let size = writer.size(&tensors, &metadata)?;
+    let mut data = DataPath::new(opts.hash);
+    file::commit(target, force, size, format == Format::Npz, |sink, ctx| {
+        writer.write(&tensors, &metadata, opts, &mut data, sink, ctx)
+    })?;
+    Ok(data.hashes)
+}
+
+/// Check that `plan` can be written in `format` (used by `--dry-run`, which writes nothing).
+pub fn check_plan(plan: &Plan, format: Format, to_stdout: bool) -> Result<()> {
+    let tensors: Vec<OutTensor> = plan
+        .tensors
+        .iter()
+        .map(|t| OutTensor {
+            name: &t.name,
+            shape: &t.shape,
+            dtype: t.dtype,
+            bytes: t.bytes,
+            stream: t.stream(plan.seed),
+        })
+        .collect();
+    let writer = format.writer();
+    writer.check(&tensors, to_stdout)?;
+    writer.size(&tensors, &plan.safetensors_metadata())?;
+    Ok(())
+}
