@@ -41,7 +41,7 @@ fmt:
 ## reference formula table
 fixtures:
 	$(CARGO) build --release --locked
-	tests/golden/make_golden.sh $(RBIN)
+	WEIGHTGEN_BLESS=1 $(CARGO) test --locked --test golden
 	$(PYTHON) tests/reference/formulas.py
 
 ## demo: the README's first command

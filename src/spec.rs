@@ -488,6 +488,14 @@ mod tests {
     }
 
     #[test]
+    fn json_numbers_are_parsed_exactly() {
+        // serde_json's default float parser can be off by one ulp; `float_roundtrip` is on.
+        let s = Spec::from_json(r#"{"std": 0.011507182723729041}"#, "x").unwrap();
+        assert_eq!(s.defaults.values.std, Some(0.011507182723729041));
+        assert_ne!(0.011507182723729041f64, 0.01150718272372904f64);
+    }
+
+    #[test]
     fn flag_values_and_json_values_parse_to_the_same_parameters() {
         let mut a = ParamSet::default();
         a.set_str(Param::NegativeSlope, "0.2", "--negative-slope")
