@@ -237,20 +237,18 @@ pub fn run() -> Result<()> {
     };
     match cli.command {
         Command::Generate(args) => generate(&args),
-        Command::Schemes { json } => {
-            print_schemes(json);
-            Ok(())
-        }
+        Command::Schemes { json } => stdout_text(&schemes_text(json)),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "weightgen", &mut std::io::stdout());
-            Ok(())
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "weightgen", &mut buf);
+            stdout_bytes(&buf)
         }
         Command::Man => {
             let man = clap_mangen::Man::new(Cli::command());
-            man.render(&mut std::io::stdout())
-                .context("writing the man page")?;
-            Ok(())
+            let mut buf = Vec::new();
+            man.render(&mut buf).context("rendering the man page")?;
+            stdout_bytes(&buf)
         }
     }
 }
@@ -305,12 +303,11 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         write::check_plan(&plan, format, to_stdout)?;
         let hashes = BTreeMap::new();
         let summary = Summary::new(&plan, format, outputs, true, &hashes);
-        if args.json {
-            println!("{}", summary.to_json());
+        return if args.json {
+            stdout_text(&(summary.to_json() + "\n"))
         } else {
-            print!("{}", summary.to_table());
-        }
-        return Ok(());
+            stdout_text(&summary.to_table())
+        };
     }
 
     let target = target.expect("clap requires --output without --dry-run");
@@ -324,7 +321,7 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         if to_stdout {
             eprintln!("{}", summary.to_json());
         } else {
-            println!("{}", summary.to_json());
+            stdout_text(&(summary.to_json() + "\n"))?;
         }
     } else if !args.quiet && !to_stdout {
         eprintln!(
@@ -338,24 +335,37 @@ fn generate(args: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_schemes(json: bool) {
+/// Write text to stdout; a closed pipe (`weightgen schemes | head`) ends the program quietly.
+fn stdout_bytes(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
+    }
+}
+
+fn stdout_text(s: &str) -> Result<()> {
+    stdout_bytes(s.as_bytes())
+}
+
+fn schemes_text(json: bool) -> String {
+    use std::fmt::Write;
     let docs: Vec<_> = Scheme::ALL.iter().map(|s| s.doc()).collect();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&docs).expect("docs serialise")
-        );
-        return;
+        return serde_json::to_string_pretty(&docs).expect("docs serialise") + "\n";
     }
+    let mut out = String::new();
     for d in docs {
         let aliases = if d.aliases.is_empty() {
             String::new()
         } else {
             format!(" (aliases: {})", d.aliases.join(", "))
         };
-        println!("{}{aliases}", d.name);
-        println!("  torch: {}", d.formula);
-        println!("  keras: {}", d.keras);
+        let _ = writeln!(out, "{}{aliases}", d.name);
+        let _ = writeln!(out, "  torch: {}", d.formula);
+        let _ = writeln!(out, "  keras: {}", d.keras);
         if !d.params.is_empty() {
             let ps: Vec<String> = d
                 .params
@@ -365,8 +375,9 @@ fn print_schemes(json: bool) {
                     None => p.name.to_string(),
                 })
                 .collect();
-            println!("  params: {}", ps.join(", "));
+            let _ = writeln!(out, "  params: {}", ps.join(", "));
         }
-        println!("  source: {}", d.source);
+        let _ = writeln!(out, "  source: {}", d.source);
     }
+    out
 }

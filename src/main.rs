@@ -6,11 +6,29 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 fn main() -> ExitCode {
+    // Never show a panic's multi-line report: one line, exit 1. (A panic is a bug; report it.)
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "weightgen: error: internal error (please report): {}{at}",
+            msg.replace('\n', " ")
+        );
+    }));
     // Ctrl-C: stop at the next chunk so the temp file is removed and the destination untouched.
     let _ = ctrlc::set_handler(|| weightgen::write::INTERRUPTED.store(true, Ordering::Relaxed));
-    match cli::run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => report(err),
+    match std::panic::catch_unwind(cli::run) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(err)) => report(err),
+        Err(_) => ExitCode::from(1), // the hook above printed the one line
     }
 }
 

@@ -205,3 +205,145 @@ pub(super) fn commit(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn write_then_fail(sink: Sink, _: &str) -> Result<()> {
+        let Sink::File(w) = sink else {
+            panic!("expected a file")
+        };
+        w.write_all(&[7u8; 100_000]).unwrap();
+        Err(Error::io("late failure", std::io::Error::other("injected")))
+    }
+
+    #[test]
+    fn a_failure_after_writing_leaves_nothing_at_a_new_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.safetensors");
+        let e = commit(
+            &Target::Path(dest.clone()),
+            false,
+            10,
+            false,
+            write_then_fail,
+        );
+        assert!(e.unwrap_err().to_string().contains("injected"));
+        assert!(
+            leftovers(dir.path()).is_empty(),
+            "{:?}",
+            leftovers(dir.path())
+        );
+    }
+
+    #[test]
+    fn a_failure_with_force_leaves_the_existing_file_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.npy");
+        fs::write(&dest, b"precious").unwrap();
+        fs::set_permissions(&dest, fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(
+            commit(
+                &Target::Path(dest.clone()),
+                true,
+                10,
+                false,
+                write_then_fail
+            )
+            .is_err()
+        );
+        assert_eq!(fs::read(&dest).unwrap(), b"precious");
+        assert_eq!(leftovers(dir.path()), vec!["out.npy".to_string()]);
+        // A successful --force replaces it and keeps its mode.
+        commit(&Target::Path(dest.clone()), true, 3, false, |mut s, _| {
+            s.as_write().write_all(b"new").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
+
+    #[test]
+    fn refuses_to_overwrite_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.npy");
+        fs::write(&dest, b"precious").unwrap();
+        let e = commit(&Target::Path(dest.clone()), false, 3, false, |_, _| {
+            panic!("body must not run")
+        })
+        .unwrap_err();
+        assert!(e.is_usage() && e.to_string().contains("--force"), "{e}");
+        assert_eq!(fs::read(&dest).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn too_little_free_space_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("huge.safetensors");
+        let e = commit(&Target::Path(dest), false, u64::MAX / 2, false, |_, _| {
+            panic!("body must not run")
+        })
+        .unwrap_err();
+        assert!(matches!(e, Error::NoSpace { .. }), "{e}");
+        assert!(
+            e.to_string().contains("needs 9223372036854775807 bytes"),
+            "{e}"
+        );
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn missing_parent_directory_and_directory_targets_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = commit(
+            &Target::Path(dir.path().join("nope/out.npy")),
+            false,
+            1,
+            false,
+            |_, _| Ok(()),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        let e = commit(
+            &Target::Path(dir.path().to_path_buf()),
+            true,
+            1,
+            false,
+            |_, _| Ok(()),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn a_symlink_is_followed_and_its_target_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.npy");
+        fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("link.npy");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        commit(&Target::Path(link.clone()), true, 3, false, |mut s, _| {
+            s.as_write().write_all(b"new").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read(&real).unwrap(), b"new");
+    }
+}
