@@ -6,7 +6,7 @@ VPY    := $(VENV)/bin/python
 BIN    := target/debug/weightgen
 RBIN   := target/release/weightgen
 
-.PHONY: all build test test-rust test-interop lint fmt fixtures demo bench man clean
+.PHONY: all build test test-rust test-interop test-large lint fmt fixtures demo bench man clean
 
 all: build
 
@@ -29,6 +29,11 @@ $(VENV)/.stamp: tests/interop/requirements.txt
 test-interop: $(VENV)/.stamp
 	$(CARGO) build --locked
 	$(VPY) tests/interop/interop.py $(BIN)
+
+## test-large: slow checks kept out of `make test` (an .npz member over 4 GiB, ZIP64)
+test-large: $(VENV)/.stamp
+	$(CARGO) build --release --locked
+	$(VPY) tests/interop/large_npz.py $(RBIN)
 
 lint:
 	$(CARGO) fmt --all -- --check

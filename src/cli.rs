@@ -267,6 +267,9 @@ impl std::error::Error for ClapError {}
 
 fn generate(args: &GenerateArgs) -> Result<()> {
     let spec = args.to_spec()?;
+    if args.output.as_deref() == Some("") {
+        return Err(weightgen::Error::Usage("the output path is empty".into()).into());
+    }
     let target = args.output.as_deref().map(Target::parse);
     let format = match &args.format {
         Some(f) => Format::parse(f)?,
@@ -294,15 +297,19 @@ fn generate(args: &GenerateArgs) -> Result<()> {
     };
     let plan = Plan::new(&spec, seed)?;
     let to_stdout = target == Some(Target::Stdout);
-    if drawn && !args.quiet {
-        eprintln!("seed: {seed}");
-    }
+    // Printed only once the run has succeeded, so an error stays a single line.
+    let print_seed = || {
+        if drawn && !args.quiet {
+            eprintln!("seed: {seed}");
+        }
+    };
     let outputs: Vec<String> = target.iter().map(Target::display).collect();
 
     if args.dry_run {
         write::check_plan(&plan, format, to_stdout)?;
         let hashes = BTreeMap::new();
         let summary = Summary::new(&plan, format, outputs, true, &hashes);
+        print_seed();
         return if args.json {
             stdout_text(&(summary.to_json() + "\n"))
         } else {
@@ -316,6 +323,7 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         hash: args.json,
     };
     let hashes = write::write_plan(&plan, format, &target, args.force, opts)?;
+    print_seed();
     if args.json {
         let summary = Summary::new(&plan, format, outputs, false, &hashes);
         if to_stdout {

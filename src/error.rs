@@ -19,12 +19,12 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    /// Reading or writing a file failed.
-    #[error("{context}: {source}")]
+    /// Reading or writing a file failed. (`cause` is part of the message rather than an error
+    /// `source`, so chained printing does not repeat it.)
+    #[error("{context}: {cause}")]
     Io {
         context: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// Not enough free space for the output.
@@ -56,7 +56,7 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            cause: source,
         }
     }
 

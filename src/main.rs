@@ -48,11 +48,18 @@ fn report(err: anyhow::Error) -> ExitCode {
                 ExitCode::SUCCESS
             };
         }
-        // clap's own message spans several lines (usage, tips); keep the first, one line.
+        // clap's message spans several lines (what, which arguments, tips, usage); join the
+        // lines before the usage into one.
         let text = e.render().to_string();
-        let first = text.lines().next().unwrap_or("invalid arguments");
-        let first = first.strip_prefix("error: ").unwrap_or(first);
-        eprintln!("weightgen: error: {first} (see weightgen --help)");
+        let parts: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let msg = parts.join(" ");
+        let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+        eprintln!("weightgen: error: {msg} (see weightgen --help)");
         return ExitCode::from(2);
     }
     let code = match err.downcast_ref::<weightgen::Error>() {

@@ -108,6 +108,15 @@ pub(super) fn commit(
         }
         Target::Path(p) => p,
     };
+    if path.as_os_str().is_empty() {
+        return Err(Error::Usage("the output path is empty".into()));
+    }
+    if path.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(Error::Usage(format!(
+            "output {} ends with `/`; give a file name",
+            path.display()
+        )));
+    }
     let (dest, existing) = inspect(path)?;
     let ctx = dest.display().to_string();
     match existing {
@@ -209,7 +218,6 @@ pub(super) fn commit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     fn leftovers(dir: &Path) -> Vec<String> {
         fs::read_dir(dir)
