@@ -148,6 +148,9 @@ struct GenerateArgs {
     /// Deflate .npz members (like np.savez_compressed).
     #[arg(long)]
     compress: bool,
+    /// Threads generating values (default: all cores). The output never depends on it.
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    threads: usize,
     /// Print nothing on stderr on success (not even a drawn seed; use --json to capture it).
     #[arg(short, long)]
     quiet: bool,
@@ -321,6 +324,7 @@ fn generate(args: &GenerateArgs) -> Result<()> {
     let opts = WriteOptions {
         compress: args.compress,
         hash: args.json,
+        threads: args.threads,
     };
     let hashes = write::write_plan(&plan, format, &target, args.force, opts)?;
     print_seed();

@@ -95,12 +95,18 @@ pub struct WriteOptions {
     pub compress: bool,
     /// Compute the SHA-256 of each tensor's data bytes.
     pub hash: bool,
+    /// Threads that fill chunks (0 = all cores). Never changes the bytes.
+    pub threads: usize,
 }
 
-/// Produces tensor data bytes chunk by chunk, hashing them when asked.
+/// Chunks generated together (in parallel) before being written in order: 32 × 65536
+/// elements, so at most 16 MiB of f64 scratch and 16 MiB of bytes in flight.
+const BATCH_CHUNKS: u64 = 32;
+
+/// Produces tensor data bytes chunk by chunk, hashing them when asked. Chunks of a batch are
+/// filled in parallel on the current rayon pool; bytes do not depend on how (see `stream`).
 pub struct DataPath {
     hash: bool,
-    scratch: Vec<f64>,
     buf: Vec<u8>,
     /// Hex SHA-256 per tensor, in the order tensors were emitted, keyed by name.
     pub hashes: BTreeMap<String, String>,
@@ -110,7 +116,6 @@ impl DataPath {
     fn new(hash: bool) -> DataPath {
         DataPath {
             hash,
-            scratch: Vec::new(),
             buf: Vec::new(),
             hashes: BTreeMap::new(),
         }
@@ -118,23 +123,35 @@ impl DataPath {
 
     /// Write all data bytes of `t` to `w`.
     pub fn emit(&mut self, t: &OutTensor, w: &mut dyn Write, ctx: &str) -> Result<()> {
+        use rayon::prelude::*;
         let mut hasher = self.hash.then(Sha256::new);
         let size = t.dtype.size();
-        for c in 0..t.stream.num_chunks() {
+        let chunk_bytes = CHUNK_ELEMS as usize * size;
+        let chunks = t.stream.num_chunks();
+        let mut first = 0;
+        while first < chunks {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 return Err(Error::Interrupted { path: ctx.into() });
             }
-            let n = t.stream.chunk_len(c);
-            self.buf.resize(n * size, 0);
-            t.stream
-                .fill_chunk_bytes(c, t.dtype, &mut self.scratch, &mut self.buf);
+            let last = (first + BATCH_CHUNKS).min(chunks);
+            // Every chunk but the tensor's last is full, so chunk k of the batch starts at
+            // byte k·chunk_bytes.
+            let elems: u64 = (first..last).map(|c| t.stream.chunk_len(c) as u64).sum();
+            self.buf.resize(elems as usize * size, 0);
+            self.buf
+                .par_chunks_mut(chunk_bytes)
+                .enumerate()
+                .for_each_init(Vec::new, |scratch, (k, out)| {
+                    t.stream
+                        .fill_chunk_bytes(first + k as u64, t.dtype, scratch, out);
+                });
             if let Some(h) = hasher.as_mut() {
                 h.update(&self.buf);
             }
             w.write_all(&self.buf)
                 .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
+            first = last;
         }
-        debug_assert!(t.stream.num_chunks() * CHUNK_ELEMS >= t.stream.numel());
         if let Some(h) = hasher {
             let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
             self.hashes.insert(t.name.to_string(), hex);
@@ -208,8 +225,14 @@ pub fn write_plan(
     writer.check(&tensors, matches!(target, Target::Stdout))?;
     let size = writer.size(&tensors, &metadata)?;
     let mut data = DataPath::new(opts.hash);
-    file::commit(target, force, size, format == Format::Npz, |sink, ctx| {
-        writer.write(&tensors, &metadata, opts, &mut data, sink, ctx)
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| Error::io("starting worker threads", std::io::Error::other(e)))?;
+    pool.install(|| {
+        file::commit(target, force, size, format == Format::Npz, |sink, ctx| {
+            writer.write(&tensors, &metadata, opts, &mut data, sink, ctx)
+        })
     })?;
     Ok(data.hashes)
 }

@@ -1,0 +1,52 @@
+//! The thread count never changes the bytes: multi-chunk tensors of every distribution family,
+//! written with 1, 2, 3 and 7 threads.
+
+use std::process::Command;
+
+#[test]
+fn bytes_are_identical_for_1_2_3_and_7_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = r#"{"seed": 11, "tensors": [
+        {"name": "u", "shape": [330001], "scheme": "uniform", "low": -1, "high": 1},
+        {"name": "n", "shape": [3, 110001], "scheme": "normal", "std": 0.5},
+        {"name": "t_normal", "shape": [200003], "scheme": "truncated_normal", "std": 0.02},
+        {"name": "t_uniform", "shape": [200003], "scheme": "truncated_normal", "low": -0.5, "high": 0.5},
+        {"name": "t_tail", "shape": [200003], "scheme": "truncated_normal", "low": 3, "high": 9},
+        {"name": "k", "shape": [700, 300, 3], "scheme": "kaiming_normal"}
+    ]}"#;
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, spec).unwrap();
+    let mut outputs = Vec::new();
+    for threads in ["1", "2", "3", "7"] {
+        for dtype in ["f32", "bf16", "f64"] {
+            let out = dir.path().join(format!("t{threads}_{dtype}.safetensors"));
+            let o = Command::new(env!("CARGO_BIN_EXE_weightgen"))
+                .args([
+                    "generate",
+                    "--quiet",
+                    "--threads",
+                    threads,
+                    "--dtype",
+                    dtype,
+                    "--spec",
+                ])
+                .arg(&spec_path)
+                .arg("-o")
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            outputs.push((threads, dtype, std::fs::read(&out).unwrap()));
+        }
+    }
+    for (threads, dtype, bytes) in &outputs {
+        let (_, _, reference) = outputs
+            .iter()
+            .find(|(t, d, _)| *t == "1" && d == dtype)
+            .unwrap();
+        assert!(
+            bytes == reference,
+            "{threads} threads, {dtype}: bytes differ from 1 thread"
+        );
+    }
+}
