@@ -55,19 +55,43 @@ impl Distribution {
 /// Every scheme in the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
+    /// 0. `torch.nn.init.zeros_`; Keras `Zeros`.
     Zeros,
+    /// 1. `torch.nn.init.ones_`; Keras `Ones`.
     Ones,
+    /// `value`. `torch.nn.init.constant_`; Keras `Constant`.
     Constant,
+    /// U[low, high], defaults 0 and 1. `torch.nn.init.uniform_`.
     Uniform,
+    /// N(mean, std²), defaults 0 and 1. `torch.nn.init.normal_`.
     Normal,
+    /// N(mean, std²) restricted to absolute bounds [low, high] (default mean ± 2·std), no std
+    /// correction. `torch.nn.init.trunc_normal_` (whose own defaults are ±2 absolute); Keras
+    /// `TruncatedNormal`. Burkardt, "The truncated normal distribution".
     TruncatedNormal,
+    /// Glorot & Bengio (2010), eq. 16: U(±gain·√(6/(fan_in+fan_out))), computed as
+    /// `torch.nn.init.xavier_uniform_` does (`√3 · gain·√(2/(fan_in+fan_out))`).
     XavierUniform,
+    /// Glorot & Bengio (2010): N(0, gain²·2/(fan_in+fan_out)), `torch.nn.init.xavier_normal_`;
+    /// under keras `GlorotNormal`, truncated at ±2σ with σ corrected by 1/0.8796….
     XavierNormal,
+    /// He et al. (2015), "Delving Deep into Rectifiers": U(±√3·gain/√fan),
+    /// `torch.nn.init.kaiming_uniform_`; Keras `HeUniform`.
     KaimingUniform,
+    /// He et al. (2015): N(0, gain²/fan), `torch.nn.init.kaiming_normal_`; Keras `HeNormal`
+    /// (truncated) under keras.
     KaimingNormal,
+    /// LeCun et al. (1998), "Efficient BackProp" §4.6: U(±√(3/fan_in)); Keras `LecunUniform`.
     LecunUniform,
+    /// LeCun et al. (1998); Klambauer et al. (2017): N(0, 1/fan_in); Keras `LecunNormal`
+    /// (truncated) under keras.
     LecunNormal,
+    /// Keras `VarianceScaling` / `jax.nn.initializers.variance_scaling`: variance scale/n with
+    /// n = fan_in, fan_out, their mean, or (JAX) their geometric mean.
     VarianceScaling,
+    /// Glorot & Bengio (2010), eq. 1, the "standard" heuristic U(±1/√fan_in); also PyTorch's
+    /// default `nn.Linear`/`nn.Conv*` weight init, `kaiming_uniform_(a=√5)`, whose operation
+    /// order it follows.
     Standard,
 }
 
