@@ -71,6 +71,11 @@ struct GenerateArgs {
     #[arg(long, value_name = "FILE")]
     spec: Option<String>,
 
+    /// Linear layers of nn.Sequential(Linear, act, Linear, …) for widths IN,H1,…,OUT, named
+    /// 0, 2, 4, … as the Sequential names them (biases zeros unless the scheme is torch_default).
+    #[arg(long, value_name = "WIDTHS")]
+    mlp: Option<String>,
+
     /// Output format [npy, npz, safetensors]; default from the output's extension.
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
@@ -215,6 +220,20 @@ impl GenerateArgs {
         }
         if let Some(c) = &self.convention {
             spec.convention = Some(Convention::parse(c).map_err(|e| at(e, "--convention"))?);
+        }
+        if let Some(widths) = &self.mlp {
+            let w = widths
+                .split(',')
+                .map(|x| {
+                    x.trim().parse::<u64>().map_err(|_| {
+                        weightgen::Error::invalid(
+                            "--mlp",
+                            format!("expected widths like 784,256,10, got `{widths}`"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<u64>, _>>()?;
+            spec.layers.extend(weightgen::layers::mlp(&w)?);
         }
         for arg in &self.tensors {
             spec.tensors.push(parse_tensor_arg(arg)?);

@@ -17,11 +17,19 @@ pub enum DType {
     F64,
     F16,
     BF16,
+    /// 64-bit signed integer: only for buffers such as BatchNorm's `num_batches_tracked`, and
+    /// only with constant schemes.
+    I64,
 }
 
 impl DType {
     /// Every dtype, in the order `--help` lists them.
-    pub const ALL: [DType; 4] = [DType::F32, DType::F64, DType::F16, DType::BF16];
+    pub const ALL: [DType; 5] = [DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64];
+
+    /// Floating-point (random schemes allowed).
+    pub fn is_float(self) -> bool {
+        self != DType::I64
+    }
 
     /// The name users type and that summaries print.
     pub fn name(self) -> &'static str {
@@ -30,6 +38,7 @@ impl DType {
             DType::F64 => "f64",
             DType::F16 => "f16",
             DType::BF16 => "bf16",
+            DType::I64 => "i64",
         }
     }
 
@@ -40,9 +49,10 @@ impl DType {
             "f64" | "float64" | "double" => Ok(DType::F64),
             "f16" | "float16" | "half" => Ok(DType::F16),
             "bf16" | "bfloat16" => Ok(DType::BF16),
+            "i64" | "int64" | "long" => Ok(DType::I64),
             _ => Err(Error::invalid(
                 "",
-                format!("unknown dtype `{s}` (valid: f32, f64, f16, bf16)"),
+                format!("unknown dtype `{s}` (valid: f32, f64, f16, bf16, i64)"),
             )),
         }
     }
@@ -51,7 +61,7 @@ impl DType {
     pub fn size(self) -> usize {
         match self {
             DType::F32 => 4,
-            DType::F64 => 8,
+            DType::F64 | DType::I64 => 8,
             DType::F16 | DType::BF16 => 2,
         }
     }
@@ -63,6 +73,7 @@ impl DType {
             DType::F64 => "F64",
             DType::F16 => "F16",
             DType::BF16 => "BF16",
+            DType::I64 => "I64",
         }
     }
 
@@ -76,6 +87,7 @@ impl DType {
             DType::BF16 => 14,
             DType::F32 => 17,
             DType::F64 => 19,
+            DType::I64 => 20,
         }
     }
 
@@ -85,6 +97,7 @@ impl DType {
             DType::F32 => Some("<f4"),
             DType::F64 => Some("<f8"),
             DType::F16 => Some("<f2"),
+            DType::I64 => Some("<i8"),
             DType::BF16 => None,
         }
     }
@@ -96,6 +109,7 @@ impl DType {
             DType::F32 => x as f32 as f64,
             DType::F16 => f16::from_f32(x as f32).to_f64(),
             DType::BF16 => bf16::from_f32(x as f32).to_f64(),
+            DType::I64 => x as i64 as f64,
         }
     }
 
@@ -122,6 +136,11 @@ impl DType {
             DType::BF16 => {
                 for (v, o) in values.iter().zip(out.chunks_exact_mut(2)) {
                     o.copy_from_slice(&bf16::from_f32(*v as f32).to_le_bytes());
+                }
+            }
+            DType::I64 => {
+                for (v, o) in values.iter().zip(out.chunks_exact_mut(8)) {
+                    o.copy_from_slice(&(*v as i64).to_le_bytes());
                 }
             }
         }
@@ -164,7 +183,7 @@ mod tests {
     #[test]
     fn parse_lists_valid_names_on_error() {
         let e = DType::parse("f8").unwrap_err().to_string();
-        assert!(e.contains("f32, f64, f16, bf16"), "{e}");
+        assert!(e.contains("f32, f64, f16, bf16, i64"), "{e}");
         assert_eq!(DType::parse("BFloat16").unwrap(), DType::BF16);
     }
 }

@@ -26,6 +26,7 @@
 pub mod dtype;
 pub mod error;
 pub mod fans;
+pub mod layers;
 pub mod plan;
 pub mod scheme;
 pub mod spec;

@@ -61,7 +61,7 @@ impl PlannedTensor {
 
     /// The stream of this tensor's values for `seed`.
     pub fn stream(&self, seed: u64) -> TensorStream {
-        TensorStream::new(seed, &self.name, self.numel, &self.params.distribution)
+        TensorStream::with_shape(seed, &self.name, &self.shape, &self.params.distribution)
     }
 }
 
@@ -101,27 +101,41 @@ fn prefixed(e: Error, set: &ParamSet, defaults: &ParamSet, tensor: &str) -> Erro
 impl Plan {
     /// Resolve `spec` with `seed` (the spec's own seed, a flag, or one drawn by the caller).
     pub fn new(spec: &Spec, seed: u64) -> Result<Plan> {
-        if spec.tensors.is_empty() {
+        let convention = spec.convention.unwrap_or_default();
+        // Layers first (the model, in order), then raw tensors.
+        let mut all = Vec::new();
+        for layer in &spec.layers {
+            all.extend(crate::layers::expand(
+                layer,
+                convention,
+                spec.defaults.scheme,
+            )?);
+        }
+        all.extend(spec.tensors.iter().cloned());
+        if all.is_empty() {
             return Err(Error::Usage(
-                "no tensors given: pass shapes like fc1.weight=256x784, or --spec FILE with \"tensors\""
+                "no tensors given: pass shapes like fc1.weight=256x784, --mlp 784,256,10, or --spec FILE with \"tensors\" or \"layers\""
                     .into(),
             ));
         }
-        let convention = spec.convention.unwrap_or_default();
         let default_dtype = spec.dtype.unwrap_or(DType::F32);
         let mut seen = HashSet::new();
         let mut used_defaults: HashSet<Param> = HashSet::new();
         let mut schemes_used: Vec<Scheme> = Vec::new();
-        let mut tensors = Vec::with_capacity(spec.tensors.len());
+        let mut tensors = Vec::with_capacity(all.len());
 
-        for t in &spec.tensors {
+        for t in &all {
             if !seen.insert(t.name.as_str()) {
                 return Err(Error::invalid(
                     t.origin.clone(),
                     format!("duplicate tensor name `{}`", t.name),
                 ));
             }
-            let merged = spec.defaults.overlaid(&t.params);
+            let merged = if t.inherit {
+                spec.defaults.overlaid(&t.params)
+            } else {
+                t.params.clone()
+            };
             let scheme = merged.scheme.unwrap_or(DEFAULT_SCHEME);
             if !schemes_used.contains(&scheme) {
                 schemes_used.push(scheme);
@@ -135,9 +149,11 @@ impl Plan {
                     ));
                 }
             }
-            for p in spec.defaults.origins.keys() {
-                if scheme.takes(*p) && !t.params.has(*p) {
-                    used_defaults.insert(*p);
+            if t.inherit {
+                for p in spec.defaults.origins.keys() {
+                    if scheme.takes(*p) && !t.params.has(*p) {
+                        used_defaults.insert(*p);
+                    }
                 }
             }
 
@@ -152,6 +168,14 @@ impl Plan {
                     )
                 })?;
             let dtype = t.dtype.unwrap_or(default_dtype);
+            if !dtype.is_float()
+                && !matches!(scheme, Scheme::Zeros | Scheme::Ones | Scheme::Constant)
+            {
+                return Err(Error::invalid(
+                    t.origin.clone(),
+                    format!("{dtype} tensors take only zeros, ones or constant, not {scheme}"),
+                ));
+            }
             let bytes = numel.checked_mul(dtype.size() as u64).ok_or_else(|| {
                 Error::invalid(
                     t.origin.clone(),
@@ -182,7 +206,14 @@ impl Plan {
                 f.fan_out = Some(fo);
                 f.fan_in = f.fan_in.or(Some(fo));
             }
-            let params = scheme::resolve(scheme, &merged.values, f, numel, convention)
+            let ctx = scheme::TensorCtx {
+                shape: &t.shape,
+                numel,
+                fans: f,
+                convention,
+                role: t.role,
+            };
+            let params = scheme::resolve_in(scheme, &merged.values, &ctx)
                 .map_err(|e| prefixed(e, &t.params, &spec.defaults, &t.name))?;
             tensors.push(PlannedTensor {
                 name: t.name.clone(),

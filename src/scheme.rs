@@ -38,6 +38,19 @@ pub enum Distribution {
         low: f64,
         high: f64,
     },
+    /// `gain · Q`, Q from the QR decomposition of a (rows × cols) standard Gaussian matrix with
+    /// its columns multiplied by sign(diag R) (Mezzadri 2007), transposed when rows < cols;
+    /// reshaped to the tensor in C order.
+    Orthogonal { gain: f64, rows: u64, cols: u64 },
+    /// A 2-D tensor with `gain` on the diagonal and 0 elsewhere.
+    Eye { gain: f64 },
+    /// PyTorch's `dirac_`: 1 at [g·(out/groups) + d, d, k₁//2, k₂//2, …] for d < min(out/groups,
+    /// in), 0 elsewhere; with `channels_last` (keras layout `[*k, in, out]`) the same identity on
+    /// those axes.
+    Dirac { groups: u64, channels_last: bool },
+    /// PyTorch's `sparse_`: N(0, std²), then `zeros_per_column` = ⌈sparsity·rows⌉ zeros in every
+    /// column, at rows chosen uniformly at random.
+    Sparse { std: f64, zeros_per_column: u64 },
 }
 
 impl Distribution {
@@ -48,6 +61,9 @@ impl Distribution {
             Distribution::Uniform { low, high } => low != high,
             Distribution::Normal { std, .. } => std != 0.0,
             Distribution::TruncatedNormal { std, low, high, .. } => std != 0.0 && low != high,
+            Distribution::Orthogonal { gain, .. } => gain != 0.0,
+            Distribution::Eye { .. } | Distribution::Dirac { .. } => false,
+            Distribution::Sparse { std, .. } => std != 0.0,
         }
     }
 }
@@ -93,6 +109,20 @@ pub enum Scheme {
     /// default `nn.Linear`/`nn.Conv*` weight init, `kaiming_uniform_(a=√5)`, whose operation
     /// order it follows.
     Standard,
+    /// Saxe et al. (2014): a random orthogonal matrix (Haar, via QR of a Gaussian with the
+    /// sign fix of Mezzadri 2007) times `gain`; `torch.nn.init.orthogonal_`, Keras `Orthogonal`.
+    Orthogonal,
+    /// The identity (2-D), times `gain`; `torch.nn.init.eye_`, Keras `Identity`.
+    Eye,
+    /// The convolution identity; `torch.nn.init.dirac_` (centre k//2, `groups`).
+    Dirac,
+    /// Martens (2010) as PyTorch implements it, `torch.nn.init.sparse_`: N(0, std²) with
+    /// ⌈sparsity·rows⌉ zeros per column.
+    Sparse,
+    /// What PyTorch modules do at construction (init-schemes.md §1.5): Linear/Conv weights
+    /// `kaiming_uniform_(a=√5)` = U(±1/√fan_in), biases U(±1/√fan_in) with the weight's fan_in
+    /// (`weight.size(1)·k` for transposed convs), Embedding N(0, 1), norms ones/zeros.
+    TorchDefault,
 }
 
 /// A scheme parameter, by its canonical (JSON) name. The command-line flag is the same name with
@@ -187,7 +217,7 @@ pub struct ParamDoc {
 const FAN_PARAMS: [(Param, Option<&str>); 2] = [(Param::FanIn, None), (Param::FanOut, None)];
 
 impl Scheme {
-    pub const ALL: [Scheme; 14] = [
+    pub const ALL: [Scheme; 19] = [
         Scheme::Zeros,
         Scheme::Ones,
         Scheme::Constant,
@@ -202,6 +232,11 @@ impl Scheme {
         Scheme::LecunNormal,
         Scheme::VarianceScaling,
         Scheme::Standard,
+        Scheme::Orthogonal,
+        Scheme::Eye,
+        Scheme::Dirac,
+        Scheme::Sparse,
+        Scheme::TorchDefault,
     ];
 
     /// Canonical snake_case name.
@@ -221,6 +256,11 @@ impl Scheme {
             Scheme::LecunNormal => "lecun_normal",
             Scheme::VarianceScaling => "variance_scaling",
             Scheme::Standard => "standard",
+            Scheme::Orthogonal => "orthogonal",
+            Scheme::Eye => "eye",
+            Scheme::Dirac => "dirac",
+            Scheme::Sparse => "sparse",
+            Scheme::TorchDefault => "torch_default",
         }
     }
 
@@ -234,6 +274,8 @@ impl Scheme {
             Scheme::XavierNormal => &["glorot_normal"],
             Scheme::KaimingUniform => &["he_uniform"],
             Scheme::KaimingNormal => &["he_normal"],
+            Scheme::Eye => &["identity"],
+            Scheme::TorchDefault => &["pytorch_default"],
             _ => &[],
         }
     }
@@ -280,7 +322,13 @@ impl Scheme {
                 (Param::Nonlinearity, Some("leaky_relu")),
                 (Param::NegativeSlope, Some("0")),
             ],
-            Scheme::LecunUniform | Scheme::LecunNormal | Scheme::Standard => vec![],
+            Scheme::LecunUniform
+            | Scheme::LecunNormal
+            | Scheme::Standard
+            | Scheme::TorchDefault => vec![],
+            Scheme::Orthogonal | Scheme::Eye => vec![(Param::Gain, Some("1"))],
+            Scheme::Dirac => vec![(Param::Groups, Some("1"))],
+            Scheme::Sparse => vec![(Param::Sparsity, None), (Param::Std, Some("0.01"))],
             Scheme::VarianceScaling => vec![
                 (Param::Scale, Some("1")),
                 (Param::Mode, Some("fan_in")),
@@ -310,6 +358,7 @@ impl Scheme {
                 | Scheme::LecunNormal
                 | Scheme::VarianceScaling
                 | Scheme::Standard
+                | Scheme::TorchDefault
         )
     }
 
@@ -373,6 +422,31 @@ impl Scheme {
                 "U(±1/√fan_in), computed as PyTorch's kaiming_uniform_(a=√5) does",
                 "U(±1/√max(1, fan_in))",
                 "Glorot & Bengio (2010), eq. 1 ('standard'); PyTorch's default nn.Linear/nn.Conv weight init",
+            ),
+            Scheme::Orthogonal => (
+                "gain·Q, QR of a Gaussian (rows × cols) matrix, columns × sign(diag R), transposed when rows < cols; rows = shape[0], cols = the rest",
+                "rows = prod(shape[:-1]), cols = shape[-1]",
+                "Saxe et al. (2014); Mezzadri (2007); torch.nn.init.orthogonal_; keras Orthogonal",
+            ),
+            Scheme::Eye => (
+                "gain on the diagonal of a 2-D tensor, 0 elsewhere",
+                "same (keras Identity)",
+                "torch.nn.init.eye_; keras Identity",
+            ),
+            Scheme::Dirac => (
+                "1 at [g·out/groups + d, d, k//2, …] for d < min(out/groups, in); 3–5-D",
+                "the same identity on the [*k, in, out] layout",
+                "torch.nn.init.dirac_",
+            ),
+            Scheme::Sparse => (
+                "N(0, std²) with ⌈sparsity·rows⌉ zeros per column, at random rows; 2-D",
+                "same (on the tensor's own rows and columns)",
+                "Martens (2010); torch.nn.init.sparse_",
+            ),
+            Scheme::TorchDefault => (
+                "PyTorch module construction: weights U(±1/√fan_in) as kaiming_uniform_(a=√5), biases U(±1/√fan_in of the weight), Embedding N(0, 1), norm weights 1, biases 0",
+                "the same rules with keras fans",
+                "torch.nn.Linear/ConvNd/Embedding/*Norm reset_parameters",
             ),
         };
         SchemeDoc {
@@ -662,43 +736,7 @@ pub fn resolve(
     numel: u64,
     convention: Convention,
 ) -> Result<Resolved> {
-    for (name, x) in [
-        ("mean", v.mean),
-        ("low", v.low),
-        ("high", v.high),
-        ("value", v.value),
-        ("negative_slope", v.negative_slope),
-    ] {
-        if let Some(x) = x {
-            check_finite(name, x)?;
-        }
-    }
-    for (name, x) in [("std", v.std), ("gain", v.gain)] {
-        if let Some(x) = x {
-            check_nonneg(name, x)?;
-        }
-    }
-    if let Some(s) = v.scale {
-        check_finite("scale", s)?;
-        if s <= 0.0 {
-            return Err(Error::invalid("scale", format!("must be > 0, got {s}")));
-        }
-    }
-    if let Some(s) = v.sparsity
-        && !(0.0..=1.0).contains(&s)
-    {
-        return Err(Error::invalid(
-            "sparsity",
-            format!("must be in [0, 1], got {s}"),
-        ));
-    }
-    if v.negative_slope.is_some() && v.nonlinearity.is_some_and(|n| n != Nonlinearity::LeakyRelu) {
-        return Err(Error::invalid(
-            "negative_slope",
-            "applies only to nonlinearity leaky_relu",
-        ));
-    }
-
+    check_values(v)?;
     let uniform = |low: f64, high: f64| -> Result<Resolved> {
         if low > high {
             return Err(Error::invalid(
@@ -752,6 +790,216 @@ pub fn resolve(
         }
         _ => resolve_fan_based(scheme, v, fans, numel, convention),
     }
+}
+
+/// What a tensor is, for schemes whose meaning depends on it (`torch_default`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// A weight (or a raw tensor from the command line or `"tensors"`).
+    #[default]
+    Weight,
+    /// A layer's bias; `weight_fan_in` is its weight's fan-in under the convention.
+    Bias { weight_fan_in: Option<u64> },
+    /// An embedding table.
+    Embedding,
+    /// A norm layer's scale (`weight`, `gamma`).
+    NormWeight,
+    /// A norm layer's shift (`bias`, `beta`).
+    NormBias,
+}
+
+/// The tensor a scheme is resolved for.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorCtx<'a> {
+    pub shape: &'a [u64],
+    pub numel: u64,
+    /// Fans from the shape, already overridden by explicit `fan_in`/`fan_out`.
+    pub fans: Fans,
+    pub convention: Convention,
+    pub role: Role,
+}
+
+/// Resolve any scheme, including the structural ones that need the tensor's shape and role.
+pub fn resolve_in(scheme: Scheme, v: &Values, t: &TensorCtx) -> Result<Resolved> {
+    let gain = |v: &Values| -> Result<f64> {
+        match v.gain {
+            Some(g) => check_nonneg("gain", g),
+            None => Ok(1.0),
+        }
+    };
+    check_values(v)?;
+    let rank = t.shape.len();
+    match scheme {
+        Scheme::Orthogonal => {
+            let g = gain(v)?;
+            if rank < 2 {
+                return Err(Error::invalid(
+                    "",
+                    format!("orthogonal needs at least 2 dimensions, the shape has {rank}"),
+                ));
+            }
+            // torch: rows = shape[0], cols = numel / rows; keras: rows = prod(shape[:-1]).
+            let (rows, cols) = match t.convention {
+                Convention::Torch => (t.shape[0], t.shape[1..].iter().product::<u64>()),
+                Convention::Keras => (
+                    t.shape[..rank - 1].iter().product::<u64>(),
+                    t.shape[rank - 1],
+                ),
+            };
+            let mut r = Resolved::plain(Distribution::Orthogonal {
+                gain: g,
+                rows,
+                cols,
+            });
+            r.gain = Some(g);
+            Ok(r)
+        }
+        Scheme::Eye => {
+            let g = gain(v)?;
+            if rank != 2 {
+                return Err(Error::invalid(
+                    "",
+                    format!("eye needs a 2-D tensor, the shape has {rank} dimensions"),
+                ));
+            }
+            let mut r = Resolved::plain(Distribution::Eye { gain: g });
+            r.gain = Some(g);
+            Ok(r)
+        }
+        Scheme::Dirac => {
+            let groups = v.groups.unwrap_or(1);
+            if !(3..=5).contains(&rank) {
+                return Err(Error::invalid(
+                    "",
+                    format!("dirac needs a 3-, 4- or 5-D tensor, the shape has {rank} dimensions"),
+                ));
+            }
+            let channels_last = t.convention == Convention::Keras;
+            let out = if channels_last {
+                t.shape[rank - 1]
+            } else {
+                t.shape[0]
+            };
+            if groups == 0 || out % groups != 0 {
+                return Err(Error::invalid(
+                    "groups",
+                    format!("must divide the output channels ({out}), got {groups}"),
+                ));
+            }
+            Ok(Resolved::plain(Distribution::Dirac {
+                groups,
+                channels_last,
+            }))
+        }
+        Scheme::Sparse => {
+            let sparsity = v.sparsity.ok_or_else(|| {
+                Error::invalid(
+                    "sparsity",
+                    "scheme sparse needs a sparsity (--sparsity / \"sparsity\")",
+                )
+            })?;
+            check_values(v)?;
+            let std = match v.std {
+                Some(s) => check_nonneg("std", s)?,
+                None => 0.01,
+            };
+            if rank != 2 {
+                return Err(Error::invalid(
+                    "",
+                    format!("sparse needs a 2-D tensor, the shape has {rank} dimensions"),
+                ));
+            }
+            // torch.nn.init.sparse_: num_zeros = int(math.ceil(sparsity * rows))
+            let zeros = (sparsity * t.shape[0] as f64).ceil() as u64;
+            let mut r = Resolved::plain(Distribution::Sparse {
+                std,
+                zeros_per_column: zeros.min(t.shape[0]),
+            });
+            r.std = Some(std);
+            Ok(r)
+        }
+        Scheme::TorchDefault => match t.role {
+            Role::Embedding => Ok(Resolved::plain(Distribution::Normal {
+                mean: 0.0,
+                std: 1.0,
+            })),
+            Role::NormWeight => Ok(Resolved::plain(Distribution::Constant { value: 1.0 })),
+            Role::NormBias => Ok(Resolved::plain(Distribution::Constant { value: 0.0 })),
+            Role::Bias { weight_fan_in } => torch_default_bias(v.fan_in.or(weight_fan_in), t),
+            Role::Weight if rank < 2 && t.convention == Convention::Torch => {
+                torch_default_bias(v.fan_in, t)
+            }
+            Role::Weight => resolve(Scheme::Standard, v, t.fans, t.numel, t.convention),
+        },
+        _ => resolve(scheme, v, t.fans, t.numel, t.convention),
+    }
+}
+
+/// PyTorch's default bias: `bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0`, U(±bound),
+/// with the fan-in of the layer's weight.
+fn torch_default_bias(fan_in: Option<u64>, t: &TensorCtx) -> Result<Resolved> {
+    let fan_in = fan_in.ok_or_else(|| {
+        Error::invalid(
+            "",
+            "torch_default on a 1-D tensor outside a layer needs the weight's fan_in (--fan-in / \"fan_in\")",
+        )
+    })?;
+    let bound = if fan_in > 0 {
+        1.0 / (fan_in as f64).sqrt()
+    } else {
+        0.0
+    };
+    let mut r = Resolved::plain(Distribution::Uniform {
+        low: -bound,
+        high: bound,
+    });
+    r.fan_in = Some(fan_in);
+    r.bound = Some(bound);
+    let _ = t.numel;
+    Ok(r)
+}
+
+/// Range checks shared by every scheme: finite numbers, non-negative std and gain, positive
+/// scale, sparsity in [0, 1], a slope only with leaky_relu.
+fn check_values(v: &Values) -> Result<()> {
+    for (name, x) in [
+        ("mean", v.mean),
+        ("low", v.low),
+        ("high", v.high),
+        ("value", v.value),
+        ("negative_slope", v.negative_slope),
+    ] {
+        if let Some(x) = x {
+            check_finite(name, x)?;
+        }
+    }
+    for (name, x) in [("std", v.std), ("gain", v.gain)] {
+        if let Some(x) = x {
+            check_nonneg(name, x)?;
+        }
+    }
+    if let Some(s) = v.scale {
+        check_finite("scale", s)?;
+        if s <= 0.0 {
+            return Err(Error::invalid("scale", format!("must be > 0, got {s}")));
+        }
+    }
+    if let Some(s) = v.sparsity
+        && !(0.0..=1.0).contains(&s)
+    {
+        return Err(Error::invalid(
+            "sparsity",
+            format!("must be in [0, 1], got {s}"),
+        ));
+    }
+    if v.negative_slope.is_some() && v.nonlinearity.is_some_and(|n| n != Nonlinearity::LeakyRelu) {
+        return Err(Error::invalid(
+            "negative_slope",
+            "applies only to nonlinearity leaky_relu",
+        ));
+    }
+
+    Ok(())
 }
 
 /// The fan a mode selects, as the framework computes it (f64), after checking it is defined and

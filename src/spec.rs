@@ -8,6 +8,7 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fans::Convention;
+use crate::layers::{BiasSpec, LayerKind, LayerSpec};
 use crate::scheme::{Mode, Nonlinearity, Param, Scheme, Values, VsDistribution};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -155,6 +156,11 @@ pub struct TensorSpec {
     pub params: ParamSet,
     /// Where it was given: `tensors[1]` or `argument fc1.weight=256x784`.
     pub origin: String,
+    /// What the tensor is in its layer (for `torch_default`); raw tensors are weights.
+    pub role: crate::scheme::Role,
+    /// Whether the spec's top-level scheme and parameters apply (raw tensors and layer
+    /// weights); biases, norms and embeddings have their own defaults.
+    pub inherit: bool,
 }
 
 /// Everything the user asked for, from JSON and flags, before resolution.
@@ -168,6 +174,8 @@ pub struct Spec {
     /// User metadata for the safetensors `__metadata__`.
     pub metadata: BTreeMap<String, String>,
     pub tensors: Vec<TensorSpec>,
+    /// Layers, expanded to tensors by the plan (before `tensors`).
+    pub layers: Vec<LayerSpec>,
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -283,6 +291,8 @@ pub fn parse_tensor_arg(arg: &str) -> Result<TensorSpec> {
         dtype: None,
         params: ParamSet::default(),
         origin,
+        role: Default::default(),
+        inherit: true,
     })
 }
 
@@ -434,11 +444,13 @@ impl Spec {
                 spec.metadata.insert(k.clone(), s.to_string());
             }
         }
-        if top.contains_key("layers") {
-            return Err(Error::invalid(
-                "layers",
-                "layer specs are not supported by this version yet; list the tensors under \"tensors\"",
-            ));
+        if let Some(v) = top.get("layers") {
+            let arr = v.as_array().ok_or_else(|| {
+                Error::invalid("layers", format!("expected an array, got {}", kind(v)))
+            })?;
+            for (i, l) in arr.iter().enumerate() {
+                spec.layers.push(parse_layer(l, &format!("layers[{i}]"))?);
+            }
         }
         parse_params_into(top, "", &TOP_KEYS, &mut spec.defaults)?;
         if let Some(v) = top.get("tensors") {
@@ -452,6 +464,145 @@ impl Spec {
         }
         Ok(spec)
     }
+}
+
+const LAYER_KEYS: [&str; 6] = ["type", "name", "dtype", "scheme", "weight", "bias"];
+const LAYER_DIMS: [&str; 12] = [
+    "in_features",
+    "out_features",
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "groups",
+    "num_embeddings",
+    "embedding_dim",
+    "normalized_shape",
+    "num_features",
+    "num_groups",
+    "num_channels",
+];
+
+fn as_dims(v: &Value, path: &str, list: bool) -> Result<Vec<u64>> {
+    let one = |d: &Value, p: &str| {
+        d.as_u64()
+            .ok_or_else(|| Error::invalid(p, format!("expected a non-negative integer, got {d}")))
+    };
+    match v {
+        Value::Array(items) if list => {
+            if items.is_empty() {
+                return Err(Error::invalid(path, "expected at least one value"));
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, d)| one(d, &format!("{path}[{i}]")))
+                .collect()
+        }
+        _ => Ok(vec![one(v, path)?]),
+    }
+}
+
+/// A `"weight"` or `"bias"` object: a scheme and its parameters.
+fn parse_param_object(v: &Value, path: &str) -> Result<ParamSet> {
+    let obj = as_object(v, path)?;
+    let mut set = ParamSet::default();
+    parse_params_into(obj, path, &["scheme"], &mut set)?;
+    Ok(set)
+}
+
+fn parse_layer(v: &Value, path: &str) -> Result<LayerSpec> {
+    let obj = as_object(v, path)?;
+    let ty = obj
+        .get("type")
+        .ok_or_else(|| Error::invalid(path, "missing key `type`"))?;
+    let tpath = join(path, "type");
+    let kind = LayerKind::parse(as_str(ty, &tpath)?).map_err(|e| with_where(e, &tpath))?;
+    let name = obj.get("name").ok_or_else(|| {
+        Error::invalid(
+            path,
+            "missing key `name` (the module's name in the state dict; \"\" for a lone module)",
+        )
+    })?;
+    let name = as_str(name, &join(path, "name"))?.to_string();
+    if !name.is_empty() {
+        check_name(&name, &join(path, "name"))?;
+    }
+    let layer_dims = kind.dims();
+    let mut weight = ParamSet::default();
+    let mut dims = BTreeMap::new();
+    let mut bias = BiasSpec::Default;
+    let mut dtype = None;
+    let mut weight_obj = None;
+    for (key, value) in obj {
+        let kpath = join(path, key);
+        match key.as_str() {
+            "type" | "name" => {}
+            "dtype" => {
+                dtype =
+                    Some(DType::parse(as_str(value, &kpath)?).map_err(|e| with_where(e, &kpath))?)
+            }
+            "scheme" => weight.set_scheme(as_str(value, &kpath)?, &kpath)?,
+            "weight" => weight_obj = Some(parse_param_object(value, &kpath)?),
+            "bias" => {
+                if !kind.has_optional_bias() {
+                    return Err(Error::invalid(
+                        kpath,
+                        format!("{kind} has no optional bias"),
+                    ));
+                }
+                bias = match value {
+                    Value::Bool(true) => BiasSpec::Default,
+                    Value::Bool(false) => BiasSpec::Off,
+                    Value::Object(_) => {
+                        BiasSpec::With(Box::new(parse_param_object(value, &kpath)?))
+                    }
+                    other => {
+                        return Err(Error::invalid(
+                            kpath,
+                            format!(
+                                "expected true, false or an object with a scheme, got {}",
+                                kind_of(other)
+                            ),
+                        ));
+                    }
+                }
+            }
+            k => {
+                if let Some(&(dim, _, list)) = layer_dims.iter().find(|d| d.0 == k) {
+                    dims.insert(dim, as_dims(value, &kpath, list)?);
+                } else if let Some(p) = Param::from_key(k) {
+                    weight.set_json(p, value, &kpath)?;
+                } else if LAYER_DIMS.contains(&k) {
+                    return Err(Error::invalid(kpath, format!("not a parameter of {kind}")));
+                } else {
+                    let mut fixed: Vec<&str> = LAYER_KEYS.to_vec();
+                    fixed.extend(layer_dims.iter().map(|d| d.0));
+                    return Err(unknown_key(path, k, &fixed));
+                }
+            }
+        }
+    }
+    for &(dim, required, _) in layer_dims {
+        if required && !dims.contains_key(dim) {
+            return Err(Error::invalid(path, format!("{kind} needs `{dim}`")));
+        }
+    }
+    if let Some(w) = weight_obj {
+        weight = weight.overlaid(&w);
+    }
+    Ok(LayerSpec {
+        kind,
+        name,
+        dtype,
+        weight,
+        bias,
+        dims,
+        origin: path.to_string(),
+    })
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    kind(v)
 }
 
 fn parse_tensor(v: &Value, path: &str) -> Result<TensorSpec> {
@@ -500,6 +651,8 @@ fn parse_tensor(v: &Value, path: &str) -> Result<TensorSpec> {
         dtype,
         params,
         origin: path.to_string(),
+        role: Default::default(),
+        inherit: true,
     })
 }
 

@@ -89,6 +89,19 @@ impl<'a> Summary<'a> {
                 } => {
                     format!("N({mean}, {std:.6}²) in [{low:.6}, {high:.6}]")
                 }
+                crate::scheme::Distribution::Orthogonal { gain, rows, cols } => {
+                    format!("orthogonal {rows}×{cols} · {gain}")
+                }
+                crate::scheme::Distribution::Eye { gain } => format!("eye · {gain}"),
+                crate::scheme::Distribution::Dirac { groups, .. } => {
+                    format!("dirac, groups {groups}")
+                }
+                crate::scheme::Distribution::Sparse {
+                    std,
+                    zeros_per_column,
+                } => {
+                    format!("N(0, {std:.6}²), {zeros_per_column} zeros per column")
+                }
             };
             rows.push([
                 t.name.to_string(),

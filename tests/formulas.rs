@@ -39,6 +39,8 @@ fn plan_for(case: &Value) -> weightgen::Result<Plan> {
         dtype: None,
         params: Default::default(),
         origin: "case".into(),
+        role: Default::default(),
+        inherit: true,
     };
     t.params
         .set_scheme(case["scheme"].as_str().unwrap(), "scheme")

@@ -39,6 +39,7 @@ fn st_dtype(d: DType) -> Dtype {
         DType::F64 => Dtype::F64,
         DType::F16 => Dtype::F16,
         DType::BF16 => Dtype::BF16,
+        DType::I64 => Dtype::I64,
     }
 }
 
@@ -115,6 +116,7 @@ fn mixed() -> Vec<(&'static str, DType, Vec<u64>)> {
         ("empty", DType::F32, vec![0, 4]),
         ("ünïcode \"quoted\"", DType::F16, vec![1]),
         ("odd", DType::BF16, vec![3]),
+        ("num_batches_tracked", DType::I64, vec![]),
     ]
 }
 

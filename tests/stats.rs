@@ -127,6 +127,7 @@ fn assert_resolves_to(t: &PlannedTensor, expected: Distribution) {
                 low,
                 high,
             } => vec![mean, std, low, high],
+            other => panic!("not an element-wise law: {other:?}"),
         }
     }
     let got = t.params.distribution;

@@ -1,4 +1,5 @@
-//! The thread count never changes the bytes: multi-chunk tensors of every distribution family,
+//! The thread count never changes the bytes: multi-chunk tensors of every distribution family
+//! (uniform, normal, truncated normal with each proposal, sparse, orthogonal),
 //! written with 1, 2, 3 and 7 threads.
 
 use std::process::Command;
@@ -12,7 +13,9 @@ fn bytes_are_identical_for_1_2_3_and_7_threads() {
         {"name": "t_normal", "shape": [200003], "scheme": "truncated_normal", "std": 0.02},
         {"name": "t_uniform", "shape": [200003], "scheme": "truncated_normal", "low": -0.5, "high": 0.5},
         {"name": "t_tail", "shape": [200003], "scheme": "truncated_normal", "low": 3, "high": 9},
-        {"name": "k", "shape": [700, 300, 3], "scheme": "kaiming_normal"}
+        {"name": "k", "shape": [700, 300, 3], "scheme": "kaiming_normal"},
+        {"name": "s", "shape": [600, 500], "scheme": "sparse", "sparsity": 0.3},
+        {"name": "o", "shape": [300, 400], "scheme": "orthogonal"}
     ]}"#;
     let spec_path = dir.path().join("spec.json");
     std::fs::write(&spec_path, spec).unwrap();

@@ -35,9 +35,21 @@
 //! 5. **Rounding.** The f64 value is the f64 output. f32 is its IEEE round-to-nearest-even; f16
 //!    and bf16 round *that f32 value* to nearest even (so a bf16 file is the f32 file cast).
 //!
+//! 6. **Structural schemes.** eye and dirac are exact functions of the element's index. sparse:
+//!    the values are the normal sampler's standard normals times `std`; in each column the
+//!    ⌈sparsity·rows⌉ rows with the smallest `h(r, c) = mix64(k + (c·rows + r + 1)·γ)` are
+//!    zero, where `mix64` is splitmix64's finaliser, γ = 0x9e3779b97f4a7c15 and `k` the first 8
+//!    bytes (little-endian) of the key of the name `NAME\0sparse`. orthogonal: the standard
+//!    normals of the whole (rows × cols) matrix (C order, the normal sampler's chunks), QR in
+//!    f64 by `faer` single-threaded (Householder; its bits depend on faer's version and CPU
+//!    features, so orthogonal values are reproducible per faer version and CPU family, not
+//!    guaranteed across them), columns of Q multiplied by the sign of R's diagonal (0 counts
+//!    as +), transposed when rows < cols, times gain.
+//!
 //! The chunk size (65536 elements) is part of the contract: changing it, or anything above,
 //! changes values and must bump the version string.
 
 mod native;
+mod ortho;
 
 pub use native::{CHUNK_ELEMS, STREAM_VERSION, TensorStream, tensor_key};

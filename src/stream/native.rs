@@ -5,6 +5,32 @@ use crate::scheme::Distribution;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+
+/// PyTorch's `dirac_` value at element `idx` (C order) of `shape`.
+fn dirac_value(shape: &[u64], groups: u64, channels_last: bool, mut idx: u64) -> f64 {
+    let rank = shape.len();
+    let mut coords = [0u64; 5];
+    for axis in (0..rank).rev() {
+        coords[axis] = idx % shape[axis];
+        idx /= shape[axis];
+    }
+    let (out_axis, in_axis, spatial) = if channels_last {
+        (rank - 1, rank - 2, 0..rank - 2)
+    } else {
+        (0, 1, 2..rank)
+    };
+    if spatial.clone().any(|a| coords[a] != shape[a] / 2) {
+        return 0.0;
+    }
+    let out_per_group = shape[out_axis] / groups;
+    let d = coords[out_axis] % out_per_group;
+    if coords[in_axis] == d && d < shape[in_axis] {
+        1.0
+    } else {
+        0.0
+    }
+}
 
 /// Version string of this stream family, recorded in every file.
 pub const STREAM_VERSION: &str = "weightgen-1";
@@ -151,25 +177,85 @@ impl Trunc {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Sampler {
     Constant(f64),
-    Uniform { low: f64, high: f64 },
-    Normal { mean: f64, std: f64 },
+    Uniform {
+        low: f64,
+        high: f64,
+    },
+    Normal {
+        mean: f64,
+        std: f64,
+    },
     Trunc(Trunc),
+    Eye {
+        gain: f64,
+        cols: u64,
+    },
+    Dirac {
+        shape: Vec<u64>,
+        groups: u64,
+        channels_last: bool,
+    },
+    Sparse {
+        std: f64,
+        zeros: u64,
+        rows: u64,
+        cols: u64,
+        mask_key: u64,
+    },
+    Orthogonal {
+        gain: f64,
+        rows: u64,
+        cols: u64,
+    },
 }
 
+/// Values computed for the whole tensor at once (orthogonal matrices, sparse column
+/// thresholds), kept until [`TensorStream::release`].
+#[derive(Debug, Default)]
+struct Cache(Mutex<Option<Arc<Vec<f64>>>>);
+
 /// The values of one tensor, chunk by chunk.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TensorStream {
     key: [u8; 32],
     numel: u64,
     sampler: Sampler,
+    cache: Cache,
+}
+
+/// splitmix64's finaliser (Steele, Lea & Flood 2014): a bijection on u64.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The key of the hash that chooses a sparse tensor's zeros: the first 8 bytes (little-endian)
+/// of the key of the name `NAME\0sparse` (tensor names cannot contain NUL).
+fn sparse_mask_key(seed: u64, name: &str) -> u64 {
+    let k = tensor_key(seed, &format!("{name}\0sparse"));
+    u64::from_le_bytes(k[..8].try_into().expect("8 bytes"))
+}
+
+/// Rank of element (row r, column c) in its column's random order: distinct for every element.
+fn sparse_hash(mask_key: u64, rows: u64, r: u64, c: u64) -> u64 {
+    const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+    mix64(mask_key.wrapping_add((c * rows + r + 1).wrapping_mul(GAMMA)))
 }
 
 impl TensorStream {
-    /// The stream of the tensor `name` with `numel` elements drawn from `dist`.
+    /// The stream of the 1-D-shaped tensor `name` with `numel` elements drawn from `dist`
+    /// (for element-wise distributions; structural ones need [`TensorStream::with_shape`]).
     pub fn new(seed: u64, name: &str, numel: u64, dist: &Distribution) -> TensorStream {
+        TensorStream::with_shape(seed, name, &[numel], dist)
+    }
+
+    /// The stream of tensor `name` of `shape` drawn from `dist`.
+    pub fn with_shape(seed: u64, name: &str, shape: &[u64], dist: &Distribution) -> TensorStream {
+        let numel = shape.iter().product();
         let sampler = match *dist {
             Distribution::Constant { value } => Sampler::Constant(value),
             Distribution::Uniform { low, high } if low == high => Sampler::Constant(low),
@@ -190,12 +276,96 @@ impl TensorStream {
                     Sampler::Trunc(Trunc::new(mean, std, low, high))
                 }
             }
+            Distribution::Eye { gain } => Sampler::Eye {
+                gain,
+                cols: shape.get(1).copied().unwrap_or(1).max(1),
+            },
+            Distribution::Dirac {
+                groups,
+                channels_last,
+            } => Sampler::Dirac {
+                shape: shape.to_vec(),
+                groups,
+                channels_last,
+            },
+            Distribution::Sparse {
+                std,
+                zeros_per_column,
+            } => Sampler::Sparse {
+                std,
+                zeros: zeros_per_column,
+                rows: shape.first().copied().unwrap_or(0),
+                cols: shape.get(1).copied().unwrap_or(0),
+                mask_key: sparse_mask_key(seed, name),
+            },
+            Distribution::Orthogonal { gain, rows, cols } => {
+                Sampler::Orthogonal { gain, rows, cols }
+            }
         };
         TensorStream {
             key: tensor_key(seed, name),
             numel,
             sampler,
+            cache: Cache::default(),
         }
+    }
+
+    /// Drop values computed for the whole tensor (call when the tensor has been written).
+    pub fn release(&self) {
+        *self.cache.0.lock().expect("cache lock") = None;
+    }
+
+    /// The whole-tensor values, computed on first use.
+    fn cached(&self, compute: impl FnOnce() -> Vec<f64>) -> Arc<Vec<f64>> {
+        let mut guard = self.cache.0.lock().expect("cache lock");
+        guard.get_or_insert_with(|| Arc::new(compute())).clone()
+    }
+
+    /// Standard normals for elements [start, start + out.len()) of the chunk stream (same
+    /// pairs as the `normal` sampler), for `start` at a chunk boundary.
+    fn normals(&self, c: u64, out: &mut [f64]) {
+        let mut rng = ChaCha8Rng::from_seed(self.key);
+        rng.set_stream(c);
+        let mut pairs = out.chunks_exact_mut(2);
+        for p in &mut pairs {
+            let (a, b) = box_muller(&mut rng);
+            p[0] = a;
+            p[1] = b;
+        }
+        if let [last] = pairs.into_remainder() {
+            *last = box_muller(&mut rng).0;
+        }
+    }
+
+    /// The orthogonal matrix, in C order.
+    fn orthogonal(&self, gain: f64, rows: u64, cols: u64) -> Vec<f64> {
+        let (m, n) = (rows as usize, cols as usize);
+        let mut a = vec![0.0; m * n];
+        for c in 0..self.num_chunks() {
+            let start = (c * CHUNK_ELEMS) as usize;
+            let len = self.chunk_len(c);
+            self.normals(c, &mut a[start..start + len]);
+        }
+        super::ortho::orthogonal_from_gaussian(&a, m, n, gain)
+    }
+
+    /// Per column, the largest hash that is zeroed (`None`: no zeros).
+    fn sparse_thresholds(&self, zeros: u64, rows: u64, cols: u64, mask_key: u64) -> Vec<f64> {
+        use rayon::prelude::*;
+        (0..cols)
+            .into_par_iter()
+            .map_init(Vec::new, |hashes: &mut Vec<u64>, c| {
+                if zeros == 0 {
+                    return f64::from_bits(0);
+                }
+                hashes.clear();
+                hashes.extend((0..rows).map(|r| sparse_hash(mask_key, rows, r, c)));
+                let k = (zeros - 1) as usize;
+                let (_, t, _) = hashes.select_nth_unstable(k);
+                // Stored as raw bits in an f64 slot (the cache holds f64).
+                f64::from_bits(*t)
+            })
+            .collect()
     }
 
     /// Number of elements.
@@ -217,14 +387,64 @@ impl TensorStream {
     /// Fill `out` (exactly `chunk_len(c)` long) with the f64 values of chunk `c`.
     pub fn fill_chunk(&self, c: u64, out: &mut [f64]) {
         debug_assert_eq!(out.len(), self.chunk_len(c));
-        if let Sampler::Constant(v) = self.sampler {
-            out.fill(v);
-            return;
+        let start = c * CHUNK_ELEMS;
+        match &self.sampler {
+            Sampler::Constant(v) => {
+                out.fill(*v);
+                return;
+            }
+            Sampler::Eye { gain, cols } => {
+                for (i, x) in out.iter_mut().enumerate() {
+                    let idx = start + i as u64;
+                    *x = if idx / cols == idx % cols { *gain } else { 0.0 };
+                }
+                return;
+            }
+            Sampler::Dirac {
+                shape,
+                groups,
+                channels_last,
+            } => {
+                for (i, x) in out.iter_mut().enumerate() {
+                    *x = dirac_value(shape, *groups, *channels_last, start + i as u64);
+                }
+                return;
+            }
+            Sampler::Orthogonal { gain, rows, cols } => {
+                let (g, r, k) = (*gain, *rows, *cols);
+                let q = self.cached(|| self.orthogonal(g, r, k));
+                out.copy_from_slice(&q[start as usize..start as usize + out.len()]);
+                return;
+            }
+            Sampler::Sparse {
+                std,
+                zeros,
+                rows,
+                cols,
+                mask_key,
+            } => {
+                let (z, r, k, mk) = (*zeros, *rows, *cols, *mask_key);
+                let thresholds = self.cached(|| self.sparse_thresholds(z, r, k, mk));
+                self.normals(c, out);
+                for (i, x) in out.iter_mut().enumerate() {
+                    let idx = start + i as u64;
+                    let (row, col) = (idx / k, idx % k);
+                    let zeroed =
+                        z > 0 && sparse_hash(mk, r, row, col) <= thresholds[col as usize].to_bits();
+                    *x = if zeroed { 0.0 } else { std * *x };
+                }
+                return;
+            }
+            _ => {}
         }
         let mut rng = ChaCha8Rng::from_seed(self.key);
         rng.set_stream(c);
-        match self.sampler {
-            Sampler::Constant(_) => unreachable!(),
+        match self.sampler.clone() {
+            Sampler::Constant(_)
+            | Sampler::Eye { .. }
+            | Sampler::Dirac { .. }
+            | Sampler::Orthogonal { .. }
+            | Sampler::Sparse { .. } => unreachable!("handled above"),
             Sampler::Uniform { low, high } => {
                 let width = high - low;
                 for x in out.iter_mut() {

@@ -152,6 +152,7 @@ impl DataPath {
                 .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
             first = last;
         }
+        t.stream.release();
         if let Some(h) = hasher {
             let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
             self.hashes.insert(t.name.to_string(), hex);

@@ -83,7 +83,7 @@ impl Exact for Distribution {
                 let (a, b) = standardised(mean, std, low, high);
                 mean + std * truncated_standard_moments(a, b).0
             }
-            Distribution::Constant { .. } => unreachable!("constants are not sampled"),
+            _ => unreachable!("only element-wise random laws have an exact CDF here"),
         }
     }
 
@@ -100,7 +100,7 @@ impl Exact for Distribution {
                 let (a, b) = standardised(mean, std, low, high);
                 std * std * truncated_standard_moments(a, b).1
             }
-            Distribution::Constant { .. } => unreachable!("constants are not sampled"),
+            _ => unreachable!("only element-wise random laws have an exact CDF here"),
         }
     }
 
@@ -117,7 +117,7 @@ impl Exact for Distribution {
                 let (a, b) = standardised(mean, std, low, high);
                 truncated_standard_moments(a, b).2
             }
-            Distribution::Constant { .. } => unreachable!("constants are not sampled"),
+            _ => unreachable!("only element-wise random laws have an exact CDF here"),
         }
     }
 
@@ -141,7 +141,7 @@ impl Exact for Distribution {
                     (cdf(xi) - cdf(a)) / (cdf(b) - cdf(a))
                 }
             }
-            Distribution::Constant { .. } => unreachable!("constants are not sampled"),
+            _ => unreachable!("only element-wise random laws have an exact CDF here"),
         }
     }
 
@@ -151,6 +151,7 @@ impl Exact for Distribution {
             | Distribution::TruncatedNormal { low, high, .. } => (low, high),
             Distribution::Normal { .. } => (f64::NEG_INFINITY, f64::INFINITY),
             Distribution::Constant { value } => (value, value),
+            _ => unreachable!("only element-wise laws have a support here"),
         }
     }
 }

@@ -604,6 +604,62 @@ def group_cross_format():
 # --------------------------------------------------------------------------------------------
 
 
+# The state dict of the PyTorch model that fixtures/specs/cnn.json describes:
+#   nn.Sequential(nn.Conv2d(3, 16, 3, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+#                 nn.Conv2d(16, 32, 3, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+#                 nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(512, 10))
+# (names, shapes, dtypes as PyTorch's state_dict() lists them; BatchNorm entries as in
+# fixtures/torch/state_dicts.json).
+CNN_STATE_DICT = {
+    "0.weight": ([16, 3, 3, 3], "float32"),
+    "1.weight": ([16], "float32"), "1.bias": ([16], "float32"),
+    "1.running_mean": ([16], "float32"), "1.running_var": ([16], "float32"),
+    "1.num_batches_tracked": ([], "int64"),
+    "3.weight": ([32, 16, 3, 3], "float32"),
+    "4.weight": ([32], "float32"), "4.bias": ([32], "float32"),
+    "4.running_mean": ([32], "float32"), "4.running_var": ([32], "float32"),
+    "4.num_batches_tracked": ([], "int64"),
+    "8.weight": ([10, 512], "float32"), "8.bias": ([10], "float32"),
+}
+
+
+def group_layer_specs(binary, root):
+    """Layer specs from fixtures/specs load with the expected names, shapes and constants."""
+    from safetensors.numpy import load_file
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    work = os.path.join(root, "layers")
+    os.makedirs(work, exist_ok=True)
+    spec = open(os.path.join(repo, "fixtures", "specs", "cnn.json"), "rb").read()
+    out = os.path.join(work, "cnn.safetensors")
+    r = run(binary, ["generate", "--spec", "-", "-o", out, "--json"], work, spec)
+    C.require(r.code == 0, "cnn spec on stdin generates", r.describe())
+    d = load_file(out)
+    C.check(set(d) == set(CNN_STATE_DICT), "cnn names equal the PyTorch state dict",
+            f"{sorted(d)} vs {sorted(CNN_STATE_DICT)}")
+    for name, (shape, dtype) in CNN_STATE_DICT.items():
+        if name in d:
+            C.check(list(d[name].shape) == shape and str(d[name].dtype) == dtype,
+                    f"cnn {name} is {shape} {dtype}", f"{d[name].shape} {d[name].dtype}")
+    C.check(all((d[f"{b}.running_var"] == 1).all() and (d[f"{b}.running_mean"] == 0).all()
+                and int(d[f"{b}.num_batches_tracked"]) == 0 for b in ("1", "4")),
+            "batch norm buffers are ones/zeros/0")
+    # The transformer block in bf16: names from the spec, layer norms ones/zeros.
+    spec = open(os.path.join(repo, "fixtures", "specs", "transformer_block.json"), "rb").read()
+    out = os.path.join(work, "block.safetensors")
+    r = run(binary, ["generate", "--spec", "-", "-o", out, "--json"], work, spec)
+    C.require(r.code == 0, "transformer spec generates", r.describe())
+    summary = json.loads(r.stdout)
+    d = load_file(out)
+    C.check(sorted(d) == sorted(t["name"] for t in summary["tensors"]),
+            "transformer names equal the summary")
+    C.check(d["tok_emb.weight"].dtype == ml_dtypes.bfloat16 and d["tok_emb.weight"].shape == (1000, 64),
+            "embedding is bf16 [1000, 64]")
+    C.check((d["ln_1.weight"].astype(np.float32) == 1).all()
+            and (d["ln_2.bias"].astype(np.float32) == 0).all(), "layer norms are ones/zeros")
+    for t in summary["tensors"]:
+        C.check(le_sha256(d[t["name"]]) == t["sha256"], f"{t['name']} sha256 matches the summary")
+
+
 def main(argv):
     if len(argv) != 2 or argv[1] in ("-h", "--help"):
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
@@ -625,6 +681,7 @@ def main(argv):
                         True)
         C.run_group("safetensors/mixed-dtypes", group_mixed_dtypes, binary, root)
         C.run_group("cross-format", group_cross_format)
+        C.run_group("layer-specs", group_layer_specs, binary, root)
 
     total = C.passed + len(C.failed)
     if C.failed:

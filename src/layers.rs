@@ -1,0 +1,413 @@
+//! Layers: specs of framework modules, and their expansion into the exact tensors (names,
+//! shapes, dtypes, default schemes) of PyTorch's `state_dict()` or a Keras layer's weights.
+//!
+//! Owns: the layer catalogue and its parameters (PyTorch constructor names), the layouts and
+//! names per convention, and which scheme each tensor gets by default. Does not own: resolving
+//! schemes (`plan`, `scheme`).
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::fans::{Convention, fans};
+use crate::scheme::{Role, Scheme};
+use crate::spec::{ParamSet, TensorSpec};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A layer type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerKind {
+    Linear,
+    /// `conv{nd}d`, or `conv_transpose{nd}d` when `transposed`.
+    Conv {
+        nd: usize,
+        transposed: bool,
+    },
+    Embedding,
+    LayerNorm,
+    RmsNorm,
+    BatchNorm,
+    GroupNorm,
+}
+
+impl LayerKind {
+    const NAMES: [&'static str; 11] = [
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "embedding",
+        "layer_norm",
+        "rms_norm",
+        "batch_norm",
+    ];
+
+    /// Parse a type name (`linear`, `conv2d`, `batch_norm2d`, `LayerNorm`, …).
+    pub fn parse(s: &str) -> Result<LayerKind> {
+        let k = s.trim().to_ascii_lowercase().replace('-', "_");
+        let conv = |rest: &str, transposed| -> Option<LayerKind> {
+            let nd = match rest {
+                "1d" => 1,
+                "2d" => 2,
+                "3d" => 3,
+                _ => return None,
+            };
+            Some(LayerKind::Conv { nd, transposed })
+        };
+        let kind = match k.as_str() {
+            "linear" | "dense" => Some(LayerKind::Linear),
+            "embedding" => Some(LayerKind::Embedding),
+            "layer_norm" | "layernorm" => Some(LayerKind::LayerNorm),
+            "rms_norm" | "rmsnorm" => Some(LayerKind::RmsNorm),
+            "batch_norm" | "batch_norm1d" | "batch_norm2d" | "batch_norm3d" | "batchnorm1d"
+            | "batchnorm2d" | "batchnorm3d" => Some(LayerKind::BatchNorm),
+            "group_norm" | "groupnorm" => Some(LayerKind::GroupNorm),
+            _ => k
+                .strip_prefix("conv_transpose")
+                .or_else(|| k.strip_prefix("convtranspose"))
+                .and_then(|r| conv(r, true))
+                .or_else(|| k.strip_prefix("conv").and_then(|r| conv(r, false))),
+        };
+        kind.ok_or_else(|| {
+            Error::invalid(
+                "",
+                format!(
+                    "unknown layer type `{s}` (valid: {}, group_norm)",
+                    LayerKind::NAMES.join(", ")
+                ),
+            )
+        })
+    }
+
+    /// Integer parameters: (name, required, may be a list).
+    pub fn dims(self) -> &'static [(&'static str, bool, bool)] {
+        match self {
+            LayerKind::Linear => &[("in_features", true, false), ("out_features", true, false)],
+            LayerKind::Conv { .. } => &[
+                ("in_channels", true, false),
+                ("out_channels", true, false),
+                ("kernel_size", true, true),
+                ("groups", false, false),
+            ],
+            LayerKind::Embedding => &[
+                ("num_embeddings", true, false),
+                ("embedding_dim", true, false),
+            ],
+            LayerKind::LayerNorm | LayerKind::RmsNorm => &[("normalized_shape", true, true)],
+            LayerKind::BatchNorm => &[("num_features", true, false)],
+            LayerKind::GroupNorm => &[("num_groups", true, false), ("num_channels", true, false)],
+        }
+    }
+
+    /// Whether `"bias": false` / `"bias": {…}` applies.
+    pub fn has_optional_bias(self) -> bool {
+        matches!(
+            self,
+            LayerKind::Linear | LayerKind::Conv { .. } | LayerKind::LayerNorm
+        )
+    }
+}
+
+impl fmt::Display for LayerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayerKind::Conv { nd, transposed } => {
+                write!(
+                    f,
+                    "{}{nd}d",
+                    if *transposed {
+                        "conv_transpose"
+                    } else {
+                        "conv"
+                    }
+                )
+            }
+            LayerKind::Linear => f.write_str("linear"),
+            LayerKind::Embedding => f.write_str("embedding"),
+            LayerKind::LayerNorm => f.write_str("layer_norm"),
+            LayerKind::RmsNorm => f.write_str("rms_norm"),
+            LayerKind::BatchNorm => f.write_str("batch_norm"),
+            LayerKind::GroupNorm => f.write_str("group_norm"),
+        }
+    }
+}
+
+/// The bias a layer asked for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum BiasSpec {
+    /// Not said: the layer's default (present, `zeros`, or `torch_default` when the weight is).
+    #[default]
+    Default,
+    /// `"bias": false`.
+    Off,
+    /// `"bias": {"scheme": …}`.
+    With(Box<ParamSet>),
+}
+
+/// One layer of a spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerSpec {
+    pub kind: LayerKind,
+    /// Module name; the tensors are `NAME.weight` etc., or bare `weight` when empty.
+    pub name: String,
+    pub dtype: Option<DType>,
+    /// The weight's scheme and parameters (the layer's own keys, then `"weight": {…}`).
+    pub weight: ParamSet,
+    pub bias: BiasSpec,
+    /// Integer parameters by name (`kernel_size` may have several values).
+    pub dims: BTreeMap<&'static str, Vec<u64>>,
+    /// Where it was given: `layers[2]`.
+    pub origin: String,
+}
+
+impl LayerSpec {
+    fn dim(&self, key: &str) -> u64 {
+        self.dims.get(key).map_or(1, |v| v[0])
+    }
+
+    fn list(&self, key: &str, n: usize) -> Result<Vec<u64>> {
+        let v = self.dims.get(key).cloned().unwrap_or_default();
+        match v.len() {
+            1 if n > 1 => Ok(vec![v[0]; n]),
+            len if len == n => Ok(v),
+            len => Err(Error::invalid(
+                format!("{}.{key}", self.origin),
+                format!("{} takes {n} values or one, got {len}", self.kind),
+            )),
+        }
+    }
+}
+
+fn join(name: &str, leaf: &str) -> String {
+    if name.is_empty() {
+        leaf.to_string()
+    } else {
+        format!("{name}.{leaf}")
+    }
+}
+
+fn constant(scheme: Scheme) -> ParamSet {
+    ParamSet {
+        scheme: Some(scheme),
+        scheme_origin: "layer default".into(),
+        ..Default::default()
+    }
+}
+
+/// The tensors of `layer` under `convention`. `default_scheme` is the scheme a layer weight
+/// inherits (spec top level or flag), used to decide the default of its bias.
+pub fn expand(
+    layer: &LayerSpec,
+    convention: Convention,
+    default_scheme: Option<Scheme>,
+) -> Result<Vec<TensorSpec>> {
+    let keras = convention == Convention::Keras;
+    let at = |msg: String| Error::invalid(layer.origin.clone(), msg);
+    let mut out = Vec::new();
+    let mut push = |leaf: &str, shape: Vec<u64>, params: ParamSet, role: Role, inherit: bool| {
+        out.push(TensorSpec {
+            name: join(&layer.name, leaf),
+            shape,
+            dtype: layer.dtype,
+            params,
+            origin: format!("{} ({})", layer.origin, join(&layer.name, leaf)),
+            role,
+            inherit,
+        });
+    };
+    let weight_scheme = layer.weight.scheme.or(default_scheme);
+    let torch_default = weight_scheme == Some(Scheme::TorchDefault);
+    // A norm or embedding parameter: the framework default unless the layer says otherwise.
+    let own = |default: ParamSet| -> ParamSet {
+        if layer.weight.scheme.is_some() || !layer.weight.origins.is_empty() {
+            layer.weight.clone()
+        } else {
+            default
+        }
+    };
+
+    match layer.kind {
+        LayerKind::Linear | LayerKind::Conv { .. } => {
+            let (cin, cout) = match layer.kind {
+                LayerKind::Linear => (layer.dim("in_features"), layer.dim("out_features")),
+                _ => (layer.dim("in_channels"), layer.dim("out_channels")),
+            };
+            let groups = layer.dim("groups");
+            let (nd, transposed) = match layer.kind {
+                LayerKind::Conv { nd, transposed } => (nd, transposed),
+                _ => (0, false),
+            };
+            let k = layer.list("kernel_size", nd)?;
+            if nd > 0 {
+                if groups == 0 || cin % groups != 0 || cout % groups != 0 {
+                    return Err(at(format!(
+                        "groups ({groups}) must divide in_channels ({cin}) and out_channels ({cout})"
+                    )));
+                }
+                if k.contains(&0) {
+                    return Err(at("kernel_size must be ≥ 1".into()));
+                }
+            }
+            // Layouts: torch [out, in/groups, *k] (transposed: [in, out/groups, *k]);
+            // keras [in, out] / [*k, in/groups, out] (transposed: [*k, out, in]).
+            let shape: Vec<u64> = match (keras, nd, transposed) {
+                (false, 0, _) => vec![cout, cin],
+                (true, 0, _) => vec![cin, cout],
+                (false, _, false) => [vec![cout, cin / groups], k.clone()].concat(),
+                (false, _, true) => [vec![cin, cout / groups], k.clone()].concat(),
+                (true, _, false) => [k.clone(), vec![cin / groups, cout]].concat(),
+                (true, _, true) => {
+                    if groups != 1 {
+                        return Err(at(
+                            "Keras' transposed convolutions have no groups; use --convention torch"
+                                .into(),
+                        ));
+                    }
+                    [k.clone(), vec![cout, cin]].concat()
+                }
+            };
+            let mut weight = layer.weight.clone();
+            // dirac on a grouped conv: the layer's groups, unless given for the weight.
+            if weight_scheme == Some(Scheme::Dirac) && weight.values.groups.is_none() && groups != 1
+            {
+                weight.values.groups = Some(groups);
+            }
+            let weight_fan_in = fans(&shape, convention)?.fan_in;
+            push(
+                if keras { "kernel" } else { "weight" },
+                shape,
+                weight,
+                Role::Weight,
+                true,
+            );
+            let bias = match &layer.bias {
+                BiasSpec::Off => None,
+                BiasSpec::With(p) => Some((**p).clone()),
+                BiasSpec::Default if torch_default => Some(constant(Scheme::TorchDefault)),
+                BiasSpec::Default => Some(constant(Scheme::Zeros)),
+            };
+            if let Some(p) = bias {
+                push("bias", vec![cout], p, Role::Bias { weight_fan_in }, false);
+            }
+        }
+        LayerKind::Embedding => {
+            let shape = vec![layer.dim("num_embeddings"), layer.dim("embedding_dim")];
+            // torch: nn.Embedding normal_(0, 1); keras: Embedding "uniform" = U(±0.05).
+            let default = if keras {
+                let mut p = constant(Scheme::Uniform);
+                p.values.low = Some(-0.05);
+                p.values.high = Some(0.05);
+                p
+            } else {
+                constant(Scheme::TorchDefault)
+            };
+            let leaf = if keras { "embeddings" } else { "weight" };
+            push(leaf, shape, own(default), Role::Embedding, false);
+        }
+        LayerKind::LayerNorm | LayerKind::RmsNorm | LayerKind::BatchNorm | LayerKind::GroupNorm => {
+            let shape = match layer.kind {
+                LayerKind::LayerNorm | LayerKind::RmsNorm => layer.dims["normalized_shape"].clone(),
+                LayerKind::BatchNorm => vec![layer.dim("num_features")],
+                _ => {
+                    let (g, c) = (layer.dim("num_groups"), layer.dim("num_channels"));
+                    if g == 0 || c % g != 0 {
+                        return Err(at(format!(
+                            "num_groups ({g}) must divide num_channels ({c})"
+                        )));
+                    }
+                    vec![c]
+                }
+            };
+            let scale_leaf = match (keras, layer.kind) {
+                (false, _) => "weight",
+                (true, LayerKind::RmsNorm) => "scale",
+                (true, _) => "gamma",
+            };
+            push(
+                scale_leaf,
+                shape.clone(),
+                own(constant(Scheme::Ones)),
+                Role::NormWeight,
+                false,
+            );
+            let has_bias = layer.kind != LayerKind::RmsNorm && layer.bias != BiasSpec::Off;
+            if has_bias {
+                let p = match &layer.bias {
+                    BiasSpec::With(p) => (**p).clone(),
+                    _ => constant(Scheme::Zeros),
+                };
+                push(
+                    if keras { "beta" } else { "bias" },
+                    shape.clone(),
+                    p,
+                    Role::NormBias,
+                    false,
+                );
+            }
+            if layer.kind == LayerKind::BatchNorm {
+                let (mean, var) = if keras {
+                    ("moving_mean", "moving_variance")
+                } else {
+                    ("running_mean", "running_var")
+                };
+                push(
+                    mean,
+                    shape.clone(),
+                    constant(Scheme::Zeros),
+                    Role::NormBias,
+                    false,
+                );
+                push(
+                    var,
+                    shape.clone(),
+                    constant(Scheme::Ones),
+                    Role::NormWeight,
+                    false,
+                );
+                if !keras {
+                    push(
+                        "num_batches_tracked",
+                        vec![],
+                        constant(Scheme::Zeros),
+                        Role::NormBias,
+                        false,
+                    );
+                }
+            }
+        }
+    }
+    // PyTorch's BatchNorm counter is an int64 scalar whatever the layer's dtype.
+    for t in &mut out {
+        if t.name == join(&layer.name, "num_batches_tracked") && layer.kind == LayerKind::BatchNorm
+        {
+            t.dtype = Some(DType::I64);
+        }
+    }
+    Ok(out)
+}
+
+/// The linear layers of `nn.Sequential(Linear, act, Linear, act, …, Linear)` for widths
+/// `a,b,c,…`: named `0`, `2`, `4`, … as that Sequential names them.
+pub fn mlp(widths: &[u64]) -> Result<Vec<LayerSpec>> {
+    if widths.len() < 2 {
+        return Err(Error::invalid(
+            "--mlp",
+            "needs at least two widths (input and output), e.g. 784,256,10",
+        ));
+    }
+    Ok(widths
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| LayerSpec {
+            kind: LayerKind::Linear,
+            name: (2 * i).to_string(),
+            dtype: None,
+            weight: ParamSet::default(),
+            bias: BiasSpec::Default,
+            dims: BTreeMap::from([("in_features", vec![w[0]]), ("out_features", vec![w[1]])]),
+            origin: format!("--mlp layer {}", 2 * i),
+        })
+        .collect())
+}
