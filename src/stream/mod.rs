@@ -39,5 +39,6 @@
 //! changes values and must bump the version string.
 
 mod native;
+pub mod torch;
 
 pub use native::{CHUNK_ELEMS, STREAM_VERSION, TensorStream, tensor_key};
