@@ -661,7 +661,27 @@ fn normal_a_value(g: &mut TorchGenerator, mean: f64, std: f64, dtype: TorchDType
 }
 
 /// `normal_fill_16_AVX2` on one block of 16 f32 uniforms in [0, 1).
+///
+/// Same results with or without hardware FMA (`mul_add` is exact either way); on x86-64 CPUs
+/// with FMA the block is compiled with it, which avoids a C library `fmaf` call per operation.
 fn normal16_f32(d: &mut [f32], mean: f32, std: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports FMA, checked just above.
+        unsafe { normal16_f32_fma(d, mean, std) };
+        return;
+    }
+    normal16_f32_body(d, mean, std);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn normal16_f32_fma(d: &mut [f32], mean: f32, std: f32) {
+    normal16_f32_body(d, mean, std);
+}
+
+#[inline(always)]
+fn normal16_f32_body(d: &mut [f32], mean: f32, std: f32) {
     // _mm256_set1_ps(2.0f * c10::pi<double>): 2π in double, then rounded to f32.
     let two_pi = (2.0 * PI) as f32;
     for j in 0..8 {
@@ -732,6 +752,7 @@ mod cephes {
     const LOG_Q2: f32 = 0.693359375_f64 as f32;
 
     /// `log256_ps` for one lane.
+    #[inline(always)]
     pub(super) fn log(x: f32) -> f32 {
         let invalid = x <= 0.0;
         // _mm256_max_ps(x, min_norm_pos): cut off denormals.
@@ -781,6 +802,7 @@ mod cephes {
     const FOPI: f32 = 1.27323954473516_f64 as f32;
 
     /// `sincos256_ps` for one lane: (sin, cos).
+    #[inline(always)]
     pub(super) fn sincos(x: f32) -> (f32, f32) {
         let sign_bit_sin = x.to_bits() & 0x8000_0000;
         let mut x = f32::from_bits(x.to_bits() & 0x7fff_ffff);
