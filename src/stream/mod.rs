@@ -51,5 +51,6 @@
 
 mod native;
 mod ortho;
+pub mod torch;
 
 pub use native::{CHUNK_ELEMS, STREAM_VERSION, TensorStream, tensor_key};

@@ -1,0 +1,1401 @@
+//! PyTorch's CPU random stream (`--rng torch`): the default `CPUGeneratorImpl` and the ATen
+//! fills that `torch.nn.init` uses, reproduced bit for bit as x86-64 builds of PyTorch 2.15
+//! produce them. Self-contained: nothing here depends on the native `weightgen-1` streams.
+//!
+//! Sources (read and transliterated, see ../shared/reference/init-schemes.md §1.4–1.8):
+//! `aten/src/ATen/core/MT19937RNGEngine.h`, `CPUGeneratorImpl.cpp`, `DistributionsHelper.h`,
+//! `TransformationHelper.h`, `native/cpu/DistributionTemplates.h`, `native/cpu/avx_mathfun.h`,
+//! `native/Math.h` (`calc_erfinv`), `native/TensorFactories.cpp` (`randperm`),
+//! `torch/csrc/Generator.cpp` (seed unpacking) and `torch/nn/init.py`.
+//!
+//! # The recipe
+//!
+//! - **Generator.** MT19937 seeded with the low 32 bits of the seed (standard
+//!   `init_genrand`); `random()` is one tempered output, `random64()` is two, the first one
+//!   the high word. The generator also caches the second value of a double Box–Muller pair
+//!   (`next_double_normal_sample`), which survives between ops until the next seed.
+//! - **`uniform_(from, to)`.** `from`, `to` are cast to the dtype first. f32: one `random()` per
+//!   element, `x = (r & (2²⁴−1))·2⁻²⁴`, value `fma(x, to − from, from)` in f32. f64: one
+//!   `random64()` per element, `x = (r & (2⁵³−1))·2⁻⁵³`, `fma(x, to − from, from)` in f64. The
+//!   multiply-add is *fused* (§1.7b, measured on PyTorch 2.15). A value that rounds to `to` is
+//!   replaced by `from`, as current `uniform_kernel` does (this happens about once in 2²⁴ draws
+//!   for f32, only at the top of the range).
+//! - **`normal_(mean, std)`**, path chosen by the element count `n` (tensors are contiguous):
+//!   - *Path A*, `n < 16`: per element, the cached double normal if there is one; otherwise
+//!     `u1 = uniform64`, `u2 = uniform64`, `r = √(−2·log1p(−u2))`, `θ = 2π·u1`, cache `r·sin θ`,
+//!     use `r·cos θ`. Value `fma(z, std, mean)` in f64, cast to the dtype.
+//!   - *Path B*, `n ≥ 16`: fill all `n` slots with uniforms in [0, 1) of the dtype, transform
+//!     blocks of 16 in place, pairs (j, j+8): `u1 = 1 − d[j]`, `u2 = d[j+8]`,
+//!     `ρ = √(−2 ln u1)`, `θ = 2π·u2`, `d[j] = fma(ρ cos θ, std, mean)`,
+//!     `d[j+8] = fma(ρ sin θ, std, mean)`. If `n % 16 ≠ 0`, 16 fresh uniforms are drawn into the
+//!     last 16 slots and that block is transformed again, overwriting values of the last full
+//!     block. f32 uses the AVX2 kernel (`normal_fill_16_AVX2`: Cephes `log256_ps` and
+//!     `sincos256_ps`, transliterated lane by lane, all f32, including the multiply-adds the
+//!     compiler contracts into FMAs, see `cephes`); x86 PyTorch runs this kernel on AVX2 and
+//!     on AVX-512 machines (`normal_stub` is registered without an AVX-512 variant). f64 uses
+//!     the scalar `normal_fill_16` with the C library's `log`, `sin`, `cos`.
+//! - **`trunc_normal_(mean, std, a, b)`**: PyTorch 2.15's output for
+//!   `trunc_normal_(t, std=0.02)` is bit for bit `normal_(0, 0.02)` (all 5000 values of the
+//!   reference file), so [`TorchOp::TruncNormal`] is `normal_(mean, std)` (then a clamp to
+//!   `[a, b]`, which only matters when a draw falls outside, a case the reference cannot show;
+//!   see [`trunc_normal_is_exact`]). The inverse-CDF recipe of `torch/nn/init.py` up to v2.11
+//!   (`uniform_(2l−1, 2u−1)`, `erfinv_` with ATen's `calc_erfinv` and its two Newton steps,
+//!   `mul_(std·√2)`, `add_(mean)`, `clamp_(a, b)`) is kept as [`TorchOp::TruncNormalErfinv`],
+//!   unverified.
+//! - **`randperm(n)`** (small `n`): `r = [0, …, n−1]`; for `i` in `0..n−1`:
+//!   `z = random() % (n−i)`, swap `r[i]`, `r[i+z]`.
+//!
+//! # The C library question
+//!
+//! PyTorch calls the platform libm (glibc on Linux) for the double `log`, `log1p`, `sin` and
+//! `cos` of the Box–Muller transforms. The pure-Rust `libm` crate (FreeBSD msun) differs from
+//! glibc in the last bit for 5.4 % of `randn(1000, dtype=float64)`, so those four come from the
+//! platform through `std` (see `clib`): bit-exact on Linux/glibc, possibly 1 ulp off in f64
+//! elsewhere. The f32 kernels (uniform, the AVX2 normal) need no C library (their fused
+//! multiply-adds are IEEE `fma`, the same everywhere). Only the legacy
+//! [`TorchOp::TruncNormalErfinv`] uses the `libm` crate (`erf`, `exp`, `log`).
+//!
+//! # Sequential by nature
+//!
+//! One generator is consumed tensor after tensor; a tensor's values cannot be computed
+//! without all draws before it. [`TorchGenerator::skip`] advances without keeping values
+//! (cheaply for everything but path A), and [`ChunkedFill`] streams one op in bounded memory.
+
+use std::f64::consts::{PI, SQRT_2};
+
+const MT_N: usize = 624;
+const MT_M: usize = 397;
+const MATRIX_A: u32 = 0x9908_b0df;
+const UPPER_MASK: u32 = 0x8000_0000;
+const LOWER_MASK: u32 = 0x7fff_ffff;
+
+/// PyTorch's `at::mt19937` (standard MT19937, 32-bit seeding).
+#[derive(Clone)]
+struct Mt19937 {
+    state: [u32; MT_N],
+    next: usize,
+    left: usize,
+}
+
+impl Mt19937 {
+    fn new(seed: u32) -> Self {
+        let mut state = [0u32; MT_N];
+        state[0] = seed;
+        for j in 1..MT_N {
+            let p = state[j - 1];
+            state[j] = 1_812_433_253u32
+                .wrapping_mul(p ^ (p >> 30))
+                .wrapping_add(j as u32);
+        }
+        Mt19937 {
+            state,
+            next: 0,
+            left: 1,
+        }
+    }
+
+    #[inline]
+    fn twist(u: u32, v: u32) -> u32 {
+        (((u & UPPER_MASK) | (v & LOWER_MASK)) >> 1) ^ if v & 1 != 0 { MATRIX_A } else { 0 }
+    }
+
+    fn next_state(&mut self) {
+        let s = &mut self.state;
+        for j in 0..MT_N - MT_M {
+            s[j] = s[j + MT_M] ^ Self::twist(s[j], s[j + 1]);
+        }
+        for j in MT_N - MT_M..MT_N - 1 {
+            s[j] = s[j + MT_M - MT_N] ^ Self::twist(s[j], s[j + 1]);
+        }
+        s[MT_N - 1] = s[MT_M - 1] ^ Self::twist(s[MT_N - 1], s[0]);
+        self.left = MT_N;
+        self.next = 0;
+    }
+
+    #[inline]
+    fn next_u32(&mut self) -> u32 {
+        self.left -= 1;
+        if self.left == 0 {
+            self.next_state();
+        }
+        let mut y = self.state[self.next];
+        self.next += 1;
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c_5680;
+        y ^= (y << 15) & 0xefc6_0000;
+        y ^ (y >> 18)
+    }
+
+    /// Advance by `n` outputs without tempering them.
+    fn discard(&mut self, mut n: u64) {
+        while n > 0 {
+            if self.left == 1 {
+                // The next output needs a new state block: whole blocks can be skipped by
+                // twisting without reading.
+                if n >= MT_N as u64 {
+                    self.next_state();
+                    self.left = 1;
+                    self.next = MT_N;
+                    n -= MT_N as u64;
+                    continue;
+                }
+            }
+            // Outputs left in the current block before the next twist.
+            let avail = (self.left - 1) as u64;
+            if avail == 0 {
+                self.next_u32();
+                n -= 1;
+                continue;
+            }
+            let k = avail.min(n);
+            self.left -= k as usize;
+            self.next += k as usize;
+            n -= k;
+        }
+    }
+}
+
+/// Convert a Python seed as `torch.manual_seed` accepts it to the 64-bit value the generator
+/// stores: `[0, 2⁶⁴)` as is, `[−2⁶³, 0)` as its two's complement (`torch/csrc/Generator.cpp`
+/// reinterprets the signed 64-bit integer; the docstring's formula `0xffff_ffff_ffff_ffff + seed`
+/// is one less than what the code does). `None` outside `[−2⁶³, 2⁶⁴)`, where PyTorch raises.
+pub fn torch_seed_to_u64(seed: i128) -> Option<u64> {
+    if (0..=u64::MAX as i128).contains(&seed) {
+        Some(seed as u64)
+    } else if (i64::MIN as i128..0).contains(&seed) {
+        Some(seed as i64 as u64)
+    } else {
+        None
+    }
+}
+
+/// PyTorch's `CPUGeneratorImpl`: mt19937 + the cached double normal
+/// (`next_double_normal_sample`) + the cached float normal (`next_float_normal_sample`, which
+/// no op here reads, kept for fidelity: both are cleared by seeding).
+#[derive(Clone)]
+pub struct TorchGenerator {
+    engine: Mt19937,
+    seed: u64,
+    next_double_normal: Option<f64>,
+    next_float_normal: Option<f32>,
+}
+
+impl std::fmt::Debug for TorchGenerator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TorchGenerator")
+            .field("seed", &self.seed)
+            .field("next", &self.engine.next)
+            .field("left", &self.engine.left)
+            .field("next_double_normal", &self.next_double_normal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for TorchGenerator {
+    /// Same future output: same engine state and cached normals.
+    fn eq(&self, o: &Self) -> bool {
+        self.engine.state == o.engine.state
+            && self.engine.next == o.engine.next
+            && self.engine.left == o.engine.left
+            && self.next_double_normal.map(f64::to_bits) == o.next_double_normal.map(f64::to_bits)
+            && self.next_float_normal.map(f32::to_bits) == o.next_float_normal.map(f32::to_bits)
+    }
+}
+
+impl TorchGenerator {
+    /// As `torch.manual_seed(seed)`: negative seeds are taken as their 64-bit two's complement
+    /// (see [`torch_seed_to_u64`]); only the low 32 bits seed mt19937.
+    ///
+    /// # Panics
+    /// If `seed` is outside `[−2⁶³, 2⁶⁴)`, where PyTorch raises `RuntimeError`; validate with
+    /// [`torch_seed_to_u64`] first.
+    pub fn manual_seed(seed: i128) -> Self {
+        let s = torch_seed_to_u64(seed)
+            .unwrap_or_else(|| panic!("torch seed {seed} outside [-2^63, 2^64)"));
+        Self::from_u64_seed(s)
+    }
+
+    /// `CPUGeneratorImpl::set_current_seed(seed)`.
+    pub fn from_u64_seed(seed: u64) -> Self {
+        TorchGenerator {
+            engine: Mt19937::new(seed as u32),
+            seed,
+            next_double_normal: None,
+            next_float_normal: None,
+        }
+    }
+
+    /// The 64-bit seed, as `torch.initial_seed()` reports it.
+    pub fn initial_seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// One engine output (`CPUGeneratorImpl::random`).
+    #[inline]
+    pub fn random(&mut self) -> u32 {
+        self.engine.next_u32()
+    }
+
+    /// Two engine outputs, the first one the high word (`CPUGeneratorImpl::random64`).
+    #[inline]
+    pub fn random64(&mut self) -> u64 {
+        let hi = self.engine.next_u32() as u64;
+        let lo = self.engine.next_u32() as u64;
+        (hi << 32) | lo
+    }
+
+    /// The cached second value of the last double Box–Muller pair, if any.
+    pub fn next_double_normal_sample(&self) -> Option<f64> {
+        self.next_double_normal
+    }
+
+    #[inline]
+    fn uniform01_f32(&mut self) -> f32 {
+        ((self.random() & 0x00ff_ffff) as f32) * (1.0 / 16_777_216.0)
+    }
+
+    #[inline]
+    fn uniform01_f64(&mut self) -> f64 {
+        ((self.random64() & ((1u64 << 53) - 1)) as f64) * (1.0 / 9_007_199_254_740_992.0)
+    }
+
+    /// `at::normal_distribution<double>` with mean 0 and std 1: the cached value or a new pair.
+    fn standard_normal_path_a(&mut self) -> f64 {
+        if let Some(z) = self.next_double_normal.take() {
+            return z;
+        }
+        let u1 = self.uniform01_f64();
+        let u2 = self.uniform01_f64();
+        let r = (-2.0 * clib::log1p(-u2)).sqrt();
+        let theta = 2.0 * PI * u1;
+        self.next_double_normal = Some(r * clib::sin(theta));
+        r * clib::cos(theta)
+    }
+
+    /// Values of the whole op, in order, widened to f64 (f32 values are exact in f64).
+    /// Consumes the generator exactly as the op does. `out.len()` is the element count.
+    pub fn fill(&mut self, op: TorchOp, dtype: TorchDType, out: &mut [f64]) {
+        let kernel = Kernel::new(op, dtype, out.len() as u64);
+        self.fill_kernel(kernel, out);
+        if let Some((a, b)) = kernel.clamp() {
+            clamp_all(out, a, b);
+        }
+    }
+
+    fn fill_kernel(&mut self, kernel: Kernel, out: &mut [f64]) {
+        let n = out.len();
+        match kernel {
+            Kernel::Fill(v) => out.fill(v),
+            Kernel::Elementwise(e) => {
+                for o in out.iter_mut() {
+                    *o = e.next(self);
+                }
+            }
+            Kernel::NormalA {
+                mean, std, dtype, ..
+            } => {
+                for o in out.iter_mut() {
+                    *o = normal_a_value(self, mean, std, dtype);
+                }
+            }
+            Kernel::NormalB32 { mean, std, .. } => {
+                // As normal_fill_AVX2: uniforms into the tensor, blocks in place, tail refill.
+                let mut data: Vec<f32> = (0..n).map(|_| self.uniform01_f32()).collect();
+                let mut i = 0;
+                while i + 16 <= n {
+                    normal16_f32(&mut data[i..i + 16], mean, std);
+                    i += 16;
+                }
+                if !n.is_multiple_of(16) {
+                    for d in &mut data[n - 16..] {
+                        *d = self.uniform01_f32();
+                    }
+                    normal16_f32(&mut data[n - 16..], mean, std);
+                }
+                for (o, d) in out.iter_mut().zip(&data) {
+                    *o = *d as f64;
+                }
+            }
+            Kernel::NormalB64 { mean, std, .. } => {
+                for o in out.iter_mut() {
+                    *o = self.uniform01_f64();
+                }
+                let mut i = 0;
+                while i + 16 <= n {
+                    normal16_f64(&mut out[i..i + 16], mean, std);
+                    i += 16;
+                }
+                if !n.is_multiple_of(16) {
+                    for d in &mut out[n - 16..] {
+                        *d = self.uniform01_f64();
+                    }
+                    normal16_f64(&mut out[n - 16..], mean, std);
+                }
+            }
+        }
+    }
+
+    /// Advance the generator exactly as [`fill`](Self::fill) of `numel` elements would, without
+    /// keeping values. Only path A (fewer than 16 normal values) computes anything, because it
+    /// leaves a cached normal behind.
+    pub fn skip(&mut self, op: TorchOp, dtype: TorchDType, numel: u64) {
+        match Kernel::new(op, dtype, numel) {
+            Kernel::Fill(_) => {}
+            Kernel::Elementwise(e) => {
+                let per = if e.is_f64() { 2 } else { 1 };
+                self.engine.discard(numel * per);
+            }
+            Kernel::NormalA {
+                mean, std, dtype, ..
+            } => {
+                for _ in 0..numel {
+                    normal_a_value(self, mean, std, dtype);
+                }
+            }
+            Kernel::NormalB32 { .. } => {
+                self.engine
+                    .discard(numel + if !numel.is_multiple_of(16) { 16 } else { 0 });
+            }
+            Kernel::NormalB64 { .. } => {
+                self.engine
+                    .discard(2 * (numel + if !numel.is_multiple_of(16) { 16 } else { 0 }));
+            }
+        }
+    }
+
+    /// `torch.randperm(n)` on CPU (int64, `n < 2³²/20`): Fisher–Yates with
+    /// `random() % (n − i)`, as `randperm_cpu` in `TensorFactories.cpp`. Consumes `n − 1` draws.
+    ///
+    /// # Panics
+    /// If `n ≥ 2³²/20`, where PyTorch switches to a different (`random64`) algorithm that this
+    /// module does not implement.
+    pub fn randperm(&mut self, n: u64) -> Vec<u64> {
+        assert!(
+            n < (u32::MAX / 20) as u64,
+            "randperm for n >= 2^32/20 uses another algorithm"
+        );
+        let mut r: Vec<u64> = (0..n).collect();
+        for i in 0..n.saturating_sub(1) {
+            let z = self.random() as u64 % (n - i);
+            r.swap(i as usize, (i + z) as usize);
+        }
+        r
+    }
+}
+
+/// One ATen fill of a whole contiguous tensor, as PyTorch consumes the generator.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TorchOp {
+    /// `Tensor.uniform_(from, to)`.
+    Uniform { from: f64, to: f64 },
+    /// `Tensor.normal_(mean, std)`: path A below 16 elements, path B from 16 on.
+    Normal { mean: f64, std: f64 },
+    /// `torch.nn.init.trunc_normal_(t, mean, std, a, b)` (absolute bounds `a`, `b`) as PyTorch
+    /// 2.15 computes it: measured bit-identical to `normal_(mean, std)` on the reference file
+    /// (5000/5000), *not* the inverse-CDF recipe of earlier releases
+    /// ([`TorchOp::TruncNormalErfinv`]). How 2.15 treats values outside `[a, b]` could not be
+    /// observed (none occur at ±100σ), so they are clamped here; [`trunc_normal_is_exact`] says
+    /// when none can occur.
+    TruncNormal { mean: f64, std: f64, a: f64, b: f64 },
+    /// The inverse-CDF `trunc_normal_` of `torch/nn/init.py` up to at least v2.11:
+    /// `uniform_(2l−1, 2u−1)`, `erfinv_` (ATen `calc_erfinv` with its Newton steps), `mul_(std·√2)`,
+    /// `add_(mean)`, `clamp_(a, b)`. Not verified against real PyTorch output (PyTorch 2.15 no
+    /// longer uses it); its f32 `erff`/`expf`/`logf` are f64 functions rounded to f32.
+    TruncNormalErfinv { mean: f64, std: f64, a: f64, b: f64 },
+    /// `constant_` / `zeros_` / `ones_`: consumes nothing.
+    Fill { value: f64 },
+}
+
+/// Element type PyTorch computes in. f16/bf16 outputs are generated as F32 and rounded by the
+/// caller (what `init` on an f32 tensor followed by `.to(dtype)` gives).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TorchDType {
+    F32,
+    F64,
+}
+
+/// An op resolved for one dtype and size: constants cast once, path chosen.
+#[derive(Clone, Copy, Debug)]
+enum Kernel {
+    Fill(f64),
+    Elementwise(Elementwise),
+    NormalA {
+        mean: f64,
+        std: f64,
+        dtype: TorchDType,
+        clamp: Option<(f64, f64)>,
+    },
+    NormalB32 {
+        mean: f32,
+        std: f32,
+        clamp: Option<(f64, f64)>,
+    },
+    NormalB64 {
+        mean: f64,
+        std: f64,
+        clamp: Option<(f64, f64)>,
+    },
+}
+
+/// Ops that consume a fixed number of draws per element, independently of the others.
+#[derive(Clone, Copy, Debug)]
+enum Elementwise {
+    Uniform32 { from: f32, to: f32 },
+    Uniform64 { from: f64, to: f64 },
+    Trunc32(Trunc<f32>),
+    Trunc64(Trunc<f64>),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Trunc<T> {
+    from: T,
+    to: T,
+    scale: T,
+    mean: T,
+    a: T,
+    b: T,
+}
+
+/// `norm_cdf` of `torch/nn/init.py`: `(1. + math.erf(x / math.sqrt(2.))) / 2.`.
+fn norm_cdf(x: f64) -> f64 {
+    (1.0 + libm::erf(x / SQRT_2)) / 2.0
+}
+
+impl Kernel {
+    fn normal(
+        mean: f64,
+        std: f64,
+        dtype: TorchDType,
+        numel: u64,
+        clamp: Option<(f64, f64)>,
+    ) -> Kernel {
+        if numel < 16 {
+            Kernel::NormalA {
+                mean,
+                std,
+                dtype,
+                clamp,
+            }
+        } else {
+            match dtype {
+                TorchDType::F32 => Kernel::NormalB32 {
+                    mean: mean as f32,
+                    std: std as f32,
+                    clamp,
+                },
+                TorchDType::F64 => Kernel::NormalB64 { mean, std, clamp },
+            }
+        }
+    }
+
+    /// Bounds applied to the values after the op (`trunc_normal_` as measured in 2.15).
+    fn clamp(&self) -> Option<(f64, f64)> {
+        match *self {
+            Kernel::NormalA { clamp, .. }
+            | Kernel::NormalB32 { clamp, .. }
+            | Kernel::NormalB64 { clamp, .. } => clamp,
+            _ => None,
+        }
+    }
+
+    fn new(op: TorchOp, dtype: TorchDType, numel: u64) -> Kernel {
+        use TorchDType::*;
+        match op {
+            TorchOp::Fill { value } => Kernel::Fill(match dtype {
+                F32 => value as f32 as f64,
+                F64 => value,
+            }),
+            TorchOp::Uniform { from, to } => Kernel::Elementwise(match dtype {
+                F32 => Elementwise::Uniform32 {
+                    from: from as f32,
+                    to: to as f32,
+                },
+                F64 => Elementwise::Uniform64 { from, to },
+            }),
+            TorchOp::Normal { mean, std } => Kernel::normal(mean, std, dtype, numel, None),
+            TorchOp::TruncNormal { mean, std, a, b } => {
+                let round = |x: f64| match dtype {
+                    F32 => x as f32 as f64,
+                    F64 => x,
+                };
+                Kernel::normal(mean, std, dtype, numel, Some((round(a), round(b))))
+            }
+            TorchOp::TruncNormalErfinv { mean, std, a, b } => {
+                let l = norm_cdf((a - mean) / std);
+                let u = norm_cdf((b - mean) / std);
+                let (from, to) = (2.0 * l - 1.0, 2.0 * u - 1.0);
+                let scale = std * SQRT_2;
+                Kernel::Elementwise(match dtype {
+                    F32 => Elementwise::Trunc32(Trunc {
+                        from: from as f32,
+                        to: to as f32,
+                        scale: scale as f32,
+                        mean: mean as f32,
+                        a: a as f32,
+                        b: b as f32,
+                    }),
+                    F64 => Elementwise::Trunc64(Trunc {
+                        from,
+                        to,
+                        scale,
+                        mean,
+                        a,
+                        b,
+                    }),
+                })
+            }
+        }
+    }
+}
+
+/// `uniform_real<float>` followed by the kernel's cast check.
+#[inline]
+fn uniform_f32(g: &mut TorchGenerator, from: f32, to: f32) -> f32 {
+    let x = g.uniform01_f32();
+    let v = x.mul_add(to - from, from);
+    if v == to { from } else { v }
+}
+
+#[inline]
+fn uniform_f64(g: &mut TorchGenerator, from: f64, to: f64) -> f64 {
+    let x = g.uniform01_f64();
+    let v = x.mul_add(to - from, from);
+    if v == to { from } else { v }
+}
+
+impl Elementwise {
+    fn is_f64(&self) -> bool {
+        matches!(
+            self,
+            Elementwise::Uniform64 { .. } | Elementwise::Trunc64(_)
+        )
+    }
+
+    #[inline]
+    fn next(&self, g: &mut TorchGenerator) -> f64 {
+        match *self {
+            Elementwise::Uniform32 { from, to } => uniform_f32(g, from, to) as f64,
+            Elementwise::Uniform64 { from, to } => uniform_f64(g, from, to),
+            Elementwise::Trunc32(t) => {
+                let u = uniform_f32(g, t.from, t.to);
+                let x = erfinv::calc_erfinv_f32(u) * t.scale + t.mean;
+                x.max(t.a).min(t.b) as f64
+            }
+            Elementwise::Trunc64(t) => {
+                let u = uniform_f64(g, t.from, t.to);
+                let x = erfinv::calc_erfinv_f64(u) * t.scale + t.mean;
+                x.max(t.a).min(t.b)
+            }
+        }
+    }
+}
+
+fn clamp_all(v: &mut [f64], a: f64, b: f64) {
+    for x in v {
+        // clamp_(min=a, max=b): min(max(x, a), b).
+        *x = x.max(a).min(b);
+    }
+}
+
+/// Largest |standard normal| each path can produce, with a margin: path B f32 draws
+/// `u1 ≥ 2⁻²⁴`, so `√(−2 ln 2⁻²⁴) = 5.768…`; path B f64 and path A draw `u ≥ 2⁻⁵³`
+/// (`√(−2 ln 2⁻⁵³) = 8.571…`).
+const MAX_Z_F32_B: f64 = 5.78;
+const MAX_Z_F64: f64 = 8.58;
+
+/// True when [`TorchOp::TruncNormal`] cannot produce a value outside `[a, b]`, so that its
+/// output is PyTorch 2.15's bit for bit whatever 2.15 does with out-of-range draws: the bounds
+/// contain `mean ± max|z|·std` for the path the op takes.
+pub fn trunc_normal_is_exact(
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
+    dtype: TorchDType,
+    numel: u64,
+) -> bool {
+    let z = if dtype == TorchDType::F32 && numel >= 16 {
+        MAX_Z_F32_B
+    } else {
+        MAX_Z_F64
+    };
+    a <= mean - z * std && mean + z * std <= b
+}
+
+/// The C library functions PyTorch calls in double precision.
+///
+/// The pure-Rust `libm` crate (FreeBSD msun) and glibc (PyTorch's libm on Linux) disagree in
+/// the last bit often enough to matter: with `libm` for `log`, `sin` and `cos`, 946 of the 1000
+/// values of `randn(1000, dtype=float64)` matched PyTorch (972 with only glibc's `log`, 971 with
+/// only glibc's `sin`/`cos`); with the platform's functions (glibc) all 1000 match. So these
+/// call the platform libm through `std`, as PyTorch does. On Linux that is glibc and bit-exact;
+/// elsewhere f64 normal values (and path A) can differ from Linux PyTorch in the last bit
+/// (f32 outputs essentially never: a 1-ulp f64 difference rarely survives rounding to f32).
+mod clib {
+    #[inline]
+    pub(super) fn log(x: f64) -> f64 {
+        x.ln()
+    }
+    #[inline]
+    pub(super) fn log1p(x: f64) -> f64 {
+        x.ln_1p()
+    }
+    #[inline]
+    pub(super) fn sin(x: f64) -> f64 {
+        x.sin()
+    }
+    #[inline]
+    pub(super) fn cos(x: f64) -> f64 {
+        x.cos()
+    }
+}
+
+/// One value of path A: `static_cast<dtype>(normal_distribution<double>(mean, std)(rng))`.
+#[inline]
+fn normal_a_value(g: &mut TorchGenerator, mean: f64, std: f64, dtype: TorchDType) -> f64 {
+    let v = g.standard_normal_path_a().mul_add(std, mean);
+    match dtype {
+        TorchDType::F32 => v as f32 as f64,
+        TorchDType::F64 => v,
+    }
+}
+
+/// `normal_fill_16_AVX2` on one block of 16 f32 uniforms in [0, 1).
+///
+/// Same results with or without hardware FMA (`mul_add` is exact either way); on x86-64 CPUs
+/// with FMA the block is compiled with it, which avoids a C library `fmaf` call per operation.
+fn normal16_f32(d: &mut [f32], mean: f32, std: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports FMA, checked just above.
+        unsafe { normal16_f32_fma(d, mean, std) };
+        return;
+    }
+    normal16_f32_body(d, mean, std);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn normal16_f32_fma(d: &mut [f32], mean: f32, std: f32) {
+    normal16_f32_body(d, mean, std);
+}
+
+#[inline(always)]
+fn normal16_f32_body(d: &mut [f32], mean: f32, std: f32) {
+    // _mm256_set1_ps(2.0f * c10::pi<double>): 2π in double, then rounded to f32.
+    let two_pi = (2.0 * PI) as f32;
+    for j in 0..8 {
+        let u1 = 1.0 - d[j];
+        let u2 = d[j + 8];
+        let radius = (-2.0 * cephes::log(u1)).sqrt();
+        let theta = two_pi * u2;
+        let (s, c) = cephes::sincos(theta);
+        d[j] = (radius * c).mul_add(std, mean);
+        d[j + 8] = (radius * s).mul_add(std, mean);
+    }
+}
+
+/// Scalar `normal_fill_16<double>`.
+fn normal16_f64(d: &mut [f64], mean: f64, std: f64) {
+    for j in 0..8 {
+        let u1 = 1.0 - d[j];
+        let u2 = d[j + 8];
+        let radius = (-2.0 * clib::log(u1)).sqrt();
+        let theta = 2.0 * PI * u2;
+        d[j] = (radius * clib::cos(theta)).mul_add(std, mean);
+        d[j + 8] = (radius * clib::sin(theta)).mul_add(std, mean);
+    }
+}
+
+/// Lane-by-lane transliteration of `log256_ps` and `sincos256_ps` from ATen's `avx_mathfun.h`
+/// (Cephes via Pommier and Garberoglio), in the order the header writes the operations.
+///
+/// PyTorch's x86 wheels are built by GCC with `-mavx2 -mfma` and floating-point contraction on;
+/// the `_mm256_mul_ps`/`_mm256_add_ps` intrinsics are plain vector `*` and `+` to GCC, so a
+/// product whose only use is an addition becomes one FMA. [`FUSED`] selects that contracted
+/// form (Horner steps, the Cody–Waite reduction, `y·z + e·q1`). Measured against PyTorch 2.15
+/// (`tests/torch_rng.rs`): fused, all 14 436 f32 path-B values of the reference files match;
+/// unfused, 14 308 (randn 994/1000, xavier_normal 2034/2048, kaiming_normal 8106/8192,
+/// embedding 3174/3200; up to 2 ulp off).
+///
+/// `f32::mul_add` is IEEE fused multiply-add (correctly rounded on every platform; without
+/// hardware FMA in the target features it calls the C library's `fmaf`).
+#[allow(
+    clippy::excessive_precision,
+    clippy::unreadable_literal,
+    clippy::approx_constant
+)]
+mod cephes {
+    /// Whether products feeding additions are fused, as GCC contracts them.
+    pub(super) const FUSED: bool = true;
+
+    #[inline(always)]
+    fn madd(a: f32, b: f32, c: f32) -> f32 {
+        if FUSED { a.mul_add(b, c) } else { a * b + c }
+    }
+
+    // The header's constants are double literals converted to float (`_PS256_CONST`), so they
+    // are written here as f64 literals rounded to f32, not as f32 literals.
+    const SQRTHF: f32 = 0.707106781186547524_f64 as f32;
+    const LOG_P: [f32; 9] = [
+        7.0376836292E-2_f64 as f32,
+        -1.1514610310E-1_f64 as f32,
+        1.1676998740E-1_f64 as f32,
+        -1.2420140846E-1_f64 as f32,
+        1.4249322787E-1_f64 as f32,
+        -1.6668057665E-1_f64 as f32,
+        2.0000714765E-1_f64 as f32,
+        -2.4999993993E-1_f64 as f32,
+        3.3333331174E-1_f64 as f32,
+    ];
+    const LOG_Q1: f32 = -2.12194440e-4_f64 as f32;
+    const LOG_Q2: f32 = 0.693359375_f64 as f32;
+
+    /// `log256_ps` for one lane.
+    #[inline(always)]
+    pub(super) fn log(x: f32) -> f32 {
+        let invalid = x <= 0.0;
+        // _mm256_max_ps(x, min_norm_pos): cut off denormals.
+        let x = if x > f32::MIN_POSITIVE {
+            x
+        } else {
+            f32::MIN_POSITIVE
+        };
+        let imm0 = (x.to_bits() >> 23) as i32 - 0x7f;
+        let mut x = f32::from_bits((x.to_bits() & !0x7f80_0000) | 0.5f32.to_bits());
+        let mut e = imm0 as f32 + 1.0;
+        let mask = x < SQRTHF;
+        let tmp = if mask { x } else { 0.0 };
+        x -= 1.0;
+        e -= if mask { 1.0 } else { 0.0 };
+        x += tmp;
+        let z = x * x;
+        let mut y = LOG_P[0];
+        for p in &LOG_P[1..] {
+            y = madd(y, x, *p);
+        }
+        y *= x;
+        // y = y*z; tmp = e*q1; y = y + tmp  →  fma(y, z, e*q1) when contracted.
+        y = madd(y, z, e * LOG_Q1);
+        // z*0.5 is exact, so fusing `y - z*0.5` does not change it.
+        y -= z * 0.5;
+        // e*q2 is exact (|e| ≤ 150, q2 has 9 significant bits).
+        x += y;
+        x += e * LOG_Q2;
+        if invalid { f32::NAN } else { x }
+    }
+
+    const DP1: f32 = -0.78515625_f64 as f32;
+    const DP2: f32 = -2.4187564849853515625e-4_f64 as f32;
+    const DP3: f32 = -3.77489497744594108e-8_f64 as f32;
+    const SINCOF: [f32; 3] = [
+        -1.9515295891E-4_f64 as f32,
+        8.3321608736E-3_f64 as f32,
+        -1.6666654611E-1_f64 as f32,
+    ];
+    const COSCOF: [f32; 3] = [
+        2.443315711809948E-005_f64 as f32,
+        -1.388731625493765E-003_f64 as f32,
+        4.166664568298827E-002_f64 as f32,
+    ];
+    /// 4/π.
+    const FOPI: f32 = 1.27323954473516_f64 as f32;
+
+    /// `sincos256_ps` for one lane: (sin, cos).
+    #[inline(always)]
+    pub(super) fn sincos(x: f32) -> (f32, f32) {
+        let sign_bit_sin = x.to_bits() & 0x8000_0000;
+        let mut x = f32::from_bits(x.to_bits() & 0x7fff_ffff);
+        let y = x * FOPI;
+        // _mm256_cvttps_epi32 truncates; out-of-range gives 0x80000000.
+        let mut imm2: i32 = if y.is_nan() || y >= 2_147_483_648.0 {
+            i32::MIN
+        } else {
+            y as i32
+        };
+        imm2 = imm2.wrapping_add(1) & !1;
+        let y = imm2 as f32;
+        let imm4 = imm2;
+        let swap_sign_bit_sin = ((imm2 & 4) as u32) << 29;
+        let poly_mask = (imm2 & 2) == 0;
+        x = madd(y, DP1, x);
+        x = madd(y, DP2, x);
+        x = madd(y, DP3, x);
+        let imm4 = imm4.wrapping_sub(2);
+        let sign_bit_cos = ((!imm4 & 4) as u32) << 29;
+        let sign_bit_sin = sign_bit_sin ^ swap_sign_bit_sin;
+
+        let z = x * x;
+        let mut y = madd(COSCOF[0], z, COSCOF[1]);
+        y = madd(y, z, COSCOF[2]);
+        y *= z;
+        // y = y*z; tmp = z*0.5; y = y - tmp  (z*0.5 exact; fused or not, one rounding of y*z - tmp).
+        y = madd(y, z, -(z * 0.5));
+        y += 1.0;
+
+        let mut y2 = madd(SINCOF[0], z, SINCOF[1]);
+        y2 = madd(y2, z, SINCOF[2]);
+        y2 *= z;
+        y2 = madd(y2, x, x);
+
+        let ysin2 = if poly_mask { y2 } else { 0.0 };
+        let ysin1 = if poly_mask { 0.0 } else { y };
+        let y2 = y2 - ysin2;
+        let y = y - ysin1;
+        let s = ysin1 + ysin2;
+        let c = y + y2;
+        (
+            f32::from_bits(s.to_bits() ^ sign_bit_sin),
+            f32::from_bits(c.to_bits() ^ sign_bit_cos),
+        )
+    }
+}
+
+/// ATen's `calc_erfinv` (`aten/src/ATen/native/Math.h`): Pavlis' rational approximation, then
+/// two Newton steps with `erf` and `exp` in the same precision.
+#[allow(clippy::excessive_precision)]
+mod erfinv {
+    const A: [f64; 4] = [0.886226899, -1.645349621, 0.914624893, -0.140543331];
+    const B: [f64; 4] = [-2.118377725, 1.442710462, -0.329097515, 0.012229801];
+    const C: [f64; 4] = [-1.970840454, -1.624906493, 3.429567803, 1.641345311];
+    const D: [f64; 2] = [3.543889200, 1.637067800];
+    /// `c10::frac_1_sqrt_pi<double>`.
+    const FRAC_1_SQRT_PI: f64 = 0.564_189_583_547_756_286_948;
+
+    pub(super) const FUSED: bool = true;
+
+    #[inline(always)]
+    fn madd32(a: f32, b: f32, c: f32) -> f32 {
+        if FUSED { a.mul_add(b, c) } else { a * b + c }
+    }
+    #[inline(always)]
+    fn madd64(a: f64, b: f64, c: f64) -> f64 {
+        if FUSED { a.mul_add(b, c) } else { a * b + c }
+    }
+
+    /// glibc's `erff` (CORE-MATH since glibc 2.41) is correctly rounded; f64 `erf` rounded once
+    /// to f32 is correctly rounded except within 2⁻²⁹ relative of a tie.
+    #[inline]
+    pub(super) fn erff(x: f32) -> f32 {
+        libm::erf(x as f64) as f32
+    }
+    /// glibc's `expf` (error ≤ 0.502 ulp) is correctly rounded in nearly all cases.
+    #[inline]
+    pub(super) fn expf(x: f32) -> f32 {
+        libm::exp(x as f64) as f32
+    }
+    /// glibc's `logf` is correctly rounded in nearly all cases.
+    #[inline]
+    pub(super) fn logf(x: f32) -> f32 {
+        libm::log(x as f64) as f32
+    }
+
+    pub(super) fn calc_erfinv_f32(y: f32) -> f32 {
+        let a = A.map(|v| v as f32);
+        let b = B.map(|v| v as f32);
+        let c = C.map(|v| v as f32);
+        let d = D.map(|v| v as f32);
+        let y_abs = y.abs();
+        if y_abs > 1.0 {
+            return f32::NAN;
+        }
+        if y_abs == 1.0 {
+            return f32::INFINITY.copysign(y);
+        }
+        let mut x = if y_abs <= 0.7f32 {
+            let z = y * y;
+            let num = madd32(madd32(madd32(a[3], z, a[2]), z, a[1]), z, a[0]);
+            let dem = madd32(
+                madd32(madd32(madd32(b[3], z, b[2]), z, b[1]), z, b[0]),
+                z,
+                1.0,
+            );
+            y * num / dem
+        } else {
+            let z = (-logf((1.0 - y_abs) / 2.0)).sqrt();
+            let num = madd32(madd32(madd32(c[3], z, c[2]), z, c[1]), z, c[0]);
+            let dem = madd32(madd32(d[1], z, d[0]), z, 1.0);
+            num.copysign(y) / dem
+        };
+        let k = 2.0f32 * FRAC_1_SQRT_PI as f32;
+        for _ in 0..2 {
+            x -= (erff(x) - y) / (k * expf(-x * x));
+        }
+        x
+    }
+
+    pub(super) fn calc_erfinv_f64(y: f64) -> f64 {
+        let y_abs = y.abs();
+        if y_abs > 1.0 {
+            return f64::NAN;
+        }
+        if y_abs == 1.0 {
+            return f64::INFINITY.copysign(y);
+        }
+        let mut x = if y_abs <= 0.7 {
+            let z = y * y;
+            let num = madd64(madd64(madd64(A[3], z, A[2]), z, A[1]), z, A[0]);
+            let dem = madd64(
+                madd64(madd64(madd64(B[3], z, B[2]), z, B[1]), z, B[0]),
+                z,
+                1.0,
+            );
+            y * num / dem
+        } else {
+            let z = libm::sqrt(-libm::log((1.0 - y_abs) / 2.0));
+            let num = madd64(madd64(madd64(C[3], z, C[2]), z, C[1]), z, C[0]);
+            let dem = madd64(madd64(D[1], z, D[0]), z, 1.0);
+            num.copysign(y) / dem
+        };
+        let k = 2.0 * FRAC_1_SQRT_PI;
+        for _ in 0..2 {
+            x -= (libm::erf(x) - y) / (k * libm::exp(-x * x));
+        }
+        x
+    }
+}
+
+/// `torch.nn.init.sparse_(t, sparsity, std)` on a `rows × cols` tensor: `normal_(0, std)`, then
+/// for each column `torch.randperm(rows)` from the same (global) generator and the first
+/// `ceil(sparsity·rows)` rows of the permutation set to zero. Values in C order.
+pub fn sparse(
+    rng: &mut TorchGenerator,
+    rows: u64,
+    cols: u64,
+    sparsity: f64,
+    std: f64,
+    dtype: TorchDType,
+) -> Vec<f64> {
+    let mut t = vec![0.0; (rows * cols) as usize];
+    rng.fill(TorchOp::Normal { mean: 0.0, std }, dtype, &mut t);
+    let num_zeros = (sparsity * rows as f64).ceil() as usize;
+    for col in 0..cols {
+        let perm = rng.randperm(rows);
+        for &r in perm.iter().take(num_zeros) {
+            t[(r * cols + col) as usize] = 0.0;
+        }
+    }
+    t
+}
+
+/// A tensor's values in order, chunk by chunk, consuming the generator exactly as one
+/// [`TorchGenerator::fill`] of the whole tensor: concatenated chunks equal `fill`'s output,
+/// and [`into_generator`](Self::into_generator) returns the state `fill` leaves.
+///
+/// Owns its generator (pass a clone, or move it in and take it back with `into_generator`).
+/// Memory is bounded by the caller's chunk plus 32 values: for normal path B with
+/// `numel % 16 ≠ 0`, the first `numel % 16` values of the last full block of 16 are emitted,
+/// then the generator skips the rest of that block's uniforms and the 16 values of the refilled
+/// tail follow (they overwrite the remaining values of that block in PyTorch).
+pub struct ChunkedFill {
+    rng: TorchGenerator,
+    kernel: Kernel,
+    numel: u64,
+    /// Values emitted so far.
+    emitted: u64,
+    /// Normal path B: index of the next block of 16 to draw.
+    block: u64,
+    pending: [f64; 32],
+    pending_start: usize,
+    pending_end: usize,
+}
+
+impl ChunkedFill {
+    pub fn new(rng: TorchGenerator, op: TorchOp, dtype: TorchDType, numel: u64) -> Self {
+        let mut s = ChunkedFill {
+            rng,
+            kernel: Kernel::new(op, dtype, numel),
+            numel,
+            emitted: 0,
+            block: 0,
+            pending: [0.0; 32],
+            pending_start: 0,
+            pending_end: 0,
+        };
+        if let Kernel::NormalA { .. } = s.kernel {
+            // Fewer than 16 values: draw them now.
+            let mut v = [0.0; 16];
+            let n = numel as usize;
+            s.rng.fill(op, dtype, &mut v[..n]); // clamped there when trunc_normal_
+            s.pending[..n].copy_from_slice(&v[..n]);
+            s.pending_end = n;
+        }
+        s
+    }
+
+    /// Elements not yet emitted.
+    pub fn remaining(&self) -> u64 {
+        self.numel - self.emitted
+    }
+
+    /// Write the next values into `out`; returns how many (0 once all `numel` were emitted).
+    pub fn next_chunk(&mut self, out: &mut [f64]) -> usize {
+        let mut w = 0;
+        while w < out.len() && self.emitted < self.numel {
+            if self.pending_start < self.pending_end {
+                let k = (self.pending_end - self.pending_start).min(out.len() - w);
+                out[w..w + k]
+                    .copy_from_slice(&self.pending[self.pending_start..self.pending_start + k]);
+                self.pending_start += k;
+                w += k;
+                self.emitted += k as u64;
+                continue;
+            }
+            match self.kernel {
+                Kernel::Fill(v) => {
+                    let k = ((self.numel - self.emitted) as usize).min(out.len() - w);
+                    out[w..w + k].fill(v);
+                    w += k;
+                    self.emitted += k as u64;
+                }
+                Kernel::Elementwise(e) => {
+                    let k = ((self.numel - self.emitted) as usize).min(out.len() - w);
+                    for o in &mut out[w..w + k] {
+                        *o = e.next(&mut self.rng);
+                    }
+                    w += k;
+                    self.emitted += k as u64;
+                }
+                Kernel::NormalA { .. } => unreachable!("path A values are pending from new()"),
+                Kernel::NormalB32 { .. } | Kernel::NormalB64 { .. } => self.refill_normal_b(),
+            }
+        }
+        w
+    }
+
+    /// Draw and transform the next block(s) of path B into `pending`.
+    fn refill_normal_b(&mut self) {
+        let q = self.numel / 16;
+        let r = (self.numel % 16) as usize;
+        let last_full = self.block + 1 == q;
+        let draw_block = |rng: &mut TorchGenerator, kernel: Kernel, out: &mut [f64]| match kernel {
+            Kernel::NormalB32 { mean, std, .. } => {
+                let mut d = [0f32; 16];
+                for v in &mut d {
+                    *v = rng.uniform01_f32();
+                }
+                normal16_f32(&mut d, mean, std);
+                for (o, v) in out.iter_mut().zip(d) {
+                    *o = v as f64;
+                }
+            }
+            Kernel::NormalB64 { mean, std, .. } => {
+                for o in out.iter_mut() {
+                    *o = rng.uniform01_f64();
+                }
+                normal16_f64(out, mean, std);
+            }
+            _ => unreachable!(),
+        };
+        draw_block(&mut self.rng, self.kernel, &mut self.pending[..16]);
+        self.block += 1;
+        self.pending_start = 0;
+        if !(last_full && r != 0) {
+            self.pending_end = 16;
+            self.clamp_pending();
+            return;
+        }
+        // Keep the first r values of the last full block, skip the uniforms of the partial
+        // block, then the refilled last 16 slots follow.
+        let per = if matches!(self.kernel, Kernel::NormalB64 { .. }) {
+            2
+        } else {
+            1
+        };
+        self.rng.engine.discard((r * per) as u64);
+        let mut tail = [0.0; 16];
+        draw_block(&mut self.rng, self.kernel, &mut tail);
+        self.pending[r..r + 16].copy_from_slice(&tail);
+        self.pending_end = r + 16;
+        self.clamp_pending();
+    }
+
+    fn clamp_pending(&mut self) {
+        if let Some((a, b)) = self.kernel.clamp() {
+            clamp_all(&mut self.pending[..self.pending_end], a, b);
+        }
+    }
+
+    /// The generator after the whole op (values not yet emitted are drawn and dropped).
+    pub fn into_generator(mut self) -> TorchGenerator {
+        let mut buf = [0.0; 256];
+        while self.next_chunk(&mut buf) > 0 {}
+        self.rng
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mt19937_matches_the_reference_sequence_for_5489() {
+        // std::mt19937 with the default seed 5489: the 10000th output is 4123659995 (C++11
+        // [rand.predef]); the first is 3499211612.
+        let mut g = TorchGenerator::manual_seed(5489);
+        assert_eq!(g.random(), 3_499_211_612);
+        for _ in 1..9999 {
+            g.random();
+        }
+        assert_eq!(g.random(), 4_123_659_995);
+    }
+
+    #[test]
+    fn discard_equals_drawing() {
+        for n in [0u64, 1, 2, 622, 623, 624, 625, 1247, 1248, 1249, 5000] {
+            for pre in [0u64, 1, 300, 623, 624] {
+                let mut a = TorchGenerator::manual_seed(7);
+                let mut b = a.clone();
+                for _ in 0..pre {
+                    a.random();
+                    b.random();
+                }
+                for _ in 0..n {
+                    a.random();
+                }
+                b.engine.discard(n);
+                assert!(a == b, "n {n} pre {pre}");
+                assert_eq!(a.random(), b.random());
+            }
+        }
+    }
+
+    #[test]
+    fn negative_seeds_are_twos_complement() {
+        assert_eq!(torch_seed_to_u64(-1), Some(u64::MAX));
+        assert_eq!(torch_seed_to_u64(i64::MIN as i128), Some(1 << 63));
+        assert_eq!(torch_seed_to_u64(u64::MAX as i128), Some(u64::MAX));
+        assert_eq!(torch_seed_to_u64(u64::MAX as i128 + 1), None);
+        assert_eq!(torch_seed_to_u64(i64::MIN as i128 - 1), None);
+        // Only the low 32 bits reach mt19937.
+        let mut a = TorchGenerator::manual_seed(5);
+        let mut b = TorchGenerator::manual_seed(5 + (1 << 32));
+        assert_eq!(a.random(), b.random());
+    }
+
+    /// §1.7, karpathy/llm.c `llmc/rand.h`, seed 137.
+    #[test]
+    fn llm_c_vectors_for_seed_137() {
+        let mut g = TorchGenerator::manual_seed(137);
+        let r: Vec<u32> = (0..5).map(|_| g.random()).collect();
+        assert_eq!(
+            r,
+            [4053805790, 2173880614, 380293709, 1237255315, 2986595568]
+        );
+        let mut a = [0.0; 8];
+        g.fill(
+            TorchOp::Normal {
+                mean: 0.0,
+                std: 1.0,
+            },
+            TorchDType::F32,
+            &mut a,
+        );
+        assert_eq!(
+            &a[..3],
+            &[0.7947664260864258, 1.4369317293167114, -0.2292192131280899]
+        );
+        assert_eq!(g.random(), 2186503452);
+        let mut b = [0.0; 16];
+        g.fill(
+            TorchOp::Normal {
+                mean: 0.0,
+                std: 1.0,
+            },
+            TorchDType::F32,
+            &mut b,
+        );
+        assert_eq!(b[0], -1.2813878059387207);
+        assert_eq!(b[1], -2.646395683288574);
+        assert_eq!(b[15], 0.3961987793445587);
+        assert_eq!(g.random(), 2756748748);
+    }
+
+    #[test]
+    fn randperm_is_a_permutation_consuming_n_minus_1_draws() {
+        let mut g = TorchGenerator::manual_seed(0);
+        let mut h = g.clone();
+        let p = g.randperm(100);
+        let mut s = p.clone();
+        s.sort();
+        assert_eq!(s, (0..100).collect::<Vec<_>>());
+        h.engine.discard(99);
+        assert!(g == h);
+        assert!(TorchGenerator::manual_seed(0).randperm(0).is_empty());
+        assert_eq!(TorchGenerator::manual_seed(0).randperm(1), [0]);
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    const NUMELS: [u64; 9] = [1, 15, 16, 17, 31, 32, 33, 1000, 65537];
+    const CHUNKS: [usize; 4] = [1, 7, 16, 4096];
+
+    fn ops() -> Vec<TorchOp> {
+        vec![
+            TorchOp::Uniform {
+                from: -0.25,
+                to: 0.5,
+            },
+            TorchOp::Normal {
+                mean: 0.5,
+                std: 0.1,
+            },
+            TorchOp::TruncNormal {
+                mean: 0.0,
+                std: 1.0,
+                a: -1.0,
+                b: 1.5,
+            },
+            TorchOp::TruncNormalErfinv {
+                mean: 0.1,
+                std: 0.5,
+                a: -0.6,
+                b: 0.4,
+            },
+            TorchOp::Fill { value: 0.3 },
+        ]
+    }
+
+    /// A generator with a cached double normal, so path A's carry-over is exercised.
+    fn start() -> TorchGenerator {
+        let mut g = TorchGenerator::manual_seed(2024);
+        let mut v = [0.0; 3];
+        g.fill(
+            TorchOp::Normal {
+                mean: 0.0,
+                std: 1.0,
+            },
+            TorchDType::F64,
+            &mut v,
+        );
+        assert!(g.next_double_normal_sample().is_some());
+        g
+    }
+
+    #[test]
+    fn chunked_fill_equals_fill_and_skip_equals_fill() {
+        for op in ops() {
+            for dtype in [TorchDType::F32, TorchDType::F64] {
+                for n in NUMELS {
+                    let mut g = start();
+                    let mut want = vec![0.0; n as usize];
+                    g.fill(op, dtype, &mut want);
+
+                    let mut s = start();
+                    s.skip(op, dtype, n);
+                    assert!(s == g, "skip {op:?} {dtype:?} {n}");
+
+                    for chunk in CHUNKS {
+                        let mut c = ChunkedFill::new(start(), op, dtype, n);
+                        let mut got = Vec::with_capacity(n as usize);
+                        let mut buf = vec![0.0; chunk];
+                        loop {
+                            let k = c.next_chunk(&mut buf);
+                            if k == 0 {
+                                break;
+                            }
+                            got.extend_from_slice(&buf[..k]);
+                        }
+                        let same = got.len() == want.len()
+                            && got
+                                .iter()
+                                .zip(&want)
+                                .all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{op:?} {dtype:?} n {n} chunk {chunk}");
+                        assert!(
+                            c.into_generator() == g,
+                            "state {op:?} {dtype:?} {n} {chunk}"
+                        );
+                    }
+                    // Taking the generator back early finishes the op.
+                    let mut c = ChunkedFill::new(start(), op, dtype, n);
+                    let mut buf = [0.0; 5];
+                    c.next_chunk(&mut buf);
+                    assert!(c.into_generator() == g);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn path_b_tail_overwrites_the_last_full_block() {
+        // n = 17: slots 1..16 come from the refilled tail, slot 0 from the first block.
+        let op = TorchOp::Normal {
+            mean: 0.0,
+            std: 1.0,
+        };
+        let mut g = TorchGenerator::manual_seed(0);
+        let mut v17 = [0.0; 17];
+        g.fill(op, TorchDType::F32, &mut v17);
+        let mut h = TorchGenerator::manual_seed(0);
+        let mut v16 = [0.0; 16];
+        h.fill(op, TorchDType::F32, &mut v16);
+        assert_eq!(v17[0], v16[0]);
+        assert_ne!(v17[1], v16[1]);
+        // 17 uniforms, then 16 more.
+        let mut k = TorchGenerator::manual_seed(0);
+        k.engine.discard(33);
+        assert!(g == k);
+    }
+
+    #[test]
+    fn trunc_normal_exactness_predicate() {
+        // std 0.02 within ±2: never clamps, any path.
+        assert!(trunc_normal_is_exact(
+            0.0,
+            0.02,
+            -2.0,
+            2.0,
+            TorchDType::F64,
+            5
+        ));
+        // ±2σ: draws fall outside.
+        assert!(!trunc_normal_is_exact(
+            0.0,
+            1.0,
+            -2.0,
+            2.0,
+            TorchDType::F32,
+            5000
+        ));
+        // ±6σ is enough for f32 path B only.
+        assert!(trunc_normal_is_exact(
+            0.0,
+            1.0,
+            -6.0,
+            6.0,
+            TorchDType::F32,
+            16
+        ));
+        assert!(!trunc_normal_is_exact(
+            0.0,
+            1.0,
+            -6.0,
+            6.0,
+            TorchDType::F32,
+            15
+        ));
+        // The margin holds: the largest f32 path-B radius is below MAX_Z_F32_B.
+        let r = (-2.0 * cephes::log(1.0 / 16_777_216.0)).sqrt() as f64;
+        assert!(r < MAX_Z_F32_B && r > 5.7, "{r}");
+        let r64 = (-2.0 * clib::log(f64::powi(2.0, -53))).sqrt();
+        assert!(r64 < MAX_Z_F64 && r64 > 8.5, "{r64}");
+    }
+
+    #[test]
+    fn sparse_zeroes_ceil_sparsity_rows_per_column() {
+        let mut g = TorchGenerator::manual_seed(0);
+        let v = sparse(&mut g, 10, 6, 0.25, 0.01, TorchDType::F32);
+        for c in 0..6 {
+            let zeros = (0..10).filter(|r| v[r * 6 + c] == 0.0).count();
+            assert_eq!(zeros, 3);
+        }
+        // normal_ of 60 (path B, 60 + 16 draws) then 6 × randperm(10) (9 draws each).
+        let mut h = TorchGenerator::manual_seed(0);
+        h.engine.discard(76 + 54);
+        assert!(g == h);
+    }
+}
