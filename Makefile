@@ -6,7 +6,7 @@ VPY    := $(VENV)/bin/python
 BIN    := target/debug/weightgen
 RBIN   := target/release/weightgen
 
-.PHONY: all build test test-rust test-interop test-large lint fmt fixtures demo bench man clean
+.PHONY: all build test test-rust test-interop test-large verify-torch lint fmt fixtures demo bench man clean
 
 all: build
 
@@ -34,6 +34,19 @@ test-interop: $(VENV)/.stamp
 test-large: $(VENV)/.stamp
 	$(CARGO) build --release --locked
 	$(VPY) tests/interop/large_npz.py $(RBIN)
+
+## verify-torch: compare `--rng torch` and layer specs with a real PyTorch 2.15 (downloads
+## about 5 GB of wheels into target/venv-torch; not part of `make test`, whose PyTorch checks
+## use the committed reference files in fixtures/torch/)
+TVENV := target/venv-torch
+$(TVENV)/.stamp:
+	$(PYTHON) -m venv $(TVENV)
+	$(TVENV)/bin/python -m pip install --quiet --disable-pip-version-check torch==2.15.0 numpy safetensors
+	touch $@
+
+verify-torch: $(TVENV)/.stamp
+	$(CARGO) build --locked
+	cd target && ../$(TVENV)/bin/python ../tests/torch_verify/verify.py ../$(BIN) ../fixtures/specs
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -136,10 +136,15 @@ struct GenerateArgs {
     /// Element type [f32, f64, f16, bf16] [default: f32].
     #[arg(long, value_name = "DTYPE")]
     dtype: Option<String>,
-    /// Seed (0 to 2^64-1). Without it a seed is drawn from the OS, printed on stderr and
-    /// recorded in the file.
-    #[arg(long, value_name = "N")]
-    seed: Option<u64>,
+    /// Seed (0 to 2^64-1; with --rng torch also negative, as torch.manual_seed). Without it a
+    /// seed is drawn from the OS, printed on stderr and recorded in the file.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    seed: Option<String>,
+    /// Random stream: native (keyed chunk streams, order- and thread-independent) or torch
+    /// (PyTorch's CPU generator: torch.manual_seed(N), then each tensor's init in plan order,
+    /// bit for bit; sequential).
+    #[arg(long, value_name = "RNG")]
+    rng: Option<String>,
 
     /// Replace an existing output file.
     #[arg(long)]
@@ -212,8 +217,13 @@ impl GenerateArgs {
             }
         }
         spec.defaults = spec.defaults.overlaid(&flags);
-        if let Some(seed) = self.seed {
-            spec.seed = Some(seed);
+        if let Some(seed) = &self.seed {
+            spec.seed = Some(seed.trim().parse::<i128>().map_err(|_| {
+                weightgen::Error::invalid("--seed", format!("expected an integer, got `{seed}`"))
+            })?);
+        }
+        if let Some(r) = &self.rng {
+            spec.rng = Some(weightgen::stream::RngKind::parse(r).map_err(|e| at(e, "--rng"))?);
         }
         if let Some(d) = &self.dtype {
             spec.dtype = Some(DType::parse(d).map_err(|e| at(e, "--dtype"))?);
@@ -314,7 +324,7 @@ fn generate(args: &GenerateArgs) -> Result<()> {
 
     let drawn = spec.seed.is_none();
     let seed = match spec.seed {
-        Some(s) => s,
+        Some(s) => weightgen::plan::resolve_seed(s, spec.rng.unwrap_or_default())?,
         None => getrandom::u64().map_err(|e| anyhow::anyhow!("drawing a seed from the OS: {e}"))?,
     };
     let plan = Plan::new(&spec, seed)?;

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::fans::{Convention, Fans, fans};
 use crate::scheme::{self, Param, Resolved, Scheme};
 use crate::spec::{ParamSet, Spec};
-use crate::stream::{STREAM_VERSION, TensorStream};
+use crate::stream::torch::{TorchDType, TorchOp, torch_seed_to_u64};
+use crate::stream::{RngKind, TensorStream};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -44,6 +45,74 @@ pub struct TensorSummary<'a> {
 }
 
 impl PlannedTensor {
+    /// How `--rng torch` draws this tensor, or why it cannot.
+    pub fn torch_plan(&self) -> Result<TorchPlan> {
+        use crate::scheme::Distribution as D;
+        let dtype = match self.dtype {
+            DType::F64 => TorchDType::F64,
+            _ => TorchDType::F32,
+        };
+        let refuse = |why: &str| {
+            Err(Error::invalid(
+                format!("tensor `{}`", self.name),
+                format!(
+                    "{} cannot be reproduced with --rng torch: {why}",
+                    self.scheme
+                ),
+            ))
+        };
+        Ok(match self.params.distribution {
+            D::Constant { .. } | D::Eye { .. } | D::Dirac { .. } => TorchPlan::NoDraw,
+            D::Uniform { low, high } => TorchPlan::Op(
+                TorchOp::Uniform {
+                    from: low,
+                    to: high,
+                },
+                dtype,
+            ),
+            D::Normal { mean, std } => TorchPlan::Op(TorchOp::Normal { mean, std }, dtype),
+            D::TruncatedNormal {
+                mean,
+                std,
+                low,
+                high,
+            } => {
+                // torch/nn/init.py (2.15) _no_grad_trunc_normal_:
+                // p = norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std), norm_cdf(x) =
+                // (1 + math.erf(x / math.sqrt(2))) / 2; p > 0.3 → normal_ and redraw.
+                let norm_cdf = |x: f64| (1.0 + libm::erf(x / 2f64.sqrt())) / 2.0;
+                let p = norm_cdf((high - mean) / std) - norm_cdf((low - mean) / std);
+                if p.is_nan() || p <= 0.3 {
+                    return refuse(&format!(
+                        "[low, high] holds {p:.3} of the normal's mass; for ≤ 0.3 PyTorch 2.15 samples by uniform rejection with its vectorised log, which is not reproduced"
+                    ));
+                }
+                TorchPlan::TruncRedraw {
+                    mean,
+                    std,
+                    a: low,
+                    b: high,
+                    dtype,
+                }
+            }
+            D::Sparse {
+                std,
+                zeros_per_column,
+            } => TorchPlan::Sparse {
+                rows: self.shape[0],
+                cols: self.shape[1],
+                zeros: zeros_per_column,
+                std,
+                dtype,
+            },
+            D::Orthogonal { .. } => {
+                return refuse(
+                    "PyTorch's orthogonal_ depends on its LAPACK build (QR), which no other program reproduces",
+                );
+            }
+        })
+    }
+
     /// The summary view, with the data hash when known.
     pub fn summary<'a>(&'a self, sha256: Option<&'a str>) -> TensorSummary<'a> {
         TensorSummary {
@@ -65,10 +134,58 @@ impl PlannedTensor {
     }
 }
 
+/// How `--rng torch` produces one tensor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TorchPlan {
+    /// One ATen fill of the whole tensor, computed in `dtype` (f32 for f16/bf16 outputs).
+    Op(TorchOp, TorchDType),
+    /// `torch.nn.init.sparse_`: normal_(0, std), then per column a randperm.
+    Sparse {
+        rows: u64,
+        cols: u64,
+        zeros: u64,
+        std: f64,
+        dtype: TorchDType,
+    },
+    /// `torch.nn.init.trunc_normal_` in PyTorch 2.15 when the interval holds more than 30% of
+    /// the mass: `normal_(mean, std)`, then while any value lies outside [a, b] (bounds cast to
+    /// the tensor dtype), a whole new `normal_` tensor is drawn and the outside values replaced.
+    TruncRedraw {
+        mean: f64,
+        std: f64,
+        a: f64,
+        b: f64,
+        dtype: TorchDType,
+    },
+    /// No random draws (constants, eye, dirac): the native stream's exact values.
+    NoDraw,
+}
+
+/// The seed as a u64: native seeds are 0..=2⁶⁴−1; torch seeds may also be negative and are
+/// remapped as `torch.manual_seed` does.
+pub fn resolve_seed(seed: i128, rng: RngKind) -> Result<u64> {
+    match rng {
+        RngKind::Native => u64::try_from(seed).map_err(|_| {
+            Error::invalid(
+                "seed",
+                format!("must be in 0..=18446744073709551615, got {seed} (negative seeds only with rng torch)"),
+            )
+        }),
+        RngKind::Torch => torch_seed_to_u64(seed).ok_or_else(|| {
+            Error::invalid(
+                "seed",
+                format!("must be in -2^63..=2^64-1 as torch.manual_seed accepts, got {seed}"),
+            )
+        }),
+    }
+}
+
 /// A resolved spec: what will be written, exactly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub seed: u64,
+    /// Stream family: native keyed chunks, or PyTorch's generator in plan order.
+    pub rng: RngKind,
     pub convention: Convention,
     pub metadata: BTreeMap<String, String>,
     pub tensors: Vec<PlannedTensor>,
@@ -102,6 +219,7 @@ impl Plan {
     /// Resolve `spec` with `seed` (the spec's own seed, a flag, or one drawn by the caller).
     pub fn new(spec: &Spec, seed: u64) -> Result<Plan> {
         let convention = spec.convention.unwrap_or_default();
+        let rng = spec.rng.unwrap_or_default();
         // Layers first (the model, in order), then raw tensors.
         let mut all = Vec::new();
         for layer in &spec.layers {
@@ -254,8 +372,14 @@ impl Plan {
             }
         }
 
+        if rng == RngKind::Torch {
+            for t in &tensors {
+                t.torch_plan()?;
+            }
+        }
         Ok(Plan {
             seed,
+            rng,
             convention,
             metadata: spec.metadata.clone(),
             tensors,
@@ -280,7 +404,7 @@ impl Plan {
         m.insert("format".into(), "pt".into());
         m.insert("weightgen.version".into(), env!("CARGO_PKG_VERSION").into());
         m.insert("weightgen.seed".into(), self.seed.to_string());
-        m.insert("weightgen.stream".into(), STREAM_VERSION.into());
+        m.insert("weightgen.stream".into(), self.rng.stream_version().into());
         m.insert("weightgen.convention".into(), self.convention.name().into());
         m.insert("weightgen.plan".into(), self.tensors_json());
         m

@@ -166,7 +166,9 @@ pub struct TensorSpec {
 /// Everything the user asked for, from JSON and flags, before resolution.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Spec {
-    pub seed: Option<u64>,
+    /// As given; negative values are only valid with `rng: torch` (checked by the plan).
+    pub seed: Option<i128>,
+    pub rng: Option<crate::stream::RngKind>,
     pub dtype: Option<DType>,
     pub convention: Option<Convention>,
     /// Top-level scheme and parameters: defaults for every tensor.
@@ -209,8 +211,9 @@ fn as_str<'a>(v: &'a Value, path: &str) -> Result<&'a str> {
         .ok_or_else(|| Error::invalid(path, format!("expected a string, got {}", kind(v))))
 }
 
-const TOP_KEYS: [&str; 8] = [
+const TOP_KEYS: [&str; 9] = [
     "version",
+    "rng",
     "seed",
     "dtype",
     "convention",
@@ -414,12 +417,22 @@ impl Spec {
             ));
         }
         if let Some(v) = top.get("seed") {
-            spec.seed = Some(v.as_u64().ok_or_else(|| {
+            let seed = v
+                .as_u64()
+                .map(i128::from)
+                .or_else(|| v.as_i64().map(i128::from));
+            spec.seed = Some(seed.ok_or_else(|| {
                 Error::invalid(
                     "seed",
                     format!("expected an integer in 0..=18446744073709551615, got {v}"),
                 )
             })?);
+        }
+        if let Some(v) = top.get("rng") {
+            spec.rng = Some(
+                crate::stream::RngKind::parse(as_str(v, "rng")?)
+                    .map_err(|e| with_where(e, "rng"))?,
+            );
         }
         if let Some(v) = top.get("dtype") {
             spec.dtype =
@@ -684,7 +697,7 @@ mod tests {
         assert!(e.contains("tensors[0].shape[1]") && e.contains("-1"), "{e}");
         let e = err(r#"{"tensors":[{"name":"a","shape":[3],"std":"big"}]}"#);
         assert!(e.contains("tensors[0].std: expected a number"), "{e}");
-        let e = err(r#"{"seed": -4}"#);
+        let e = err(r#"{"seed": 1.5}"#);
         assert!(e.contains("seed"), "{e}");
     }
 

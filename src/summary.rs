@@ -4,7 +4,6 @@
 //! is printed (the binary).
 
 use crate::plan::{Plan, TensorSummary};
-use crate::stream::STREAM_VERSION;
 use crate::write::Format;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -35,7 +34,7 @@ impl<'a> Summary<'a> {
     ) -> Summary<'a> {
         Summary {
             weightgen: env!("CARGO_PKG_VERSION"),
-            stream: STREAM_VERSION,
+            stream: plan.rng.stream_version(),
             seed: plan.seed,
             convention: plan.convention.name(),
             format: format.name(),

@@ -54,3 +54,45 @@ mod ortho;
 pub mod torch;
 
 pub use native::{CHUNK_ELEMS, STREAM_VERSION, TensorStream, tensor_key};
+
+/// Stream name recorded for `--rng torch`: PyTorch 2.15's CPU generator as x86 builds run it.
+pub const TORCH_STREAM_VERSION: &str = "torch-2.15-cpu";
+
+/// Which random stream family draws the values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RngKind {
+    /// Keyed chunk streams (`weightgen-1`): order-, format- and thread-independent.
+    #[default]
+    Native,
+    /// One mt19937 stream seeded as `torch.manual_seed`, consumed in plan order, reproducing
+    /// PyTorch's CPU `torch.nn.init` results bit for bit.
+    Torch,
+}
+
+impl RngKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RngKind::Native => "native",
+            RngKind::Torch => "torch",
+        }
+    }
+
+    pub fn parse(s: &str) -> crate::Result<RngKind> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "native" | "weightgen" => Ok(RngKind::Native),
+            "torch" | "pytorch" => Ok(RngKind::Torch),
+            _ => Err(crate::Error::invalid(
+                "",
+                format!("unknown rng `{s}` (valid: native, torch)"),
+            )),
+        }
+    }
+
+    /// The stream version recorded in files.
+    pub fn stream_version(self) -> &'static str {
+        match self {
+            RngKind::Native => STREAM_VERSION,
+            RngKind::Torch => TORCH_STREAM_VERSION,
+        }
+    }
+}

@@ -349,12 +349,12 @@ impl TensorStream {
         super::ortho::orthogonal_from_gaussian(&a, m, n, gain)
     }
 
-    /// Per column, the largest hash that is zeroed (`None`: no zeros).
+    /// Per column, the largest hash that is zeroed. Sequential on purpose: it runs under the
+    /// cache lock inside a rayon task, where nested rayon work could deadlock.
     fn sparse_thresholds(&self, zeros: u64, rows: u64, cols: u64, mask_key: u64) -> Vec<f64> {
-        use rayon::prelude::*;
+        let mut hashes = Vec::new();
         (0..cols)
-            .into_par_iter()
-            .map_init(Vec::new, |hashes: &mut Vec<u64>, c| {
+            .map(|c| {
                 if zeros == 0 {
                     return f64::from_bits(0);
                 }

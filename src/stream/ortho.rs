@@ -2,7 +2,48 @@
 //! on a thread count), then Q's columns times sign(diag R) so that Q is Haar-distributed
 //! (Mezzadri 2007, "How to generate random matrices from the classical compact groups").
 
-use faer::Mat;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::{householder, qr::no_pivoting::factor};
+use faer::{Conj, Mat, Par};
+
+/// Thin Q and the diagonal of R of the (rows ≥ cols) matrix `a`, with `Par::Seq` passed
+/// explicitly: faer's global parallelism (rayon when that feature is on) would make the bits
+/// depend on the thread count, and nested rayon work inside a writer's chunk fill could deadlock.
+fn thin_qr(mut a: Mat<f64>) -> (Mat<f64>, Vec<f64>) {
+    let (m, n) = a.shape();
+    let size = m.min(n);
+    let par = Par::Seq;
+    let block = factor::recommended_block_size::<f64>(m, n);
+    let mut coeff = Mat::<f64>::zeros(block, size);
+    factor::qr_in_place(
+        a.as_mut(),
+        coeff.as_mut(),
+        par,
+        MemStack::new(&mut MemBuffer::new(factor::qr_in_place_scratch::<f64>(
+            m,
+            n,
+            block,
+            par,
+            Default::default(),
+        ))),
+        Default::default(),
+    );
+    let r_diag: Vec<f64> = (0..size).map(|j| a[(j, j)]).collect();
+    let mut q = Mat::<f64>::identity(m, size);
+    householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+        a.as_ref(),
+        coeff.as_ref(),
+        Conj::No,
+        q.as_mut(),
+        par,
+        MemStack::new(&mut MemBuffer::new(
+            householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
+                m, block, size,
+            ),
+        )),
+    );
+    (q, r_diag)
+}
 
 /// `gain · Q` for the (m × n) Gaussian `a` (C order): for m ≥ n the thin Q of `a`; for m < n the
 /// transpose of the thin Q of `aᵀ` (as `torch.nn.init.orthogonal_` and Keras do). Returns
@@ -22,17 +63,10 @@ fn orthogonal_impl(a: &[f64], m: usize, n: usize, gain: f64, sign_fix: bool) -> 
         cols,
         |i, j| if tall { a[i * n + j] } else { a[j * n + i] },
     );
-    let qr = mat.qr();
-    let q = qr.compute_thin_Q();
-    let r = qr.thin_R();
-    let signs: Vec<f64> = (0..cols)
-        .map(|j| {
-            if sign_fix && r[(j, j)] < 0.0 {
-                -1.0
-            } else {
-                1.0
-            }
-        })
+    let (q, r_diag) = thin_qr(mat);
+    let signs: Vec<f64> = r_diag
+        .iter()
+        .map(|&d| if sign_fix && d < 0.0 { -1.0 } else { 1.0 })
         .collect();
     let mut out = vec![0.0; m * n];
     for i in 0..rows {

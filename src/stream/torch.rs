@@ -5,6 +5,10 @@
 //! Sources (read and transliterated, see ../shared/reference/init-schemes.md §1.4–1.8):
 //! `aten/src/ATen/core/MT19937RNGEngine.h`, `CPUGeneratorImpl.cpp`, `DistributionsHelper.h`,
 //! `TransformationHelper.h`, `native/cpu/DistributionTemplates.h`, `native/cpu/avx_mathfun.h`,
+//! NOTE: the CLI's `trunc_normal_` under `--rng torch` is PyTorch 2.15's redraw loop
+//! (`plan::TorchPlan::TruncRedraw`, built from `fill`), verified against PyTorch 2.15 with
+//! rejections happening; `TorchOp::TruncNormal`/`TruncNormalErfinv` below are not used by it.
+//!
 //! `native/Math.h` (`calc_erfinv`), `native/TensorFactories.cpp` (`randperm`),
 //! `torch/csrc/Generator.cpp` (seed unpacking) and `torch/nn/init.py`.
 //!

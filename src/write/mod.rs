@@ -18,7 +18,9 @@ pub use safetensors::safetensors_header;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
-use crate::stream::{CHUNK_ELEMS, TensorStream};
+use crate::plan::TorchPlan;
+use crate::stream::torch::{ChunkedFill, TorchDType, TorchGenerator, TorchOp};
+use crate::stream::{CHUNK_ELEMS, RngKind, TensorStream};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -86,6 +88,108 @@ pub struct OutTensor<'a> {
     pub dtype: DType,
     pub bytes: u64,
     pub stream: TensorStream,
+    /// Under `--rng torch`: the generator's state when this tensor's init starts (plan
+    /// order), and how it draws. `None`: the native `stream` gives the values.
+    pub torch: Option<(TorchGenerator, TorchPlan)>,
+}
+
+/// The tensors of `plan` for a writer. Under `--rng torch` the generator is run through the
+/// plan once (skipping values) to record where each tensor's draws start, so tensors can then
+/// be written in any order with flat memory.
+fn out_tensors(plan: &Plan) -> Vec<OutTensor<'_>> {
+    let mut rng = (plan.rng == RngKind::Torch).then(|| TorchGenerator::from_u64_seed(plan.seed));
+    plan.tensors
+        .iter()
+        .map(|t| {
+            let torch = rng.as_mut().map(|g| {
+                let tp = t.torch_plan().expect("checked when planning");
+                let start = g.clone();
+                match tp {
+                    TorchPlan::Op(op, dt) => g.skip(op, dt, t.numel),
+                    TorchPlan::Sparse {
+                        rows,
+                        cols,
+                        zeros,
+                        std,
+                        dtype,
+                    } => {
+                        torch_sparse(g, rows, cols, zeros, std, dtype);
+                    }
+                    TorchPlan::TruncRedraw {
+                        mean,
+                        std,
+                        a,
+                        b,
+                        dtype,
+                    } => {
+                        torch_trunc_redraw(g, t.numel, mean, std, a, b, dtype);
+                    }
+                    TorchPlan::NoDraw => {}
+                }
+                (start, tp)
+            });
+            OutTensor {
+                name: &t.name,
+                shape: &t.shape,
+                dtype: t.dtype,
+                bytes: t.bytes,
+                stream: t.stream(plan.seed),
+                torch: torch.filter(|(_, tp)| *tp != TorchPlan::NoDraw),
+            }
+        })
+        .collect()
+}
+
+/// PyTorch 2.15's `trunc_normal_` for intervals holding > 30% of the mass: `normal_`, then
+/// whole-tensor `normal_` redraws replacing the values outside [a, b] until none is left.
+/// Needs the whole tensor in memory (twice).
+fn torch_trunc_redraw(
+    g: &mut TorchGenerator,
+    numel: u64,
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
+    dtype: TorchDType,
+) -> Vec<f64> {
+    // `tensor.new_tensor(a).item()`: the bounds in the tensor's dtype.
+    let (lo, hi) = match dtype {
+        TorchDType::F32 => (a as f32 as f64, b as f32 as f64),
+        TorchDType::F64 => (a, b),
+    };
+    let op = TorchOp::Normal { mean, std };
+    let mut result = vec![0.0; numel as usize];
+    g.fill(op, dtype, &mut result);
+    let mut fresh = vec![0.0; numel as usize];
+    while result.iter().any(|x| *x < lo || *x > hi) {
+        g.fill(op, dtype, &mut fresh);
+        for (r, f) in result.iter_mut().zip(&fresh) {
+            if *r < lo || *r > hi {
+                *r = *f;
+            }
+        }
+    }
+    result
+}
+
+/// `torch.nn.init.sparse_`: `normal_(0, std)` on the whole tensor, then for each column
+/// `randperm(rows)` from the same generator, zeroing its first `zeros` rows.
+fn torch_sparse(
+    g: &mut TorchGenerator,
+    rows: u64,
+    cols: u64,
+    zeros: u64,
+    std: f64,
+    dtype: TorchDType,
+) -> Vec<f64> {
+    let mut t = vec![0.0; (rows * cols) as usize];
+    g.fill(TorchOp::Normal { mean: 0.0, std }, dtype, &mut t);
+    for c in 0..cols {
+        for &r in g.randperm(rows).iter().take(zeros as usize) {
+            t[(r * cols + c) as usize] = 0.0;
+        }
+    }
+    t
 }
 
 /// Options that change bytes but not values.
@@ -123,6 +227,9 @@ impl DataPath {
 
     /// Write all data bytes of `t` to `w`.
     pub fn emit(&mut self, t: &OutTensor, w: &mut dyn Write, ctx: &str) -> Result<()> {
+        if let Some((start, tp)) = &t.torch {
+            return self.emit_torch(t, start.clone(), *tp, w, ctx);
+        }
         use rayon::prelude::*;
         let mut hasher = self.hash.then(Sha256::new);
         let size = t.dtype.size();
@@ -153,6 +260,77 @@ impl DataPath {
             first = last;
         }
         t.stream.release();
+        if let Some(h) = hasher {
+            let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            self.hashes.insert(t.name.to_string(), hex);
+        }
+        Ok(())
+    }
+}
+
+impl DataPath {
+    /// The `--rng torch` path: sequential, one chunk at a time (PyTorch's stream is one
+    /// sequence), values in f64 (f32 results widened exactly) encoded like the native ones.
+    fn emit_torch(
+        &mut self,
+        t: &OutTensor,
+        start: TorchGenerator,
+        tp: TorchPlan,
+        w: &mut dyn Write,
+        ctx: &str,
+    ) -> Result<()> {
+        let mut hasher = self.hash.then(Sha256::new);
+        let size = t.dtype.size();
+        let mut values = vec![0.0f64; CHUNK_ELEMS as usize];
+        let mut write = |vals: &[f64], buf: &mut Vec<u8>| -> Result<()> {
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted { path: ctx.into() });
+            }
+            buf.resize(vals.len() * size, 0);
+            t.dtype.encode(vals, buf);
+            if let Some(h) = hasher.as_mut() {
+                h.update(&buf[..]);
+            }
+            w.write_all(buf)
+                .map_err(|e| Error::io(format!("writing {ctx}"), e))
+        };
+        let numel = t.stream.numel();
+        match tp {
+            TorchPlan::Op(op, dt) => {
+                let mut fill = ChunkedFill::new(start, op, dt, numel);
+                loop {
+                    let n = fill.next_chunk(&mut values);
+                    if n == 0 {
+                        break;
+                    }
+                    write(&values[..n], &mut self.buf)?;
+                }
+            }
+            TorchPlan::Sparse { .. } | TorchPlan::TruncRedraw { .. } => {
+                let mut g = start;
+                let all = match tp {
+                    TorchPlan::Sparse {
+                        rows,
+                        cols,
+                        zeros,
+                        std,
+                        dtype,
+                    } => torch_sparse(&mut g, rows, cols, zeros, std, dtype),
+                    TorchPlan::TruncRedraw {
+                        mean,
+                        std,
+                        a,
+                        b,
+                        dtype,
+                    } => torch_trunc_redraw(&mut g, numel, mean, std, a, b, dtype),
+                    _ => unreachable!("matched above"),
+                };
+                for chunk in all.chunks(CHUNK_ELEMS as usize) {
+                    write(chunk, &mut self.buf)?;
+                }
+            }
+            TorchPlan::NoDraw => unreachable!("no-draw tensors use the native stream"),
+        }
         if let Some(h) = hasher {
             let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
             self.hashes.insert(t.name.to_string(), hex);
@@ -210,17 +388,7 @@ pub fn write_plan(
     force: bool,
     opts: WriteOptions,
 ) -> Result<BTreeMap<String, String>> {
-    let tensors: Vec<OutTensor> = plan
-        .tensors
-        .iter()
-        .map(|t| OutTensor {
-            name: &t.name,
-            shape: &t.shape,
-            dtype: t.dtype,
-            bytes: t.bytes,
-            stream: t.stream(plan.seed),
-        })
-        .collect();
+    let tensors = out_tensors(plan);
     let metadata = plan.safetensors_metadata();
     let writer = format.writer();
     writer.check(&tensors, matches!(target, Target::Stdout))?;
@@ -249,6 +417,7 @@ pub fn check_plan(plan: &Plan, format: Format, to_stdout: bool) -> Result<()> {
             dtype: t.dtype,
             bytes: t.bytes,
             stream: t.stream(plan.seed),
+            torch: None,
         })
         .collect();
     let writer = format.writer();
