@@ -53,11 +53,17 @@ fn symmetric_range<'a>(values: impl Iterator<Item = &'a [f32]>) -> f64 {
     }
 }
 
-/// Fraction of `values` in each of [`BINS`] bins over `[lo, hi]` (values outside are dropped).
-fn histogram(values: &[f32], lo: f64, hi: f64) -> Vec<(f64, f64)> {
+/// Fraction of `values` in each of [`BINS`] bins over `[lo, hi]` (values outside are dropped;
+/// exact zeros too, and from the total, with `skip_zeros`).
+fn histogram(values: &[f32], lo: f64, hi: f64, skip_zeros: bool) -> Vec<(f64, f64)> {
     let mut counts = vec![0usize; BINS];
     let w = (hi - lo) / BINS as f64;
+    let mut total = 0usize;
     for &v in values {
+        if skip_zeros && v == 0.0 {
+            continue;
+        }
+        total += 1;
         let b = ((v as f64 - lo) / w).floor();
         if b >= 0.0 && (b as usize) < BINS {
             counts[b as usize] += 1;
@@ -65,12 +71,23 @@ fn histogram(values: &[f32], lo: f64, hi: f64) -> Vec<(f64, f64)> {
             counts[BINS - 1] += 1;
         }
     }
-    let n = values.len().max(1) as f64;
+    let n = total.max(1) as f64;
     counts
         .iter()
         .enumerate()
         .map(|(i, &c)| (lo + (i as f64 + 0.5) * w, c as f64 / n))
         .collect()
+}
+
+/// A tick label: plain decimals for ranges above 0.1, scientific below.
+fn tick(x: f64, span: f64) -> String {
+    if x.abs() < span * 1e-9 {
+        "0".into()
+    } else if span >= 0.1 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.1e}")
+    }
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
@@ -81,13 +98,19 @@ fn histogram_panel(
     title: &str,
     x_desc: &str,
     (lo, hi): (f64, f64),
+    skip_zeros: bool,
     pick: impl Fn(&super::LayerReport) -> &[f32],
 ) -> Result<()> {
     let curves: Vec<Vec<(f64, f64)>> = s
         .layers
         .iter()
-        .map(|l| histogram(pick(l), lo, hi))
+        .map(|l| histogram(pick(l), lo, hi, skip_zeros))
         .collect();
+    let title = if skip_zeros {
+        format!("{title} ≠ 0")
+    } else {
+        title.to_string()
+    };
     let ymax = curves
         .iter()
         .flatten()
@@ -107,7 +130,8 @@ fn histogram_panel(
         .light_line_style(WHITE)
         .x_desc(x_desc)
         .y_desc("fraction per bin")
-        .x_label_formatter(&|x| format!("{x:.2e}"))
+        .x_labels(7)
+        .x_label_formatter(&|x| tick(*x, hi - lo))
         .draw()
         .map_err(drawing_error)?;
     for (i, c) in curves.into_iter().enumerate() {
@@ -163,7 +187,7 @@ fn std_panel(
         .y_desc(y_desc)
         .x_labels(depth.min(20))
         .x_label_formatter(&|x| format!("{}", x.round() as i64))
-        .y_label_formatter(&|y| format!("{y:.1e}"))
+        .y_label_formatter(&|y| format!("{y:.0e}"))
         .draw()
         .map_err(drawing_error)?;
     for (i, s) in r.schemes.iter().enumerate() {
@@ -237,9 +261,21 @@ pub fn to_svg(r: &Report) -> Result<String> {
         let grads = rows[1].split_evenly((1, cols));
         let stds = rows[2].split_evenly((1, cols));
 
+        // ReLU zeroes half of the activations and of the gradients: that spike would flatten
+        // every curve, so those panels show the non-zero values (the dead fraction is in the
+        // table).
+        let relu = r.activation == "relu";
         let act_range = match r.activation {
             "tanh" | "softsign" => (-1.0, 1.0),
             "sigmoid" => (0.0, 1.0),
+            "relu" => (
+                0.0,
+                symmetric_range(
+                    r.schemes
+                        .iter()
+                        .flat_map(|s| s.layers.iter().map(|l| l.samples.act.as_slice())),
+                ),
+            ),
             _ => {
                 let h = symmetric_range(
                     r.schemes
@@ -261,6 +297,7 @@ pub fn to_svg(r: &Report) -> Result<String> {
                 "activations z",
                 "activation value",
                 act_range,
+                relu,
                 |l| &l.samples.act,
             )?;
             histogram_panel(
@@ -269,6 +306,7 @@ pub fn to_svg(r: &Report) -> Result<String> {
                 "back-propagated gradients ∂c/∂s",
                 "gradient value",
                 (-g, g),
+                relu,
                 |l| &l.samples.grad,
             )?;
         }
@@ -294,9 +332,12 @@ mod tests {
     #[test]
     fn histogram_fractions_sum_to_the_fraction_in_range() {
         let v = [-2.0f32, -0.5, 0.0, 0.25, 0.5, 1.0, 3.0];
-        let h = histogram(&v, -1.0, 1.0);
+        let h = histogram(&v, -1.0, 1.0, false);
         assert_eq!(h.len(), BINS);
         let total: f64 = h.iter().map(|p| p.1).sum();
         assert!((total - 5.0 / 7.0).abs() < 1e-12, "{total}");
+        let h = histogram(&v, -1.0, 1.0, true);
+        let total: f64 = h.iter().map(|p| p.1).sum();
+        assert!((total - 4.0 / 6.0).abs() < 1e-12, "{total}");
     }
 }
