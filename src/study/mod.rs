@@ -408,6 +408,9 @@ pub struct WeightInfo {
     pub distribution: Distribution,
     pub fan_in: usize,
     pub fan_out: usize,
+    /// E[W] of the distribution: the theory assumes 0 (`ones`, `uniform` with its default
+    /// U[0, 1), … are outside it).
+    pub mean: f64,
     /// Var[W] of the distribution (exact, not measured).
     pub var: f64,
     /// n_in·Var[W], the forward factor (1/3 for "standard", 2·n_in/(n_in+n_out) for Glorot).
@@ -569,6 +572,7 @@ fn weight_info(study: &Study, plan: &Plan, k: usize) -> WeightInfo {
         distribution: t.params.distribution,
         fan_in,
         fan_out,
+        mean: theory::mean(&t.params.distribution),
         var,
         n_in_var: fan_in as f64 * var,
         n_out_var: fan_out as f64 * var,
