@@ -6,7 +6,7 @@ VPY    := $(VENV)/bin/python
 BIN    := target/debug/weightgen
 RBIN   := target/release/weightgen
 
-.PHONY: all build test test-rust test-interop test-large verify-torch lint fmt fixtures demo bench man clean
+.PHONY: all build test test-rust test-interop test-large verify-torch lint fmt fixtures study-docs demo bench man clean
 
 all: build
 
@@ -61,6 +61,11 @@ fixtures:
 	$(CARGO) build --release --locked
 	WEIGHTGEN_BLESS=1 $(CARGO) test --locked --test golden
 	$(PYTHON) tests/reference/formulas.py
+
+## study-docs: the README's study plot (the paper's setting, seed 0)
+study-docs:
+	$(CARGO) build --release --locked
+	$(RBIN) study --plot docs/study-default.svg
 
 ## demo: the README's first command
 demo:

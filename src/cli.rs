@@ -50,6 +50,9 @@ enum Command {
     },
     /// Print the man page (roff) on stdout.
     Man,
+    /// Measure activations, gradients and layer Jacobians of a deep network under each scheme
+    /// (Glorot & Bengio 2010).
+    Study(Box<StudyArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -270,6 +273,7 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Generate(args) => generate(&args),
         Command::Schemes { json } => stdout_text(&schemes_text(json)),
+        Command::Study(args) => study(&args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut buf = Vec::new();
@@ -421,4 +425,100 @@ fn schemes_text(json: bool) -> String {
         let _ = writeln!(out, "  source: {}", d.source);
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// study
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+weightgen study\n  \
+weightgen study --activation relu --scheme xavier_uniform --scheme kaiming_normal:nonlinearity=relu\n  \
+weightgen study --depth 10 --width 256 --scheme standard --scheme xavier_uniform --plot study.svg\n  \
+weightgen study --spec mlp.json --json\n\n\
+Defaults follow Glorot & Bengio (2010): 5 hidden layers of 1000 tanh units, 1024 inputs, \
+10 classes, schemes standard and xavier_uniform. Biases are 0. In [brackets]: the paper's \
+linear-regime theory.")]
+struct StudyArgs {
+    /// Hidden layers [default: 5].
+    #[arg(long, value_name = "N")]
+    depth: Option<usize>,
+    /// Units per hidden layer [default: 1000].
+    #[arg(long, value_name = "N")]
+    width: Option<usize>,
+    /// Input dimension [default: 1024].
+    #[arg(long, value_name = "N")]
+    input_dim: Option<usize>,
+    /// Output classes (softmax + NLL on random labels) [default: 10].
+    #[arg(long, value_name = "N")]
+    classes: Option<usize>,
+    /// Hidden activation [tanh, sigmoid, softsign, relu, leaky_relu[:SLOPE], linear, selu]
+    /// [default: tanh].
+    #[arg(long, value_name = "NAME")]
+    activation: Option<String>,
+    /// Examples in the batch [default: 256].
+    #[arg(long, value_name = "N")]
+    batch: Option<usize>,
+    /// Input distribution [uniform = U(-1, 1), normal = N(0, 1)] [default: uniform].
+    #[arg(long, value_name = "DIST")]
+    input: Option<String>,
+    /// Examples whose layer Jacobians get a full SVD [default: 3].
+    #[arg(long, value_name = "N")]
+    jacobian_samples: Option<usize>,
+    /// Seed of weights, inputs and labels [default: 0, or the spec's].
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// A scheme to study, with parameters as NAME:key=value,… (repeatable)
+    /// [default: standard and xavier_uniform].
+    #[arg(long, value_name = "SCHEME")]
+    scheme: Vec<String>,
+    /// JSON spec whose 2-D tensors, in order, are the layers (the last one is the output layer).
+    #[arg(long, value_name = "FILE")]
+    spec: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write an SVG with per-layer histograms and std curves (overwrites FILE).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<String>,
+}
+
+fn study(args: &StudyArgs) -> Result<()> {
+    use weightgen::study::{Study, StudyOptions, plot, run, table};
+    let spec = match &args.spec {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| weightgen::Error::Usage(format!("cannot read spec {path}: {e}")))?;
+            Some(Spec::from_json(&text, path)?)
+        }
+    };
+    if args.plot.as_deref() == Some("") {
+        return Err(weightgen::Error::Usage("the --plot path is empty".into()).into());
+    }
+    let study = Study::new(&StudyOptions {
+        depth: args.depth,
+        width: args.width,
+        input_dim: args.input_dim,
+        classes: args.classes,
+        activation: args.activation.clone(),
+        batch: args.batch,
+        input: args.input.clone(),
+        seed: args.seed,
+        jacobian_samples: args.jacobian_samples,
+        schemes: args.scheme.clone(),
+        spec,
+    })?;
+    let report = run(&study)?;
+    if let Some(path) = &args.plot {
+        let svg = plot::to_svg(&report)?;
+        std::fs::write(path, svg)
+            .map_err(|e| weightgen::Error::io(format!("writing {path}"), e))?;
+    }
+    if args.json {
+        stdout_text(&(report.to_json() + "\n"))
+    } else {
+        stdout_text(&table::to_table(&report))
+    }
 }

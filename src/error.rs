@@ -38,6 +38,10 @@ pub enum Error {
         available: u64,
     },
 
+    /// A numerical routine failed (`weightgen study`: an SVD that did not converge).
+    #[error("{0}")]
+    Numerical(String),
+
     /// The run was interrupted (Ctrl-C); nothing was left at the destination.
     #[error("interrupted; nothing was written to {}", path.display())]
     Interrupted { path: PathBuf },

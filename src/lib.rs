@@ -31,6 +31,7 @@ pub mod plan;
 pub mod scheme;
 pub mod spec;
 pub mod stream;
+pub mod study;
 pub mod summary;
 pub mod write;
 

@@ -1,0 +1,223 @@
+//! The linear-regime theory the study prints beside its measurements.
+//!
+//! Owns: pure functions of the network's widths and the weights' distributions — the variance
+//! of a [`Distribution`], Glorot & Bengio's forward and backward variance products, and the
+//! Marchenko–Pastur mean singular value of a random layer. Does not own: anything measured.
+//!
+//! Glorot & Bengio (2010), §4.2.1 (../shared/reference/init-schemes.md §5.1), assuming the
+//! linear regime (f′(s) ≈ 1), independent zero-mean weights and inputs:
+//!
+//! - forward: `Var[z^i] = Var[x] · ∏_{i′<i} n_{i′} Var[W^{i′}]` (n = fan-in of each layer);
+//! - backward: `Var[∂C/∂s^i] = Var[∂C/∂s^d] · ∏_{i′≥i} n_{i′+1} Var[W^{i′}]` (n_{i′+1} = fan-out
+//!   of the layer above);
+//! - weight gradient: the product of the two.
+
+use crate::scheme::Distribution;
+
+/// Variance of a concrete distribution (truncated normal: the standard closed form, e.g.
+/// Burkardt, "The truncated normal distribution", with Φ from `libm::erf`).
+pub fn variance(d: &Distribution) -> f64 {
+    match *d {
+        Distribution::Constant { .. } => 0.0,
+        // Orthonormal rows or columns: the squared entries sum to min(r, c), spread over r·c.
+        Distribution::Orthogonal { gain, rows, cols } => {
+            gain * gain / rows.max(cols).max(1) as f64
+        }
+        // Not i.i.d.: no per-element variance without the shape.
+        Distribution::Eye { .. } | Distribution::Dirac { .. } | Distribution::Sparse { .. } => {
+            f64::NAN
+        }
+        Distribution::Uniform { low, high } => (high - low) * (high - low) / 12.0,
+        Distribution::Normal { std, .. } => std * std,
+        Distribution::TruncatedNormal {
+            mean,
+            std,
+            low,
+            high,
+        } => {
+            if std == 0.0 || low == high {
+                return 0.0;
+            }
+            let a = (low - mean) / std;
+            let b = (high - mean) / std;
+            let phi = |x: f64| libm::exp(-0.5 * x * x) / (2.0 * std::f64::consts::PI).sqrt();
+            let cdf = |x: f64| 0.5 * (1.0 + libm::erf(x / std::f64::consts::SQRT_2));
+            let z = cdf(b) - cdf(a);
+            // φ(±∞)·(±∞) is 0; guard the infinite bounds explicitly.
+            let aphi = if a.is_finite() { a * phi(a) } else { 0.0 };
+            let bphi = if b.is_finite() { b * phi(b) } else { 0.0 };
+            let pa = if a.is_finite() { phi(a) } else { 0.0 };
+            let pb = if b.is_finite() { phi(b) } else { 0.0 };
+            let m = (pa - pb) / z;
+            std * std * (1.0 + (aphi - bphi) / z - m * m)
+        }
+    }
+}
+
+/// Mean of a concrete distribution (used only to warn about non-zero-mean weights).
+pub fn mean(d: &Distribution) -> f64 {
+    match *d {
+        Distribution::Constant { value } => value,
+        // Zero-mean by symmetry (orthogonal, sparse) or nearly so (eye/dirac are not i.i.d.).
+        Distribution::Orthogonal { .. } | Distribution::Sparse { .. } => 0.0,
+        Distribution::Eye { .. } | Distribution::Dirac { .. } => f64::NAN,
+        Distribution::Uniform { low, high } => 0.5 * (low + high),
+        Distribution::Normal { mean, .. } => mean,
+        // Symmetric bounds around the mean are the only kind the catalogue makes by default.
+        Distribution::TruncatedNormal {
+            mean,
+            std,
+            low,
+            high,
+        } => {
+            if std == 0.0 {
+                return mean.clamp(low, high);
+            }
+            let a = (low - mean) / std;
+            let b = (high - mean) / std;
+            let phi = |x: f64| {
+                if x.is_finite() {
+                    libm::exp(-0.5 * x * x) / (2.0 * std::f64::consts::PI).sqrt()
+                } else {
+                    0.0
+                }
+            };
+            let cdf = |x: f64| 0.5 * (1.0 + libm::erf(x / std::f64::consts::SQRT_2));
+            mean + std * (phi(a) - phi(b)) / (cdf(b) - cdf(a))
+        }
+    }
+}
+
+/// One layer's weights as the theory sees them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerWeights {
+    pub fan_in: usize,
+    pub fan_out: usize,
+    pub var_w: f64,
+}
+
+impl LayerWeights {
+    /// `n_in·Var[W]`: the forward variance factor of this layer.
+    pub fn forward_factor(&self) -> f64 {
+        self.fan_in as f64 * self.var_w
+    }
+    /// `n_out·Var[W]`: the backward variance factor of this layer.
+    pub fn backward_factor(&self) -> f64 {
+        self.fan_out as f64 * self.var_w
+    }
+}
+
+/// Forward products: element `k` is `Var[s^{k+1}] / E[x²] = ∏_{k′≤k} n_in Var[W]` for every
+/// layer `k` (0-based), i.e. the variance of layer k's pre-activation (= its activation in the
+/// linear regime) per unit of input second moment.
+pub fn forward_products(layers: &[LayerWeights]) -> Vec<f64> {
+    let mut p = 1.0;
+    layers
+        .iter()
+        .map(|l| {
+            p *= l.forward_factor();
+            p
+        })
+        .collect()
+}
+
+/// Backward products: element `k` is `Var[∂C/∂s^{k}] / Var[∂C/∂s^{last}] = ∏_{k′>k} n_out
+/// Var[W^{k′}]` (0-based; the last element is 1).
+pub fn backward_products(layers: &[LayerWeights]) -> Vec<f64> {
+    let mut out = vec![1.0; layers.len()];
+    for k in (0..layers.len().saturating_sub(1)).rev() {
+        out[k] = out[k + 1] * layers[k + 1].backward_factor();
+    }
+    out
+}
+
+/// `E[√x]` under the Marchenko–Pastur law with ratio `lambda` ∈ (0, 1] (unit variance scale):
+/// the density `√((b−x)(x−a)) / (2πλx)` on `[a, b] = [(1−√λ)², (1+√λ)²]`. Computed with the
+/// substitution `x = a + (b−a)(1−cos θ)/2`, which removes the square-root end points, and a
+/// midpoint rule (exact to ~1e-7 with 4000 points; 8/(3π) at λ = 1).
+pub fn mp_mean_sqrt(lambda: f64) -> f64 {
+    let lambda = lambda.clamp(1e-12, 1.0);
+    let a = (1.0 - lambda.sqrt()).powi(2);
+    let b = (1.0 + lambda.sqrt()).powi(2);
+    let n = 4000;
+    let h = std::f64::consts::PI / n as f64;
+    let mut sum = 0.0;
+    for i in 0..n {
+        let t = (i as f64 + 0.5) * h;
+        let x = a + (b - a) * (1.0 - t.cos()) / 2.0;
+        let s = (b - a) * t.sin() / 2.0; // √((b−x)(x−a))
+        let dx = (b - a) * t.sin() / 2.0;
+        sum += x.sqrt() * s / (2.0 * std::f64::consts::PI * lambda * x) * dx * h;
+    }
+    sum
+}
+
+/// Mean singular value of an `m × n` matrix of i.i.d. entries with variance `var` in the large
+/// limit: `σ·√max(m,n) · E_MP(min/max)[√x]`. For a square matrix `≈ 0.8488·√(n·var)`, so
+/// `≈ 0.49` for the "standard" init (n·Var = 1/3) and `≈ 0.85` for Glorot's (n·Var = 1) — the
+/// linear-regime counterparts of the paper's measured 0.5 and 0.8 for tanh networks, where
+/// `f′ < 1` lowers them a little.
+pub fn mean_singular_value(m: usize, n: usize, var: f64) -> f64 {
+    let (lo, hi) = (m.min(n) as f64, m.max(n) as f64);
+    (var * hi).sqrt() * mp_mean_sqrt(lo / hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marchenko_pastur_mean_sqrt_is_eight_over_three_pi_for_square_matrices() {
+        let want = 8.0 / (3.0 * std::f64::consts::PI);
+        assert!(
+            (mp_mean_sqrt(1.0) - want).abs() < 1e-6,
+            "{}",
+            mp_mean_sqrt(1.0)
+        );
+    }
+
+    #[test]
+    fn marchenko_pastur_mean_sqrt_tends_to_one_for_thin_matrices() {
+        // λ → 0: the spectrum concentrates at 1.
+        assert!((mp_mean_sqrt(1e-6) - 1.0).abs() < 1e-3);
+        // and E[x] = 1 for every λ, so E[√x] < 1.
+        assert!(mp_mean_sqrt(0.5) < 1.0 && mp_mean_sqrt(0.5) > mp_mean_sqrt(1.0));
+    }
+
+    #[test]
+    fn variances_of_the_catalogue_distributions() {
+        let u = Distribution::Uniform {
+            low: -0.5,
+            high: 0.5,
+        };
+        assert!((variance(&u) - 1.0 / 12.0).abs() < 1e-15);
+        let n = Distribution::Normal {
+            mean: 0.0,
+            std: 0.2,
+        };
+        assert!((variance(&n) - 0.04).abs() < 1e-15);
+        // Keras' corrected truncated normal has exactly the target std.
+        let std = 0.1 / crate::scheme::TRUNC_STD_2SIGMA;
+        let t = Distribution::TruncatedNormal {
+            mean: 0.0,
+            std,
+            low: -2.0 * std,
+            high: 2.0 * std,
+        };
+        assert!((variance(&t) - 0.01).abs() < 1e-9, "{}", variance(&t));
+        assert!(mean(&t).abs() < 1e-15);
+    }
+
+    #[test]
+    fn products_follow_the_papers_equations() {
+        let l = |fi, fo, v| LayerWeights {
+            fan_in: fi,
+            fan_out: fo,
+            var_w: v,
+        };
+        let layers = [l(4, 2, 0.5), l(2, 3, 0.25), l(3, 1, 1.0)];
+        assert_eq!(forward_products(&layers), vec![2.0, 1.0, 3.0]);
+        // k=1: n_out(2)·Var(2) = 1; k=0: that × n_out(1)·Var(1) = 0.75.
+        assert_eq!(backward_products(&layers), vec![0.75, 1.0, 1.0]);
+    }
+}
