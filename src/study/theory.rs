@@ -20,9 +20,7 @@ pub fn variance(d: &Distribution) -> f64 {
     match *d {
         Distribution::Constant { .. } => 0.0,
         // Orthonormal rows or columns: the squared entries sum to min(r, c), spread over r·c.
-        Distribution::Orthogonal { gain, rows, cols } => {
-            gain * gain / rows.max(cols).max(1) as f64
-        }
+        Distribution::Orthogonal { gain, rows, cols } => gain * gain / rows.max(cols).max(1) as f64,
         // Not i.i.d.: no per-element variance without the shape.
         Distribution::Eye { .. } | Distribution::Dirac { .. } | Distribution::Sparse { .. } => {
             f64::NAN
