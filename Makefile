@@ -47,6 +47,7 @@ fmt:
 fixtures:
 	$(CARGO) build --release --locked
 	WEIGHTGEN_BLESS=1 $(CARGO) test --locked --test golden
+	WEIGHTGEN_BLESS=1 $(CARGO) test --locked --test malformed committed_corpus
 	$(PYTHON) tests/reference/formulas.py
 
 ## demo: the README's first command
