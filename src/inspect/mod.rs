@@ -262,6 +262,10 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
     let text = std::fs::read(path).map_err(|e| Error::io(format!("reading {shown}"), e))?;
     let idx = index::parse(&text).map_err(|e| in_file(e, &shown))?;
     let dir = path.parent().unwrap_or(Path::new(""));
+    let mut by_shard: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (t, f) in &idx.weight_map {
+        by_shard.entry(f.as_str()).or_default().push(t.as_str());
+    }
     let mut reports = Vec::new();
     let mut total = 0u64;
     for shard in &idx.shards {
@@ -270,18 +274,21 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
             .into_iter()
             .next()
             .expect("one report per safetensors file");
-        let mut want: Vec<&str> = idx
-            .weight_map
-            .iter()
-            .filter(|(_, f)| f == shard)
-            .map(|(t, _)| t.as_str())
-            .collect();
+        let mut want = by_shard.remove(shard.as_str()).unwrap_or_default();
         let mut have: Vec<&str> = rep.tensors.iter().map(|t| t.name.as_str()).collect();
         want.sort_unstable();
         have.sort_unstable();
         if want != have {
-            let missing: Vec<&&str> = want.iter().filter(|t| !have.contains(t)).collect();
-            let extra: Vec<&&str> = have.iter().filter(|t| !want.contains(t)).collect();
+            let missing: Vec<&&str> = want
+                .iter()
+                .filter(|t| have.binary_search(t).is_err())
+                .take(5)
+                .collect();
+            let extra: Vec<&&str> = have
+                .iter()
+                .filter(|t| want.binary_search(t).is_err())
+                .take(5)
+                .collect();
             return Err(Error::Malformed(format!(
                 "{shown}: shard {shard} does not hold the tensors the index maps to it (missing {missing:?}, unlisted {extra:?})"
             )));

@@ -48,6 +48,7 @@ pub fn parse(bytes: &[u8]) -> Result<ShardIndex> {
         }
     }
     let mut shards: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (tensor, file) in &raw.weight_map.0 {
         let plain = !file.is_empty()
             && !file.contains(['/', '\\', '\0'])
@@ -60,7 +61,7 @@ pub fn parse(bytes: &[u8]) -> Result<ShardIndex> {
                 file.escape_debug()
             )));
         }
-        if !shards.contains(file) {
+        if seen.insert(file.as_str()) {
             shards.push(file.clone());
         }
     }

@@ -298,11 +298,17 @@ fn parse_dict(text: &str) -> Result<Dict> {
             break;
         }
         let k = p.string()?;
-        p.expect(b':')?;
-        let v = p.value()?;
+        // Checked as soon as read, so a huge header cannot make this loop quadratic.
+        if !["descr", "fortran_order", "shape"].contains(&k.as_str()) {
+            return Err(bad(format!(
+                "npy header: unexpected key `{k}` (only descr, fortran_order, shape)"
+            )));
+        }
         if entries.iter().any(|(e, _)| *e == k) {
             return Err(bad(format!("npy header: duplicate key `{k}`")));
         }
+        p.expect(b':')?;
+        let v = p.value()?;
         entries.push((k, v));
         match p.peek() {
             Some(b',') => p.i += 1,
@@ -482,7 +488,7 @@ mod tests {
         assert!(err(&with_header(&ok.replace("'<f4'", "'f4'"), 8)).contains("no byte order"));
         assert!(
             err(&with_header(&ok.replace("(2,), }", "(2,), 'x': 1 }"), 8))
-                .contains("unexpected value")
+                .contains("unexpected key")
         );
         assert!(err(&with_header(&ok.replace("}\n", "}\0"), 8)).contains("NUL"));
         let huge = ok.replace("(2,)", "(4294967296, 4294967296, 2)");
