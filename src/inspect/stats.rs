@@ -298,16 +298,20 @@ pub const KS_BINS: usize = 1 << 14;
 
 /// The Kolmogorov–Smirnov statistic of values against the CDF `G` of a law, in one pass and
 /// flat memory. Each finite value x is put in bin ⌊G(x)·B⌋, and each bin keeps its count, the
-/// largest G(x) and the smallest G(x−) (the law's left limit at x, which differs from G(x) when
-/// the law has atoms, e.g. a normal rounded to bf16). Because G is monotone, the largest value
-/// of a bin has exactly F_n = (values in bins ≤ k)/n and the smallest has F_n(x−) = (values in
-/// bins < k)/n, so those points give exact values of |F_n − G|; between them both functions
-/// move by at most a bin, which bounds the supremum from above.
+/// extreme G(x) and G(x−) (the law's left limit at x, which differs from G(x) when the law has
+/// atoms, e.g. a normal rounded to bf16). Because G is monotone, the largest value of a bin has
+/// exactly F_n = (values in bins ≤ k)/n and the smallest has F_n(x−) = (values in bins < k)/n,
+/// so those points give exact values of |F_n − G|; between them both functions move by at most
+/// a bin, which bounds the supremum from above.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KsBins {
     count: Vec<u64>,
+    /// G(x) of the bin's largest value, G(x−) of its smallest.
     max_g: Vec<f64>,
     min_g_left: Vec<f64>,
+    /// G(x) of the bin's smallest value, G(x−) of its largest (for the upper bound).
+    min_g: Vec<f64>,
+    max_g_left: Vec<f64>,
 }
 
 impl Default for KsBins {
@@ -316,6 +320,8 @@ impl Default for KsBins {
             count: vec![0; KS_BINS],
             max_g: vec![f64::NEG_INFINITY; KS_BINS],
             min_g_left: vec![f64::INFINITY; KS_BINS],
+            min_g: vec![f64::INFINITY; KS_BINS],
+            max_g_left: vec![f64::NEG_INFINITY; KS_BINS],
         }
     }
 }
@@ -327,6 +333,8 @@ impl KsBins {
         self.count[k] += 1;
         self.max_g[k] = self.max_g[k].max(g);
         self.min_g_left[k] = self.min_g_left[k].min(g_left);
+        self.min_g[k] = self.min_g[k].min(g);
+        self.max_g_left[k] = self.max_g_left[k].max(g_left);
     }
 
     /// Combine with another set of values (order-independent: counts, maxima, minima).
@@ -335,6 +343,8 @@ impl KsBins {
             self.count[k] += o.count[k];
             self.max_g[k] = self.max_g[k].max(o.max_g[k]);
             self.min_g_left[k] = self.min_g_left[k].min(o.min_g_left[k]);
+            self.min_g[k] = self.min_g[k].min(o.min_g[k]);
+            self.max_g_left[k] = self.max_g_left[k].max(o.max_g_left[k]);
         }
     }
 
@@ -362,7 +372,10 @@ impl KsBins {
             lo = lo
                 .max((fa - self.max_g[k]).abs())
                 .max((fb - self.min_g_left[k]).abs());
-            hi = hi.max(fa - self.min_g_left[k]).max(self.max_g[k] - fb);
+            // Between the bin's smallest value v and largest w (x in [v, w)): F_n(x) lies in
+            // [fb, fa] and G(x) in [G(v), G(w−)]. (For a bin holding one atom this adds
+            // nothing beyond the exact points.)
+            hi = hi.max(fa - self.min_g[k]).max(self.max_g_left[k] - fb);
             before = after;
         }
         (lo, hi.max(lo))
