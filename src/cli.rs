@@ -418,7 +418,8 @@ struct InspectArgs {
     #[arg(long)]
     check: bool,
     /// Check against SCHEME with optional KEY=VALUE parameters (e.g. `kaiming_normal
-    /// mode=fan_out nonlinearity=relu`) instead of the plan recorded in the file.
+    /// mode=fan_out nonlinearity=relu`) instead of the plan recorded in the file. Items after
+    /// the scheme without a `=` are taken as files.
     #[arg(long, value_name = "SCHEME [KEY=VALUE]", num_args = 1..)]
     expect: Vec<String>,
     /// Convention for --expect [torch, keras] [default: torch].

@@ -468,7 +468,7 @@ fn summarise(
     };
     let random = law.filter(|l| check::constant_value(l).is_none());
     let mut total = Moments::default();
-    let mut bins = random.map(|_| KsBins::default());
+    let mut bins = random.map(|_| KsBins::for_sample(info.numel));
     let dtype: &ElemType = &info.dtype;
     let order = info.byte_order;
     parsed.visit(i, &mut |batch| {
@@ -477,7 +477,7 @@ fn summarise(
             .par_chunks(CHUNK_ELEMS * size)
             .enumerate()
             .fold(
-                || (Vec::new(), random.map(|_| KsBins::default())),
+                || (Vec::new(), random.map(|_| KsBins::for_sample(info.numel))),
                 |(mut ms, mut b): Acc, (k, chunk)| {
                     let mut xs = Vec::with_capacity(chunk.len() / size);
                     decode(dtype, order, chunk, &mut xs);

@@ -316,20 +316,32 @@ pub struct KsBins {
 
 impl Default for KsBins {
     fn default() -> Self {
-        KsBins {
-            count: vec![0; KS_BINS],
-            max_g: vec![f64::NEG_INFINITY; KS_BINS],
-            min_g_left: vec![f64::INFINITY; KS_BINS],
-            min_g: vec![f64::INFINITY; KS_BINS],
-            max_g_left: vec![f64::NEG_INFINITY; KS_BINS],
-        }
+        KsBins::with_bins(KS_BINS)
     }
 }
 
 impl KsBins {
+    /// Bins for a sample of `n` values: [`KS_BINS`], or fewer for a small sample (at least n,
+    /// so a bin's CDF mass 1/bins stays below 1/n — far below any critical value).
+    pub fn for_sample(n: u64) -> KsBins {
+        let b = (n.max(64).min(KS_BINS as u64) as usize).next_power_of_two();
+        KsBins::with_bins(b.min(KS_BINS))
+    }
+
+    fn with_bins(b: usize) -> KsBins {
+        KsBins {
+            count: vec![0; b],
+            max_g: vec![f64::NEG_INFINITY; b],
+            min_g_left: vec![f64::INFINITY; b],
+            min_g: vec![f64::INFINITY; b],
+            max_g_left: vec![f64::NEG_INFINITY; b],
+        }
+    }
+
     /// Add one value with G(x) = `g` and G(x−) = `g_left` (equal for a continuous law).
     pub fn add(&mut self, g: f64, g_left: f64) {
-        let k = ((g * KS_BINS as f64) as usize).min(KS_BINS - 1);
+        let b = self.count.len();
+        let k = ((g * b as f64) as usize).min(b - 1);
         self.count[k] += 1;
         self.max_g[k] = self.max_g[k].max(g);
         self.min_g_left[k] = self.min_g_left[k].min(g_left);
@@ -339,7 +351,8 @@ impl KsBins {
 
     /// Combine with another set of values (order-independent: counts, maxima, minima).
     pub fn merge(&mut self, o: &KsBins) {
-        for k in 0..KS_BINS {
+        assert_eq!(self.count.len(), o.count.len(), "bins of one sample");
+        for k in 0..self.count.len() {
             self.count[k] += o.count[k];
             self.max_g[k] = self.max_g[k].max(o.max_g[k]);
             self.min_g_left[k] = self.min_g_left[k].min(o.min_g_left[k]);
@@ -362,7 +375,7 @@ impl KsBins {
         }
         let (mut lo, mut hi) = (0.0f64, 0.0f64);
         let mut before = 0u64;
-        for k in 0..KS_BINS {
+        for k in 0..self.count.len() {
             let c = self.count[k];
             if c == 0 {
                 continue;
