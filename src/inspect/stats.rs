@@ -451,21 +451,22 @@ mod tests {
                 0.5 * (a + b) + 0.05
             })
             .collect();
-        let mut bins = KsBins::default();
-        for &x in &xs {
-            let g = law.cdf(x);
-            bins.add(g, g);
-        }
         let exact = ks(&mut xs, |x| law.cdf(x));
-        let (lo, hi) = bins.bounds();
-        assert!(
-            lo <= exact + 1e-12 && exact <= hi + 1e-12,
-            "{lo} {exact} {hi}"
-        );
-        assert!(
-            hi - lo <= 1.0 / KS_BINS as f64 + 1.0 / n as f64,
-            "{lo} {hi}"
-        );
+        for (mut bins, width) in [
+            (KsBins::default(), KS_BINS),
+            (KsBins::for_sample(n as u64), 8192),
+        ] {
+            for &x in &xs {
+                let g = law.cdf(x);
+                bins.add(g, g);
+            }
+            let (lo, hi) = bins.bounds();
+            assert!(
+                lo <= exact + 1e-12 && exact <= hi + 1e-12,
+                "{lo} {exact} {hi}"
+            );
+            assert!(hi - lo <= 1.0 / width as f64 + 1.0 / n as f64, "{lo} {hi}");
+        }
     }
 
     #[test]
