@@ -470,6 +470,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
     let opts = Options {
         expect,
         progress: Some(&progress),
+        ..Default::default()
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)

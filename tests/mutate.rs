@@ -155,7 +155,7 @@ fn exercise(format: FileFormat, bytes: &[u8]) {
         .0;
     let opts = Options {
         expect: Some(e),
-        progress: None,
+        ..Default::default()
     };
     let _ = inspect_bytes(bytes, format, "mutant", &opts);
 }

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         .0;
     let opts = Options {
         expect: Some(expect),
-        progress: None,
+        ..Default::default()
     };
     let _ = inspect_bytes(data, FileFormat::Npz, "fuzz", &opts);
 });

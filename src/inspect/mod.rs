@@ -111,6 +111,9 @@ pub struct Options<'a> {
     pub expect: Option<Expect>,
     /// Called with (bytes done, bytes total) as data is read.
     pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
+    /// Called with each range of the input that has been read and is not needed again
+    /// ([`inspect_path`] drops those pages of its memory map, so memory stays flat).
+    pub release: Option<&'a (dyn Fn(std::ops::Range<usize>) + Sync)>,
 }
 
 /// Summary statistics of one tensor (over its finite values; `std` is the population std,
@@ -215,7 +218,23 @@ pub fn inspect_path(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
     })?;
     let map = open(path)?;
     let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
-    let report = inspect_bytes(bytes, format, &shown, opts).map_err(|e| in_file(e, &shown))?;
+    let drop_pages = |r: std::ops::Range<usize>| {
+        if let Some(m) = &map {
+            // SAFETY: a read-only, file-backed private mapping that is never written: after
+            // MADV_DONTNEED the pages are simply read from the file again if touched, with the
+            // same contents (the assumption every memory-mapped read makes). Only memory
+            // residency changes; an error here is harmless and ignored.
+            let _ = unsafe {
+                m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, r.start, r.len())
+            };
+        }
+    };
+    let mine = Options {
+        expect: opts.expect.clone(),
+        progress: opts.progress,
+        release: Some(opts.release.unwrap_or(&drop_pages)),
+    };
+    let report = inspect_bytes(bytes, format, &shown, &mine).map_err(|e| in_file(e, &shown))?;
     Ok(vec![report])
 }
 
@@ -358,12 +377,22 @@ pub fn inspect_bytes(
         let info = parsed.tensors[i].clone();
         let claim = claims.remove(&info.name);
         let law = claim.as_ref().map(|(c, _)| c.distribution);
-        let (m, bins) = summarise(&mut parsed, i, law.as_ref(), &mut |n| {
-            done += n;
-            if let Some(p) = opts.progress {
-                p(done, total);
-            }
-        })?;
+        let (m, bins) = summarise(
+            &mut parsed,
+            i,
+            law.as_ref(),
+            &mut |n| {
+                done += n;
+                if let Some(p) = opts.progress {
+                    p(done, total);
+                }
+            },
+            &mut |r| {
+                if let Some(f) = opts.release {
+                    f(r)
+                }
+            },
+        )?;
         let mut checks = Vec::new();
         match &claim {
             Some((c, recorded)) => {
@@ -456,14 +485,19 @@ fn summarise(
     i: usize,
     law: Option<&Distribution>,
     progress: &mut dyn FnMut(u64),
+    release: &mut dyn FnMut(std::ops::Range<usize>),
 ) -> Result<(Option<Moments>, Option<KsBins>)> {
     use rayon::prelude::*;
     let info: TensorInfo = parsed.tensors[i].clone();
     let Some(size) = info.dtype.decoded_size() else {
-        parsed.visit(i, &mut |b| {
-            progress(b.len() as u64);
-            Ok(())
-        })?;
+        parsed.visit(
+            i,
+            &mut |b| {
+                progress(b.len() as u64);
+                Ok(())
+            },
+            release,
+        )?;
         return Ok((None, None));
     };
     let random = law.filter(|l| check::constant_value(l).is_none());
@@ -471,41 +505,45 @@ fn summarise(
     let mut bins = random.map(|_| KsBins::for_sample(info.numel));
     let dtype: &ElemType = &info.dtype;
     let order = info.byte_order;
-    parsed.visit(i, &mut |batch| {
-        type Acc = (Vec<(usize, Moments)>, Option<KsBins>);
-        let accs: Vec<Acc> = batch
-            .par_chunks(CHUNK_ELEMS * size)
-            .enumerate()
-            .fold(
-                || (Vec::new(), random.map(|_| KsBins::for_sample(info.numel))),
-                |(mut ms, mut b): Acc, (k, chunk)| {
-                    let mut xs = Vec::with_capacity(chunk.len() / size);
-                    decode(dtype, order, chunk, &mut xs);
-                    ms.push((k, Moments::of(&xs)));
-                    if let (Some(b), Some(law)) = (b.as_mut(), random) {
-                        for &x in xs.iter().filter(|x| x.is_finite()) {
-                            let (g, gl) = rounded_cdf(law, dtype, x);
-                            b.add(g, gl);
+    parsed.visit(
+        i,
+        &mut |batch| {
+            type Acc = (Vec<(usize, Moments)>, Option<KsBins>);
+            let accs: Vec<Acc> = batch
+                .par_chunks(CHUNK_ELEMS * size)
+                .enumerate()
+                .fold(
+                    || (Vec::new(), random.map(|_| KsBins::for_sample(info.numel))),
+                    |(mut ms, mut b): Acc, (k, chunk)| {
+                        let mut xs = Vec::with_capacity(chunk.len() / size);
+                        decode(dtype, order, chunk, &mut xs);
+                        ms.push((k, Moments::of(&xs)));
+                        if let (Some(b), Some(law)) = (b.as_mut(), random) {
+                            for &x in xs.iter().filter(|x| x.is_finite()) {
+                                let (g, gl) = rounded_cdf(law, dtype, x);
+                                b.add(g, gl);
+                            }
                         }
-                    }
-                    (ms, b)
-                },
-            )
-            .collect();
-        let mut ms: Vec<(usize, Moments)> = Vec::new();
-        for (m, b) in accs {
-            ms.extend(m);
-            if let (Some(all), Some(b)) = (bins.as_mut(), b) {
-                all.merge(&b);
+                        (ms, b)
+                    },
+                )
+                .collect();
+            let mut ms: Vec<(usize, Moments)> = Vec::new();
+            for (m, b) in accs {
+                ms.extend(m);
+                if let (Some(all), Some(b)) = (bins.as_mut(), b) {
+                    all.merge(&b);
+                }
             }
-        }
-        ms.sort_by_key(|(k, _)| *k);
-        for (_, m) in ms {
-            total.merge(&m);
-        }
-        progress(batch.len() as u64);
-        Ok(())
-    })?;
+            ms.sort_by_key(|(k, _)| *k);
+            for (_, m) in ms {
+                total.merge(&m);
+            }
+            progress(batch.len() as u64);
+            Ok(())
+        },
+        release,
+    )?;
     Ok((Some(total), bins))
 }
 

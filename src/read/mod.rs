@@ -186,8 +186,13 @@ enum Location {
         end: usize,
         crc: Option<(u32, usize)>,
     },
-    /// A deflated npz member: decompress, skip the npy header, stream the rest.
-    Deflated { member: usize, skip: u64 },
+    /// A deflated npz member: decompress, skip the npy header, stream the rest. `raw` is the
+    /// member's compressed bytes in the file.
+    Deflated {
+        member: usize,
+        skip: u64,
+        raw: (usize, usize),
+    },
 }
 
 /// One tensor as found in a file.
@@ -231,7 +236,14 @@ impl<'a> Parsed<'a> {
 
     /// Feed tensor `i`'s data bytes to `visit` in batches of at most [`BATCH_BYTES`], each a
     /// whole number of elements, in order. Verifies sizes and CRCs of compressed members.
-    pub fn visit(&mut self, i: usize, visit: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    /// `release` is told each range of the input that has been read and will not be read again
+    /// (so a memory-mapped file's pages can be dropped as it goes, keeping memory flat).
+    pub fn visit(
+        &mut self,
+        i: usize,
+        visit: &mut dyn FnMut(&[u8]) -> Result<()>,
+        release: &mut dyn FnMut(std::ops::Range<usize>),
+    ) -> Result<()> {
         let t = &self.tensors[i];
         let elem = (t.dtype.bits() / 8).max(1) as usize;
         let batch = (BATCH_BYTES / elem).max(1) * elem;
@@ -242,11 +254,14 @@ impl<'a> Parsed<'a> {
                     h.update(&self.bytes[member..start]);
                     h
                 });
+                let mut at = start;
                 for chunk in self.bytes[start..end].chunks(batch) {
                     if let Some(h) = hasher.as_mut() {
                         h.update(chunk);
                     }
                     visit(chunk)?;
+                    release(at..at + chunk.len());
+                    at += chunk.len();
                 }
                 match (crc, hasher) {
                     (Some((want, _)), Some(h)) if h.clone().finalize() != want => {
@@ -258,9 +273,11 @@ impl<'a> Parsed<'a> {
                     _ => Ok(()),
                 }
             }
-            Location::Deflated { member, skip } => {
+            Location::Deflated { member, skip, raw } => {
                 let zip = self.zip.as_mut().expect("npz keeps its archive");
-                npz::stream_member(zip, member, skip, t.bytes, batch, &t.name, visit)
+                npz::stream_member(zip, member, skip, t.bytes, batch, &t.name, visit)?;
+                release(raw.0..raw.1);
+                Ok(())
             }
         }
     }

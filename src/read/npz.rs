@@ -158,6 +158,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
                     Location::Deflated {
                         member: i,
                         skip: h.data_offset as u64,
+                        raw: (start as usize, end as usize),
                     },
                     h,
                 )
