@@ -6,7 +6,7 @@ VPY    := $(VENV)/bin/python
 BIN    := target/debug/weightgen
 RBIN   := target/release/weightgen
 
-.PHONY: all build test test-rust test-interop test-large verify-torch lint fmt fixtures study-docs demo bench man clean
+.PHONY: all build test test-rust test-interop test-large verify-torch lint fmt fixtures study-docs demo bench man clean fuzz
 
 all: build
 
@@ -60,6 +60,7 @@ fmt:
 fixtures:
 	$(CARGO) build --release --locked
 	WEIGHTGEN_BLESS=1 $(CARGO) test --locked --test golden
+	WEIGHTGEN_BLESS=1 $(CARGO) test --locked --test malformed committed_corpus
 	$(PYTHON) tests/reference/formulas.py
 
 ## study-docs: the README's study plot (the paper's setting, seed 0)
@@ -70,6 +71,26 @@ study-docs:
 ## demo: the README's first command
 demo:
 	$(CARGO) run --release --locked -- generate --spec fixtures/specs/mlp.json -o target/demo-mlp.safetensors --force --json
+
+## fuzz: each reader's cargo-fuzz target (fuzz/) for FUZZ_SECS seconds, then the stable
+## mutation fuzzer (tests/mutate.rs) for FUZZ_SECS. libFuzzer needs nightly features: this uses
+## RUSTC_BOOTSTRAP=1 so a stable toolchain works too. Without cargo-fuzz (`cargo install
+## cargo-fuzz`) only the stable fuzzer runs. Seeds: fixtures/golden and fixtures/malformed.
+FUZZ_SECS ?= 60
+FUZZ_TARGETS := safetensors npy npz
+fuzz:
+	@if $(CARGO) fuzz --version >/dev/null 2>&1; then \
+	  for t in $(FUZZ_TARGETS); do \
+	    mkdir -p fuzz/corpus/$$t; \
+	    cp fixtures/malformed/*.$$t fixtures/golden/*.$$t fuzz/corpus/$$t/ 2>/dev/null; \
+	    echo "fuzz: $$t for $(FUZZ_SECS) s"; \
+	    RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t -- -max_total_time=$(FUZZ_SECS) \
+	      -max_len=8192 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 || exit 1; \
+	  done; \
+	else \
+	  echo "fuzz: cargo-fuzz is not installed; running the stable mutation fuzzer only"; \
+	fi
+	WEIGHTGEN_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --locked --test mutate -- --nocapture
 
 man:
 	$(CARGO) build --release --locked

@@ -25,8 +25,8 @@ use weightgen::write::{self, Format, Target, WriteOptions};
 variance scaling, truncated normal, …) exactly as PyTorch and Keras define them, to .npy, .npz \
 and .safetensors files that NumPy, PyTorch, JAX, TensorFlow, Candle and Burn load directly. \
 The same seed gives the same bytes on any machine.\n\n\
-Exit codes: 0 ok, 1 I/O or other runtime failure, 2 invalid usage, spec or parameters, \
-130 interrupted."
+Exit codes: 0 ok, 1 I/O or other runtime failure, 2 invalid usage, spec, parameters or input \
+file, 3 `inspect --check` failed, 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -37,6 +37,8 @@ pub struct Cli {
 enum Command {
     /// Generate initialised tensors and write them to a file (or stdout).
     Generate(Box<GenerateArgs>),
+    /// Summarise weight files and check them against the initialisation they claim.
+    Inspect(InspectArgs),
     /// List every scheme with its formula, parameters, defaults and aliases.
     Schemes {
         /// Print JSON instead of text.
@@ -272,6 +274,7 @@ pub fn run() -> Result<()> {
     };
     match cli.command {
         Command::Generate(args) => generate(&args),
+        Command::Inspect(args) => inspect(&args),
         Command::Schemes { json } => stdout_text(&schemes_text(json)),
         Command::Study(args) => study(&args),
         Command::Completions { shell } => {
@@ -521,4 +524,115 @@ fn study(args: &StudyArgs) -> Result<()> {
     } else {
         stdout_text(&table::to_table(&report))
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// inspect
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+weightgen inspect model.safetensors\n  \
+weightgen inspect --check model.safetensors          # against the plan weightgen recorded\n  \
+weightgen inspect --check w.npy --expect xavier_uniform --convention torch\n  \
+weightgen inspect --json shards/model.safetensors.index.json\n\n\
+Exit codes: 0 ok, 2 invalid or malformed file, 3 --check found a tensor that does not match its claim.")]
+struct InspectArgs {
+    /// Files: .safetensors, .npy, .npz, or a sharded checkpoint's model.safetensors.index.json.
+    #[arg(value_name = "FILE")]
+    files: Vec<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Exit with status 3 if any tensor fails a test against its claimed distribution.
+    #[arg(long)]
+    check: bool,
+    /// Check against SCHEME with optional KEY=VALUE parameters (e.g. `kaiming_normal
+    /// mode=fan_out nonlinearity=relu`) instead of the plan recorded in the file. Items after
+    /// the scheme without a `=` are taken as files.
+    #[arg(long, value_name = "SCHEME [KEY=VALUE]", num_args = 1..)]
+    expect: Vec<String>,
+    /// Convention for --expect [torch, keras] [default: torch].
+    #[arg(long, value_name = "NAME")]
+    convention: Option<String>,
+    /// Threads reading and summarising data (default: all cores).
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    threads: usize,
+    /// No progress display on a terminal.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn inspect(args: &InspectArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    use weightgen::inspect::{self as insp, Expect, Options};
+
+    let mut files = args.files.clone();
+    let convention = match &args.convention {
+        Some(c) => Convention::parse(c).map_err(|e| at(e, "--convention"))?,
+        None => Convention::default(),
+    };
+    let expect = if args.expect.is_empty() {
+        if args.convention.is_some() {
+            return Err(weightgen::Error::Usage("--convention needs --expect".into()).into());
+        }
+        None
+    } else {
+        let (e, more) = Expect::from_args(&args.expect, convention)?;
+        files.extend(more);
+        Some(e)
+    };
+    if files.is_empty() {
+        return Err(weightgen::Error::Usage(
+            "no files given (see weightgen inspect --help)".into(),
+        )
+        .into());
+    }
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let progress = |done: u64, total: u64| {
+        if show_progress && total >= 64 << 20 {
+            eprint!("\r{:>3}% of {} MB", done * 100 / total.max(1), total >> 20);
+            if done >= total {
+                eprint!("\r\x1b[K");
+            }
+        }
+    };
+    let opts = Options {
+        expect,
+        progress: Some(&progress),
+        ..Default::default()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()
+        .context("starting worker threads")?;
+    let mut reports = Vec::new();
+    for f in &files {
+        reports.extend(pool.install(|| insp::inspect_path(std::path::Path::new(f), &opts))?);
+    }
+    if args.check
+        && let Some(r) = reports.iter().find(|r| !r.has_claims())
+    {
+        return Err(weightgen::Error::Usage(format!(
+            "--check: {} records no weightgen plan; say what to expect with --expect SCHEME",
+            r.path
+        ))
+        .into());
+    }
+    if args.json {
+        stdout_text(&(insp::reports_json(&reports) + "\n"))?;
+    } else {
+        stdout_text(&insp::reports_table(&reports))?;
+    }
+    let failures: Vec<String> = reports
+        .iter()
+        .flat_map(|r| {
+            r.failures()
+                .into_iter()
+                .map(move |f| format!("{}: {f}", r.path))
+        })
+        .collect();
+    if args.check && !failures.is_empty() {
+        return Err(weightgen::Error::CheckFailed(failures.join("; ")).into());
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! The library's one error type.
 //!
-//! Owns: every failure the library reports, split into the two classes the command line maps to
-//! exit codes (invalid input → 2, I/O and other runtime failures → 1). Does not own: printing
+//! Owns: every failure the library reports, split into the classes the command line maps to
+//! exit codes (invalid input → 2, I/O and other runtime failures → 1, a failed `inspect --check`
+//! → 3). Does not own: printing
 //! (the binary prints `weightgen: error: {err}` on one line).
 
 use std::path::PathBuf;
@@ -45,6 +46,16 @@ pub enum Error {
     /// The run was interrupted (Ctrl-C); nothing was left at the destination.
     #[error("interrupted; nothing was written to {}", path.display())]
     Interrupted { path: PathBuf },
+
+    /// A file given to `inspect` is not a valid weights file (truncated, inconsistent, hostile,
+    /// or not weights at all). An invalid-input error (exit 2).
+    #[error("{0}")]
+    Malformed(String),
+
+    /// `inspect --check`: tensors do not match the initialisation they claim (exit 3). The
+    /// message names each failing tensor and test.
+    #[error("check failed: {0}")]
+    CheckFailed(String),
 }
 
 impl Error {
@@ -67,7 +78,10 @@ impl Error {
     /// True for errors caused by what the user asked (exit code 2); false for runtime failures
     /// (exit code 1).
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Invalid { .. } | Error::Usage(_))
+        matches!(
+            self,
+            Error::Invalid { .. } | Error::Usage(_) | Error::Malformed(_)
+        )
     }
 }
 

@@ -12,6 +12,8 @@
 //! - [`scheme`] and [`fans`]: the formulas (PyTorch's and Keras' exactly).
 //! - [`stream`]: keyed, chunked random streams (`weightgen-1`), the only code that draws numbers.
 //! - [`write`]: one module per format behind one trait, and atomic file handling.
+//! - [`read`] and [`inspect`]: files read back safely, summarised, and checked against the
+//!   initialisation they claim.
 //!
 //! ```
 //! use weightgen::{plan::Plan, spec::{Spec, parse_tensor_arg}};
@@ -26,8 +28,10 @@
 pub mod dtype;
 pub mod error;
 pub mod fans;
+pub mod inspect;
 pub mod layers;
 pub mod plan;
+pub mod read;
 pub mod scheme;
 pub mod spec;
 pub mod stream;

@@ -64,6 +64,7 @@ fn report(err: anyhow::Error) -> ExitCode {
     }
     let code = match err.downcast_ref::<weightgen::Error>() {
         Some(weightgen::Error::Interrupted { .. }) => 130,
+        Some(weightgen::Error::CheckFailed(_)) => 3,
         Some(e) if e.is_usage() => 2,
         _ => 1,
     };

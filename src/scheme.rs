@@ -12,7 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::fans::{Convention, Fans};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Std of a standard normal truncated to (−2, 2): √(1 − 4φ(2)/(2Φ(2) − 1)). Keras and JAX divide
@@ -21,7 +21,7 @@ use std::fmt;
 pub const TRUNC_STD_2SIGMA: f64 = 0.879_625_661_034_239_78;
 
 /// A concrete distribution with plain numbers: what the stream draws from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Distribution {
     /// Every element equals `value`.

@@ -1,5 +1,7 @@
 //! Normal CDF, truncated-normal moments, sample moments, Kolmogorov–Smirnov and correlation,
-//! shared by the statistical tests.
+//! shared by the statistical tests. The exact laws and the KS statistic are the library's own
+//! (`weightgen::inspect::stats`, which `inspect --check` uses); what is only needed by tests
+//! lives here.
 
 use std::f64::consts::{PI, SQRT_2};
 use weightgen::scheme::Distribution;
@@ -155,6 +157,10 @@ impl Exact for Distribution {
         }
     }
 }
+#[allow(unused_imports)] // each test binary uses a part
+pub use weightgen::inspect::stats::{
+    Exact, cdf, ks, mass, pdf, sf, truncated_raw_moments, truncated_standard_moments,
+};
 
 /// Sample mean and unbiased sample variance (two passes).
 pub fn mean_var(xs: &[f64]) -> (f64, f64) {
@@ -162,18 +168,6 @@ pub fn mean_var(xs: &[f64]) -> (f64, f64) {
     let mean = xs.iter().sum::<f64>() / n;
     let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
     (mean, ss / (n - 1.0))
-}
-
-/// One-sample Kolmogorov–Smirnov statistic D_n = sup |F_n − F| (sorts `xs`).
-pub fn ks(xs: &mut [f64], cdf: impl Fn(f64) -> f64) -> f64 {
-    xs.sort_unstable_by(f64::total_cmp);
-    let n = xs.len() as f64;
-    let mut d = 0.0f64;
-    for (i, &x) in xs.iter().enumerate() {
-        let f = cdf(x);
-        d = d.max(f - i as f64 / n).max((i + 1) as f64 / n - f);
-    }
-    d
 }
 
 /// Running sums for a Pearson correlation.

@@ -8,7 +8,9 @@ every dtype (f32, f64, f16, bf16) the format allows, against NumPy, safetensors 
 names, shapes, dtypes and sha256 agree with the `--json` summary; values respect the
 distribution; safetensors metadata; bf16 refused for npy/npz; the same tensor has the same
 bytes in every format; f16/bf16 are the f32 values rounded to nearest even; `--spec -` equals
-`--spec FILE`; NPZ member names, compression and timestamps; two runs give identical bytes.
+`--spec FILE`; NPZ member names, compression and timestamps; two runs give identical bytes;
+`weightgen inspect --json` statistics equal NumPy's on fresh outputs and on every fixture, and
+`inspect --check` passes on weightgen's own files.
 
 Prints one line per check group and a final summary line. Exit status: 0 when every check
 passes, 1 when any fails, 2 on bad usage. Needs only numpy, safetensors, ml_dtypes (see
@@ -560,6 +562,86 @@ def group_mixed_dtypes(binary, root):
                     f"{name} as {dtype} equals the all-{dtype} file's {name}")
 
 
+def numpy_stats(a):
+    """What `inspect` reports for an array, computed by NumPy in float64."""
+    x = np.asarray(a).astype(np.float64).ravel()
+    finite = x[np.isfinite(x)]
+    return {
+        "mean": float(finite.mean()) if finite.size else None,
+        "std": float(finite.std()) if finite.size else None,
+        "min": float(finite.min()) if finite.size else None,
+        "max": float(finite.max()) if finite.size else None,
+        "zero_fraction": float((x == 0).sum() / x.size) if x.size else 0.0,
+        "nan": int(np.isnan(x).sum()),
+        "inf": int(np.isinf(x).sum()),
+    }
+
+
+def load_any(path):
+    """name -> array for .npy (named `array`), .npz and .safetensors."""
+    if path.endswith(".npy"):
+        return {"array": np.load(path)}
+    if path.endswith(".npz"):
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    return st_load_file(path)
+
+
+def check_inspect_numbers(binary, path, cwd):
+    r = run(binary, ["inspect", "--json", path], cwd)
+    name = os.path.basename(path)
+    C.require(r.code == 0, f"inspect --json {name} exits 0", r.describe())
+    report = parse_summary(r.stdout, "stdout", r)
+    arrays = load_any(path)
+    tensors = {t["name"]: t for f in report["files"] for t in f["tensors"]}
+    C.check(sorted(tensors) == sorted(arrays), f"{name}: inspect lists the tensors NumPy loads",
+            f"inspect {sorted(tensors)}, numpy {sorted(arrays)}")
+    for tname, a in arrays.items():
+        t = tensors.get(tname)
+        if t is None:
+            continue
+        C.check(t["shape"] == list(a.shape) and t["numel"] == a.size and t["bytes"] == a.nbytes,
+                f"{name}:{tname} shape, numel, bytes", f"inspect {t}, numpy {a.shape} {a.nbytes}")
+        want = numpy_stats(a)
+        got = t["stats"]
+        scale = max(abs(want["mean"] or 0.0) + (want["std"] or 0.0), 1e-300)
+        ok = (
+            got["nan"] == want["nan"] and got["inf"] == want["inf"]
+            and got["zero_fraction"] == want["zero_fraction"]
+            and (a.size == 0 or (
+                got["min"] == want["min"] and got["max"] == want["max"]
+                and abs(got["mean"] - want["mean"]) <= 1e-12 * scale
+                and abs(got["std"] - want["std"]) <= 1e-9 * max(want["std"], 1e-300)))
+        )
+        C.check(ok, f"{name}:{tname} statistics equal NumPy's", f"inspect {got}\nnumpy {want}")
+
+
+def group_inspect(binary, root):
+    """`inspect --json` statistics against NumPy, on fresh outputs and on every fixture;
+    `inspect --check` passes on weightgen's own files."""
+    base = os.path.join(root, "inspect")
+    os.makedirs(base, exist_ok=True)
+    paths = []
+    for dtype in DTYPES:
+        out = os.path.join(base, f"w-{dtype}.safetensors")
+        r = generate(binary, base, make_spec(dtype, TENSORS), [], out)
+        C.require(r.code == 0, f"generate {dtype} exits 0", r.describe())
+        c = run(binary, ["inspect", "--check", out], base)
+        C.check(c.code == 0, f"inspect --check passes on {dtype} safetensors", c.describe())
+        paths.append(out)
+    out = os.path.join(base, "w.npz")
+    r = generate(binary, base, make_spec("f16", TENSORS), ["--compress"], out)
+    C.require(r.code == 0, "generate npz exits 0", r.describe())
+    paths.append(out)
+    fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures")
+    for sub in ("golden", "torch"):
+        d = os.path.join(fixtures, sub)
+        paths += sorted(os.path.join(d, f) for f in os.listdir(d)
+                        if f.endswith((".npy", ".npz", ".safetensors")))
+    for p in paths:
+        check_inspect_numbers(binary, p, base)
+
+
 def group_cross_format():
     # identical bytes for each (tensor, dtype) across all formats that hold it
     for dtype in DTYPES:
@@ -682,6 +764,7 @@ def main(argv):
         C.run_group("safetensors/mixed-dtypes", group_mixed_dtypes, binary, root)
         C.run_group("cross-format", group_cross_format)
         C.run_group("layer-specs", group_layer_specs, binary, root)
+        C.run_group("inspect", group_inspect, binary, root)
 
     total = C.passed + len(C.failed)
     if C.failed:

@@ -1,0 +1,683 @@
+//! `inspect`: what is in a weights file, and is it what it claims to be?
+//!
+//! Owns: opening files (memory-mapped, read-only), per-tensor statistics computed chunk by
+//! chunk in parallel (memory stays flat whatever the file size), the claim each tensor is
+//! checked against — the plan weightgen recorded in the file's `weightgen.plan` metadata, or a
+//! user's `--expect SCHEME [KEY=VALUE]...` resolved through [`Plan`] exactly as `generate`
+//! would — and the report (table or JSON). Does not own: parsing or validating files (`read`),
+//! the tests and tolerances (`check`), exit codes (the binary maps [`Error::CheckFailed`] to 3).
+
+pub mod check;
+pub mod stats;
+
+use crate::error::{Error, Result};
+use crate::fans::Convention;
+use crate::plan::Plan;
+use crate::read::{ByteOrder, ElemType, FileFormat, Parsed, TensorInfo, index};
+use crate::scheme::{Distribution, Param};
+use crate::spec::{Spec, TensorSpec};
+use check::{CheckResult, rounded_cdf, value_tests};
+use serde::{Deserialize, Serialize};
+use stats::{KsBins, Moments};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Elements summarised together by one task.
+const CHUNK_ELEMS: usize = 1 << 16;
+
+/// The distribution a user expects every tensor of a file to follow: a scheme, its parameters,
+/// and the convention that gives its fans and meaning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expect {
+    pub scheme: String,
+    pub params: Vec<(Param, String)>,
+    pub convention: Convention,
+}
+
+impl Expect {
+    /// From `--expect SCHEME [KEY=VALUE]...`: the first item is the scheme; later items with a
+    /// `=` are parameters, and items without one are returned as file names (so
+    /// `inspect --expect xavier_uniform w.npy` works as well as `inspect w.npy --expect …`).
+    pub fn from_args(items: &[String], convention: Convention) -> Result<(Expect, Vec<String>)> {
+        let (scheme, rest) = items
+            .split_first()
+            .ok_or_else(|| Error::invalid("--expect", "needs a scheme name"))?;
+        crate::scheme::Scheme::parse(scheme).map_err(|e| at_expect(e, ""))?;
+        let mut params = Vec::new();
+        let mut files = Vec::new();
+        for item in rest {
+            match item.split_once('=') {
+                Some((k, v)) => {
+                    let p = Param::from_key(&k.replace('-', "_")).ok_or_else(|| {
+                        Error::invalid(
+                            "--expect",
+                            format!("unknown parameter `{k}` (parameters are KEY=VALUE, e.g. nonlinearity=relu, mode=fan_out)"),
+                        )
+                    })?;
+                    params.push((p, v.to_string()));
+                }
+                None => files.push(item.clone()),
+            }
+        }
+        let e = Expect {
+            scheme: scheme.clone(),
+            params,
+            convention,
+        };
+        Ok((e, files))
+    }
+
+    /// The distribution a tensor `name` of `shape` would have been drawn from.
+    pub fn resolve(&self, name: &str, shape: &[u64]) -> Result<Distribution> {
+        let mut t = TensorSpec {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            dtype: None,
+            params: Default::default(),
+            origin: format!("tensor `{name}`"),
+            role: Default::default(),
+            inherit: true,
+        };
+        t.params.set_scheme(&self.scheme, "--expect")?;
+        for (p, v) in &self.params {
+            t.params.set_str(*p, v, &format!("--expect {}", p.key()))?;
+        }
+        let spec = Spec {
+            tensors: vec![t],
+            convention: Some(self.convention),
+            ..Default::default()
+        };
+        let plan = Plan::new(&spec, 0).map_err(|e| at_expect(e, name))?;
+        Ok(plan.tensors[0].params.distribution)
+    }
+}
+
+fn at_expect(e: Error, tensor: &str) -> Error {
+    let msg = match &e {
+        Error::Invalid { where_, msg } if where_.is_empty() || where_.starts_with("tensor") => {
+            msg.clone()
+        }
+        _ => e.to_string(),
+    };
+    if tensor.is_empty() {
+        Error::invalid("--expect", msg)
+    } else {
+        Error::invalid(format!("--expect (tensor `{tensor}`)"), msg)
+    }
+}
+
+/// How a run of `inspect` behaves.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Check every tensor against this instead of the file's recorded plan.
+    pub expect: Option<Expect>,
+    /// Called with (bytes done, bytes total) as data is read.
+    pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
+    /// Called with each range of the input that has been read and is not needed again
+    /// ([`inspect_path`] drops those pages of its memory map, so memory stays flat).
+    pub release: Option<&'a (dyn Fn(std::ops::Range<usize>) + Sync)>,
+}
+
+/// Summary statistics of one tensor (over its finite values; `std` is the population std,
+/// as NumPy's `std`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TensorStats {
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    pub zero_fraction: f64,
+    pub nan: u64,
+    pub inf: u64,
+}
+
+/// What a tensor claims to be, and where the claim comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Claim {
+    /// `weightgen.plan` or `--expect`.
+    pub source: &'static str,
+    pub scheme: String,
+    pub distribution: Distribution,
+}
+
+/// One tensor's report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TensorReport {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<u64>,
+    pub numel: u64,
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fortran_order: bool,
+    /// None for types without statistics (FP8, complex, opaque).
+    pub stats: Option<TensorStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
+}
+
+impl TensorReport {
+    /// The tests this tensor failed.
+    pub fn failures(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks.iter().filter(|c| !c.passed)
+    }
+}
+
+/// One file's report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub format: &'static str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    pub tensors: Vec<TensorReport>,
+}
+
+impl FileReport {
+    /// Whether any tensor carries a claim (so there is something to check).
+    pub fn has_claims(&self) -> bool {
+        self.tensors
+            .iter()
+            .any(|t| t.claim.is_some() || !t.checks.is_empty())
+    }
+
+    /// "tensor `x`: ks, bounds" for each failing tensor.
+    pub fn failures(&self) -> Vec<String> {
+        self.tensors
+            .iter()
+            .filter_map(|t| {
+                let f: Vec<&str> = t.failures().map(|c| c.test).collect();
+                (!f.is_empty()).then(|| format!("tensor `{}`: {}", t.name, f.join(", ")))
+            })
+            .collect()
+    }
+}
+
+/// A plan entry as recorded in `weightgen.plan` (extra keys ignored).
+#[derive(Deserialize)]
+struct PlanEntry {
+    name: String,
+    shape: Vec<u64>,
+    dtype: String,
+    scheme: String,
+    distribution: Distribution,
+}
+
+/// Inspect a file on disk: `.npy`, `.npz`, `.safetensors`, or a sharded checkpoint's
+/// `*.index.json` (one report per shard).
+pub fn inspect_path(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
+    let shown = path.display().to_string();
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if index::is_index(name) {
+        return inspect_index(path, opts);
+    }
+    let format = FileFormat::from_path(path).ok_or_else(|| {
+        Error::Usage(format!(
+            "{shown}: cannot tell the format; inspect reads .npy, .npz, .safetensors and model.safetensors.index.json"
+        ))
+    })?;
+    let map = open(path)?;
+    let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
+    let drop_pages = |r: std::ops::Range<usize>| {
+        if let Some(m) = &map {
+            // SAFETY: a read-only, file-backed private mapping that is never written: after
+            // MADV_DONTNEED the pages are simply read from the file again if touched, with the
+            // same contents (the assumption every memory-mapped read makes). Only memory
+            // residency changes; an error here is harmless and ignored.
+            let _ = unsafe {
+                m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, r.start, r.len())
+            };
+        }
+    };
+    let mine = Options {
+        expect: opts.expect.clone(),
+        progress: opts.progress,
+        release: Some(opts.release.unwrap_or(&drop_pages)),
+    };
+    let report = inspect_bytes(bytes, format, &shown, &mine).map_err(|e| in_file(e, &shown))?;
+    Ok(vec![report])
+}
+
+/// Prefix a file's validation errors with its name.
+fn in_file(e: Error, shown: &str) -> Error {
+    match e {
+        Error::Malformed(m) => Error::Malformed(format!("{shown}: {m}")),
+        other => other,
+    }
+}
+
+/// Memory-map a file read-only (None for an empty file, which cannot be mapped).
+fn open(path: &Path) -> Result<Option<memmap2::Mmap>> {
+    let shown = path.display();
+    let file =
+        std::fs::File::open(path).map_err(|e| Error::Usage(format!("cannot open {shown}: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(format!("reading {shown}"), e))?;
+    if !meta.is_file() {
+        return Err(Error::Usage(format!("{shown} is not a regular file")));
+    }
+    if meta.len() == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the map is read-only and private to this process; if another process truncates
+    // the file meanwhile, reads fault (SIGBUS) rather than return wrong data. That is the
+    // accepted cost of memory-mapping, as with every safetensors loader.
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .map_err(|e| Error::io(format!("memory-mapping {shown}"), e))?;
+    Ok(Some(map))
+}
+
+fn inspect_index(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
+    let shown = path.display().to_string();
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::Usage(format!("cannot open {shown}: {e}")))?
+        .len();
+    if len > index::MAX_INDEX_BYTES {
+        return Err(Error::Malformed(format!(
+            "{shown}: {len} bytes is too large for a safetensors index"
+        )));
+    }
+    let text = std::fs::read(path).map_err(|e| Error::io(format!("reading {shown}"), e))?;
+    let idx = index::parse(&text).map_err(|e| in_file(e, &shown))?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let mut by_shard: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (t, f) in &idx.weight_map {
+        by_shard.entry(f.as_str()).or_default().push(t.as_str());
+    }
+    let mut reports = Vec::new();
+    let mut total = 0u64;
+    for shard in &idx.shards {
+        let reps = inspect_path(&dir.join(shard), opts)?;
+        let rep = reps
+            .into_iter()
+            .next()
+            .expect("one report per safetensors file");
+        let mut want = by_shard.remove(shard.as_str()).unwrap_or_default();
+        let mut have: Vec<&str> = rep.tensors.iter().map(|t| t.name.as_str()).collect();
+        want.sort_unstable();
+        have.sort_unstable();
+        if want != have {
+            let missing: Vec<&&str> = want
+                .iter()
+                .filter(|t| have.binary_search(t).is_err())
+                .take(5)
+                .collect();
+            let extra: Vec<&&str> = have
+                .iter()
+                .filter(|t| want.binary_search(t).is_err())
+                .take(5)
+                .collect();
+            return Err(Error::Malformed(format!(
+                "{shown}: shard {shard} does not hold the tensors the index maps to it (missing {missing:?}, unlisted {extra:?})"
+            )));
+        }
+        total += rep.tensors.iter().map(|t| t.bytes).sum::<u64>();
+        reports.push(rep);
+    }
+    if let Some(ts) = idx.total_size
+        && ts != total
+    {
+        return Err(Error::Malformed(format!(
+            "{shown}: metadata.total_size is {ts} but the shards hold {total} bytes of tensor data"
+        )));
+    }
+    Ok(reports)
+}
+
+/// Inspect a file held in memory (what [`inspect_path`] does after mapping it; also the fuzz
+/// targets' entry point). `shown` names it in the report.
+pub fn inspect_bytes(
+    bytes: &[u8],
+    format: FileFormat,
+    shown: &str,
+    opts: &Options,
+) -> Result<FileReport> {
+    let mut parsed = Parsed::new(bytes, format)?;
+    // The claims: --expect for every tensor, else the recorded plan.
+    // Each tensor's claim, with the dtype and shape the plan recorded for it.
+    type Recorded = Option<(String, Vec<u64>)>;
+    let mut claims: BTreeMap<String, (Claim, Recorded)> = BTreeMap::new();
+    let mut planned_only: Vec<PlanEntry> = Vec::new();
+    if let Some(e) = &opts.expect {
+        for t in &parsed.tensors {
+            let d = e.resolve(&t.name, &t.shape)?;
+            let claim = Claim {
+                source: "--expect",
+                scheme: crate::scheme::Scheme::parse(&e.scheme)?.name().to_string(),
+                distribution: d,
+            };
+            claims.insert(t.name.clone(), (claim, None));
+        }
+    } else if let Some(plan) = parsed.metadata.get("weightgen.plan") {
+        let entries: Vec<PlanEntry> = serde_json::from_str(plan).map_err(|e| {
+            Error::Malformed(format!(
+                "metadata `weightgen.plan` is not a valid plan: {e}"
+            ))
+        })?;
+        for p in entries {
+            if parsed.tensors.iter().any(|t| t.name == p.name) {
+                let claim = Claim {
+                    source: "weightgen.plan",
+                    scheme: p.scheme.clone(),
+                    distribution: p.distribution,
+                };
+                claims.insert(p.name.clone(), (claim, Some((p.dtype, p.shape))));
+            } else {
+                planned_only.push(p);
+            }
+        }
+    }
+    let has_plan = opts.expect.is_none() && parsed.metadata.contains_key("weightgen.plan");
+
+    let total: u64 = parsed.tensors.iter().map(|t| t.bytes).sum();
+    let mut done = 0u64;
+    let mut tensors = Vec::new();
+    for i in 0..parsed.tensors.len() {
+        let info = parsed.tensors[i].clone();
+        let claim = claims.remove(&info.name);
+        let law = claim.as_ref().map(|(c, _)| c.distribution);
+        let (m, bins) = summarise(
+            &mut parsed,
+            i,
+            law.as_ref(),
+            &mut |n| {
+                done += n;
+                if let Some(p) = opts.progress {
+                    p(done, total);
+                }
+            },
+            &mut |r| {
+                if let Some(f) = opts.release {
+                    f(r)
+                }
+            },
+        )?;
+        let mut checks = Vec::new();
+        match &claim {
+            Some((c, recorded)) => {
+                if let Some((dtype, shape)) = recorded {
+                    let same = *dtype == info.dtype.name();
+                    checks.push(CheckResult::new(
+                        "dtype",
+                        same,
+                        format!("{} (plan: {dtype})", info.dtype.name()),
+                    ));
+                    checks.push(CheckResult::new(
+                        "shape",
+                        *shape == info.shape,
+                        format!("{:?} (plan: {shape:?})", info.shape),
+                    ));
+                }
+                match &m {
+                    Some(m) => {
+                        checks.extend(value_tests(&c.distribution, &info.dtype, m, bins.as_ref()))
+                    }
+                    None => checks.push(CheckResult::new(
+                        "values",
+                        false,
+                        format!("cannot check values stored as {}", info.dtype.name()),
+                    )),
+                }
+            }
+            None if has_plan => checks.push(CheckResult::new(
+                "plan",
+                false,
+                "tensor is not in the file's recorded weightgen.plan",
+            )),
+            None => {}
+        }
+        tensors.push(TensorReport {
+            name: info.name.clone(),
+            dtype: info.dtype.name(),
+            shape: info.shape.clone(),
+            numel: info.numel,
+            bytes: info.bytes,
+            fortran_order: info.fortran_order,
+            stats: m.map(|m| TensorStats {
+                mean: if m.finite > 0 { m.mean } else { f64::NAN },
+                std: m.std(),
+                min: m.min,
+                max: m.max,
+                zero_fraction: if m.count > 0 {
+                    m.zeros as f64 / m.count as f64
+                } else {
+                    0.0
+                },
+                nan: m.nan,
+                inf: m.inf,
+            }),
+            claim: claim.map(|(c, _)| c),
+            checks,
+        });
+    }
+    // Tensors the plan promises but the file lacks.
+    for p in planned_only {
+        tensors.push(TensorReport {
+            name: p.name,
+            dtype: p.dtype,
+            shape: p.shape,
+            numel: 0,
+            bytes: 0,
+            fortran_order: false,
+            stats: None,
+            claim: None,
+            checks: vec![CheckResult::new(
+                "present",
+                false,
+                "in the recorded weightgen.plan but not in the file",
+            )],
+        });
+    }
+    Ok(FileReport {
+        path: shown.to_string(),
+        format: format.name(),
+        metadata: parsed.metadata.clone(),
+        tensors,
+    })
+}
+
+/// Statistics of tensor `i` (None for undecodable types) and, when a random law is claimed,
+/// its KS bins. Batches are split into chunks summarised in parallel; per-chunk moments are
+/// merged in chunk order, so results do not depend on the thread count.
+fn summarise(
+    parsed: &mut Parsed,
+    i: usize,
+    law: Option<&Distribution>,
+    progress: &mut dyn FnMut(u64),
+    release: &mut dyn FnMut(std::ops::Range<usize>),
+) -> Result<(Option<Moments>, Option<KsBins>)> {
+    use rayon::prelude::*;
+    let info: TensorInfo = parsed.tensors[i].clone();
+    let Some(size) = info.dtype.decoded_size() else {
+        parsed.visit(
+            i,
+            &mut |b| {
+                progress(b.len() as u64);
+                Ok(())
+            },
+            release,
+        )?;
+        return Ok((None, None));
+    };
+    let random = law.filter(|l| check::constant_value(l).is_none() && stats::is_elementwise(l));
+    let mut total = Moments::default();
+    let mut bins = random.map(|_| KsBins::for_sample(info.numel));
+    let dtype: &ElemType = &info.dtype;
+    let order = info.byte_order;
+    parsed.visit(
+        i,
+        &mut |batch| {
+            type Acc = (Vec<(usize, Moments)>, Option<KsBins>);
+            let accs: Vec<Acc> = batch
+                .par_chunks(CHUNK_ELEMS * size)
+                .enumerate()
+                .fold(
+                    || (Vec::new(), random.map(|_| KsBins::for_sample(info.numel))),
+                    |(mut ms, mut b): Acc, (k, chunk)| {
+                        let mut xs = Vec::with_capacity(chunk.len() / size);
+                        decode(dtype, order, chunk, &mut xs);
+                        ms.push((k, Moments::of(&xs)));
+                        if let (Some(b), Some(law)) = (b.as_mut(), random) {
+                            for &x in xs.iter().filter(|x| x.is_finite()) {
+                                let (g, gl) = rounded_cdf(law, dtype, x);
+                                b.add(g, gl);
+                            }
+                        }
+                        (ms, b)
+                    },
+                )
+                .collect();
+            let mut ms: Vec<(usize, Moments)> = Vec::new();
+            for (m, b) in accs {
+                ms.extend(m);
+                if let (Some(all), Some(b)) = (bins.as_mut(), b) {
+                    all.merge(&b);
+                }
+            }
+            ms.sort_by_key(|(k, _)| *k);
+            for (_, m) in ms {
+                total.merge(&m);
+            }
+            progress(batch.len() as u64);
+            Ok(())
+        },
+        release,
+    )?;
+    Ok((Some(total), bins))
+}
+
+fn decode(t: &ElemType, order: ByteOrder, bytes: &[u8], out: &mut Vec<f64>) {
+    match order {
+        ByteOrder::Little => t.decode_le(bytes, out),
+        ByteOrder::Big => {
+            let size = t.decoded_size().unwrap_or(1);
+            let mut le = bytes.to_vec();
+            for e in le.chunks_exact_mut(size) {
+                e.reverse();
+            }
+            t.decode_le(&le, out);
+        }
+    }
+}
+
+/// Reports as pretty JSON: `{"files": [...], "checked": bool, "passed": bool}`.
+pub fn reports_json(reports: &[FileReport]) -> String {
+    #[derive(Serialize)]
+    struct All<'a> {
+        files: &'a [FileReport],
+        checked: bool,
+        passed: bool,
+    }
+    let all = All {
+        files: reports,
+        checked: reports.iter().any(FileReport::has_claims),
+        passed: reports.iter().all(|r| r.failures().is_empty()),
+    };
+    serde_json::to_string_pretty(&all).expect("reports serialise")
+}
+
+fn num(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x.is_nan() {
+        "-".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "inf".into() } else { "-inf".into() }
+    } else {
+        format!("{x:.4e}")
+    }
+}
+
+/// Reports as readable tables, one per file, with a line per failed test under each.
+pub fn reports_table(reports: &[FileReport]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (i, r) in reports.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let claim = if r.metadata.contains_key("weightgen.plan") {
+            "; weightgen plan recorded"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{} ({}, {} tensor{}{claim})",
+            r.path,
+            r.format,
+            r.tensors.len(),
+            if r.tensors.len() == 1 { "" } else { "s" }
+        );
+        let mut rows = vec![
+            [
+                "name", "dtype", "shape", "numel", "bytes", "mean", "std", "min", "max", "zeros",
+                "nan/inf", "check",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for t in &r.tensors {
+            let shape = format!(
+                "[{}]",
+                t.shape
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let check = if t.checks.is_empty() {
+                "-".to_string()
+            } else {
+                let f: Vec<&str> = t.failures().map(|c| c.test).collect();
+                let scheme = t.claim.as_ref().map(|c| c.scheme.as_str()).unwrap_or("");
+                if f.is_empty() {
+                    format!("ok {scheme}")
+                } else {
+                    format!("FAIL {scheme}: {}", f.join(", "))
+                }
+            };
+            let mut row = vec![
+                t.name.clone(),
+                t.dtype.clone(),
+                shape,
+                t.numel.to_string(),
+                t.bytes.to_string(),
+            ];
+            match &t.stats {
+                Some(s) => row.extend([
+                    num(s.mean),
+                    num(s.std),
+                    num(s.min),
+                    num(s.max),
+                    format!("{:.3}", s.zero_fraction),
+                    format!("{}/{}", s.nan, s.inf),
+                ]),
+                None => row.extend(std::iter::repeat_n("-".to_string(), 6)),
+            }
+            row.push(check.trim_end().to_string());
+            rows.push(row);
+        }
+        let widths: Vec<usize> = (0..rows[0].len())
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        for row in &rows {
+            let line: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+        for t in &r.tensors {
+            for c in t.failures() {
+                let _ = writeln!(out, "  {}: {} failed: {}", t.name, c.test, c.detail);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,589 @@
+//! `weightgen inspect`, through the real binary: weightgen's own outputs pass `--check` for every
+//! scheme, format and dtype; deliberately wrong files fail it (exit 3) naming the tensor and the
+//! test; real PyTorch output passes `--expect` of the scheme that made it and fails another;
+//! the statistics equal ones computed here independently; sharded checkpoints are followed.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_weightgen");
+const PREFIX: &str = "weightgen: error: ";
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run weightgen")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn ok(dir: &Path, args: &[&str]) -> Output {
+    let o = run(dir, args);
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    o
+}
+
+/// Exit status 3 and one error line naming every fragment.
+#[track_caller]
+fn fails_check(dir: &Path, args: &[&str], fragments: &[&str]) {
+    let o = run(dir, args);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{args:?}: {e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.starts_with(&format!("{PREFIX}check failed: ")), "{e}");
+    for f in fragments {
+        assert!(e.contains(f), "{args:?}: `{f}` not in {e}");
+    }
+}
+
+fn fixture(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(p)
+}
+
+/// Every scheme, with the parameters given to both `generate` and `--expect`.
+const SCHEMES: &[(&str, &[&str])] = &[
+    ("zeros", &[]),
+    ("ones", &[]),
+    ("constant", &["value=0.5"]),
+    ("uniform", &["low=-0.2", "high=0.3"]),
+    ("normal", &["mean=0.1", "std=0.02"]),
+    ("truncated_normal", &["std=0.5"]),
+    ("xavier_uniform", &[]),
+    ("xavier_normal", &[]),
+    ("kaiming_uniform", &["nonlinearity=relu"]),
+    ("kaiming_normal", &["mode=fan_out"]),
+    ("lecun_uniform", &[]),
+    ("lecun_normal", &[]),
+    ("variance_scaling", &["scale=2", "distribution=uniform"]),
+    ("standard", &[]),
+];
+
+fn flags(params: &[&str]) -> Vec<String> {
+    params
+        .iter()
+        .flat_map(|p| {
+            let (k, v) = p.split_once('=').unwrap();
+            [format!("--{}", k.replace('_', "-")), v.to_string()]
+        })
+        .collect()
+}
+
+#[test]
+fn check_passes_on_generated_npy_of_every_scheme_dtype_and_convention() {
+    let d = TempDir::new().unwrap();
+    for convention in ["torch", "keras"] {
+        for dtype in ["f32", "f64", "f16"] {
+            for (scheme, params) in SCHEMES {
+                let mut args: Vec<String> = [
+                    "generate",
+                    "w=64x128",
+                    "--scheme",
+                    scheme,
+                    "--dtype",
+                    dtype,
+                    "--convention",
+                    convention,
+                    "--seed",
+                    "11",
+                    "-o",
+                    "w.npy",
+                    "--force",
+                ]
+                .map(String::from)
+                .to_vec();
+                args.extend(flags(params));
+                let a: Vec<&str> = args.iter().map(String::as_str).collect();
+                ok(d.path(), &a);
+                let mut c = vec![
+                    "inspect",
+                    "--check",
+                    "w.npy",
+                    "--convention",
+                    convention,
+                    "--expect",
+                    scheme,
+                ];
+                c.extend(params.iter().copied());
+                ok(d.path(), &c);
+            }
+        }
+    }
+}
+
+/// A spec with one tensor per scheme.
+fn all_schemes_spec(dtype: &str, convention: &str) -> String {
+    let tensors: Vec<Value> = SCHEMES
+        .iter()
+        .map(|(s, params)| {
+            let mut t =
+                serde_json::json!({"name": format!("t.{s}"), "shape": [64, 128], "scheme": s});
+            for p in *params {
+                let (k, v) = p.split_once('=').unwrap();
+                t[k] = v
+                    .parse::<f64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::from(v));
+            }
+            t
+        })
+        .collect();
+    serde_json::json!({"dtype": dtype, "convention": convention, "seed": 5, "tensors": tensors})
+        .to_string()
+}
+
+#[test]
+fn check_passes_on_generated_safetensors_and_npz_of_every_scheme_and_dtype() {
+    let d = TempDir::new().unwrap();
+    for convention in ["torch", "keras"] {
+        for dtype in ["f32", "f64", "f16", "bf16"] {
+            std::fs::write(d.path().join("s.json"), all_schemes_spec(dtype, convention)).unwrap();
+            ok(
+                d.path(),
+                &[
+                    "generate",
+                    "--spec",
+                    "s.json",
+                    "-o",
+                    "m.safetensors",
+                    "--force",
+                ],
+            );
+            let o = ok(d.path(), &["inspect", "--check", "--json", "m.safetensors"]);
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(v["passed"], true);
+            let ts = v["files"][0]["tensors"].as_array().unwrap();
+            assert_eq!(ts.len(), SCHEMES.len());
+            assert!(ts.iter().all(|t| t["claim"]["source"] == "weightgen.plan"));
+        }
+    }
+    // npz carries no plan: check it with --expect, all tensors of one scheme, compressed or not.
+    for compress in [false, true] {
+        let mut args = vec![
+            "generate",
+            "a=300x200",
+            "b=20x30x3x3",
+            "--scheme",
+            "kaiming_normal",
+            "--nonlinearity",
+            "relu",
+            "-o",
+            "w.npz",
+            "--force",
+            "--seed",
+            "3",
+        ];
+        if compress {
+            args.push("--compress");
+        }
+        ok(d.path(), &args);
+        ok(
+            d.path(),
+            &[
+                "inspect",
+                "--check",
+                "w.npz",
+                "--expect",
+                "kaiming_normal",
+                "nonlinearity=relu",
+            ],
+        );
+        fails_check(
+            d.path(),
+            &[
+                "inspect",
+                "--check",
+                "w.npz",
+                "--expect",
+                "kaiming_normal",
+                "mode=fan_out",
+            ],
+            &["tensor `a`: std, ks", "tensor `b`: std, ks"],
+        );
+    }
+}
+
+/// Data range of tensor `name` in a safetensors file.
+fn data_range(bytes: &[u8], name: &str) -> std::ops::Range<usize> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let t = st.tensor(name).unwrap();
+    let start = t.data().as_ptr() as usize - bytes.as_ptr() as usize;
+    assert!(start >= 8 + n);
+    start..start + t.data().len()
+}
+
+#[test]
+fn a_tensor_scaled_by_1_1_fails_bounds_and_names_the_tensor() {
+    let d = TempDir::new().unwrap();
+    // fc1.bias is 1-D: give it a scheme without fans.
+    std::fs::write(
+        d.path().join("s.json"),
+        r#"{"seed": 1, "scheme": "xavier_uniform", "tensors": [
+            {"name": "fc1.weight", "shape": [256, 784]},
+            {"name": "fc1.bias", "shape": [256], "scheme": "zeros"},
+            {"name": "fc2.weight", "shape": [10, 256], "scheme": "normal", "std": 0.05}]}"#,
+    )
+    .unwrap();
+    ok(
+        d.path(),
+        &[
+            "generate",
+            "--spec",
+            "s.json",
+            "-o",
+            "m.safetensors",
+            "--force",
+        ],
+    );
+    ok(d.path(), &["inspect", "--check", "m.safetensors"]);
+    let mut bytes = std::fs::read(d.path().join("m.safetensors")).unwrap();
+    let r = data_range(&bytes, "fc1.weight");
+    for c in bytes[r].chunks_exact_mut(4) {
+        let x = f32::from_le_bytes(c.try_into().unwrap()) * 1.1;
+        c.copy_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(d.path().join("scaled.safetensors"), &bytes).unwrap();
+    fails_check(
+        d.path(),
+        &["inspect", "--check", "scaled.safetensors"],
+        &["tensor `fc1.weight`: bounds, std, ks"],
+    );
+    // A normal tensor scaled by 1.1 has no bounds to break: the std and KS tests catch it.
+    let mut bytes = std::fs::read(d.path().join("m.safetensors")).unwrap();
+    let r = data_range(&bytes, "fc2.weight");
+    for c in bytes[r].chunks_exact_mut(4) {
+        let x = f32::from_le_bytes(c.try_into().unwrap()) * 1.1;
+        c.copy_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(d.path().join("scaled2.safetensors"), &bytes).unwrap();
+    fails_check(
+        d.path(),
+        &["inspect", "--check", "scaled2.safetensors"],
+        &["tensor `fc2.weight`: std"],
+    );
+    // One non-zero bias value breaks `exact`; without --check the table still reports it, exit 0.
+    let mut bytes = std::fs::read(d.path().join("m.safetensors")).unwrap();
+    let r = data_range(&bytes, "fc1.bias");
+    bytes[r.start..r.start + 4].copy_from_slice(&1e-3f32.to_le_bytes());
+    std::fs::write(d.path().join("bias.safetensors"), &bytes).unwrap();
+    fails_check(
+        d.path(),
+        &["inspect", "--check", "bias.safetensors"],
+        &["bias.safetensors: tensor `fc1.bias`: exact"],
+    );
+    let o = ok(d.path(), &["inspect", "bias.safetensors"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("FAIL zeros: exact"), "{table}");
+    assert!(table.contains("fc1.bias: exact failed"), "{table}");
+}
+
+#[test]
+fn a_normal_where_a_uniform_is_claimed_fails_the_ks_test() {
+    let d = TempDir::new().unwrap();
+    // Same std (uniform on ±√3·0.05 has std 0.05), same shape, same layout.
+    let b = (3f64.sqrt() * 0.05).to_string();
+    let nb = format!("-{b}");
+    ok(
+        d.path(),
+        &[
+            "generate",
+            "w=512x512",
+            "--scheme",
+            "uniform",
+            "--low",
+            &nb,
+            "--high",
+            &b,
+            "--seed",
+            "2",
+            "-o",
+            "u.safetensors",
+        ],
+    );
+    ok(
+        d.path(),
+        &[
+            "generate",
+            "w=512x512",
+            "--scheme",
+            "normal",
+            "--std",
+            "0.05",
+            "--seed",
+            "2",
+            "-o",
+            "n.safetensors",
+        ],
+    );
+    let mut u = std::fs::read(d.path().join("u.safetensors")).unwrap();
+    let n = std::fs::read(d.path().join("n.safetensors")).unwrap();
+    let (ru, rn) = (data_range(&u, "w"), data_range(&n, "w"));
+    // Clamp the normal values into the bounds so only the shape of the law is wrong.
+    let bound = b.parse::<f32>().unwrap();
+    for (o, i) in u[ru].chunks_exact_mut(4).zip(n[rn].chunks_exact(4)) {
+        let x = f32::from_le_bytes(i.try_into().unwrap()).clamp(-bound, bound);
+        o.copy_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(d.path().join("relabelled.safetensors"), &u).unwrap();
+    fails_check(
+        d.path(),
+        &["inspect", "--check", "relabelled.safetensors"],
+        &["tensor `w`:", "ks"],
+    );
+}
+
+#[test]
+fn xavier_relabelled_as_kaiming_fails_and_truncation_is_exit_2() {
+    let d = TempDir::new().unwrap();
+    ok(
+        d.path(),
+        &["generate", "256x784", "--seed", "4", "-o", "x.npy"],
+    );
+    ok(
+        d.path(),
+        &["inspect", "--check", "x.npy", "--expect", "xavier_uniform"],
+    );
+    fails_check(
+        d.path(),
+        &["inspect", "--check", "x.npy", "--expect", "kaiming_uniform"],
+        &["x.npy: tensor `array`: std, ks"],
+    );
+    // Kaiming with a different fan: fan_out = 256 gives a wider bound.
+    fails_check(
+        d.path(),
+        &[
+            "inspect",
+            "--check",
+            "x.npy",
+            "--expect",
+            "kaiming_uniform",
+            "mode=fan_out",
+        ],
+        &["ks"],
+    );
+    let bytes = std::fs::read(d.path().join("x.npy")).unwrap();
+    std::fs::write(d.path().join("t.npy"), &bytes[..bytes.len() - 1000]).unwrap();
+    let o = run(
+        d.path(),
+        &["inspect", "--check", "t.npy", "--expect", "xavier_uniform"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+}
+
+#[test]
+fn pytorch_xavier_output_passes_expect_xavier_and_fails_expect_kaiming() {
+    let f = fixture("torch/xavier_uniform_seed1_256x784.npy");
+    let f = f.to_str().unwrap();
+    let d = TempDir::new().unwrap();
+    ok(
+        d.path(),
+        &[
+            "inspect",
+            "--check",
+            f,
+            "--expect",
+            "xavier_uniform",
+            "--convention",
+            "torch",
+        ],
+    );
+    // The files may also follow the expectation (`--expect SCHEME FILE`).
+    ok(
+        d.path(),
+        &["inspect", "--check", "--expect", "xavier_uniform", f],
+    );
+    fails_check(
+        d.path(),
+        &["inspect", "--check", f, "--expect", "kaiming_uniform"],
+        &["tensor `array`: std, ks"],
+    );
+}
+
+#[test]
+fn other_pytorch_outputs_pass_the_expectation_of_their_call() {
+    let d = TempDir::new().unwrap();
+    for (file, expect) in [
+        (
+            "torch/xavier_normal_seed2_64x32.npy",
+            &["xavier_normal"][..],
+        ),
+        (
+            "torch/kaiming_uniform_relu_seed3_16x3x3x3.npy",
+            &["kaiming_uniform", "nonlinearity=relu"],
+        ),
+        (
+            "torch/kaiming_normal_fanout_seed4_128x64.npy",
+            &["kaiming_normal", "mode=fan_out", "nonlinearity=relu"],
+        ),
+        (
+            "torch/xavier_uniform_f64_seed6_30x20.npy",
+            &["xavier_uniform"],
+        ),
+        (
+            "torch/trunc_normal_std002_seed5_100x50.npy",
+            &["truncated_normal", "std=0.02", "low=-2", "high=2"],
+        ),
+    ] {
+        let f = fixture(file);
+        let mut args = vec!["inspect", "--check", f.to_str().unwrap(), "--expect"];
+        args.extend(expect);
+        ok(d.path(), &args);
+    }
+}
+
+#[test]
+fn json_statistics_equal_independently_computed_ones() {
+    let d = TempDir::new().unwrap();
+    let f = fixture("torch/xavier_uniform_seed1_256x784.npy");
+    let o = ok(d.path(), &["inspect", "--json", f.to_str().unwrap()]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &v["files"][0]["tensors"][0];
+    assert_eq!(t["dtype"], "f32");
+    assert_eq!(t["shape"], serde_json::json!([256, 784]));
+    assert_eq!(t["numel"], 200704);
+    assert_eq!(t["bytes"], 802816);
+    assert_eq!(v["checked"], false);
+    let xs: ndarray::ArrayD<f32> = ndarray_npy::read_npy(&f).unwrap();
+    let xs: Vec<f64> = xs.iter().map(|&x| x as f64).collect();
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let std = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let s = &t["stats"];
+    assert!((s["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!((s["std"].as_f64().unwrap() - std).abs() < 1e-12 * std);
+    assert_eq!(s["min"].as_f64().unwrap(), min);
+    assert_eq!(s["max"].as_f64().unwrap(), max);
+    assert_eq!(s["nan"], 0);
+    assert_eq!(s["zero_fraction"].as_f64().unwrap(), 0.0);
+}
+
+#[test]
+fn nan_inf_and_zeros_are_counted() {
+    let d = TempDir::new().unwrap();
+    let mut b = weightgen::write::npy_header(weightgen::dtype::DType::F32, &[6]).unwrap();
+    for x in [0.0f32, f32::NAN, 1.0, f32::INFINITY, 0.0, -3.0] {
+        b.extend(x.to_le_bytes());
+    }
+    std::fs::write(d.path().join("x.npy"), &b).unwrap();
+    let o = ok(d.path(), &["inspect", "--json", "x.npy"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &v["files"][0]["tensors"][0]["stats"];
+    assert_eq!((s["nan"].as_u64(), s["inf"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(s["zero_fraction"].as_f64(), Some(2.0 / 6.0));
+    assert_eq!(
+        (s["min"].as_f64(), s["max"].as_f64()),
+        (Some(-3.0), Some(1.0))
+    );
+    fails_check(
+        d.path(),
+        &["inspect", "--check", "x.npy", "--expect", "zeros"],
+        &["finite, exact"],
+    );
+}
+
+#[test]
+fn sharded_checkpoints_are_followed_through_their_index() {
+    let d = TempDir::new().unwrap();
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "generate",
+            "a=64x32",
+            "--seed",
+            "1",
+            "-o",
+            "model-00001-of-00002.safetensors",
+        ],
+    );
+    ok(
+        p,
+        &[
+            "generate",
+            "b=32x16",
+            "--seed",
+            "1",
+            "-o",
+            "model-00002-of-00002.safetensors",
+        ],
+    );
+    let index = |total: u64| {
+        format!(
+            r#"{{"metadata":{{"total_size":{total}}},"weight_map":{{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}}}}"#
+        )
+    };
+    std::fs::write(
+        p.join("model.safetensors.index.json"),
+        index(64 * 32 * 4 + 32 * 16 * 4),
+    )
+    .unwrap();
+    let o = ok(
+        p,
+        &[
+            "inspect",
+            "--check",
+            "--json",
+            "model.safetensors.index.json",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["files"].as_array().unwrap().len(), 2);
+    assert_eq!(v["passed"], true);
+    std::fs::write(p.join("model.safetensors.index.json"), index(5)).unwrap();
+    let o = run(p, &["inspect", "model.safetensors.index.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("total_size is 5"), "{}", stderr(&o));
+}
+
+#[test]
+fn usage_errors_are_exit_2() {
+    let d = TempDir::new().unwrap();
+    ok(d.path(), &["generate", "8x8", "--seed", "1", "-o", "w.npy"]);
+    for (args, fragment) in [
+        (
+            &["inspect", "--check", "w.npy"][..],
+            "records no weightgen plan",
+        ),
+        (
+            &["inspect", "w.npy", "--expect", "nope"],
+            "unknown scheme `nope`",
+        ),
+        (
+            &["inspect", "w.npy", "--expect", "xavier_uniform", "std=1"],
+            "std",
+        ),
+        (
+            &["inspect", "w.npy", "--expect", "normal", "bogus=1"],
+            "unknown parameter `bogus`",
+        ),
+        (&["inspect", "missing.npy"], "cannot open missing.npy"),
+        (&["inspect", "w.txt"], "cannot tell the format"),
+        (&["inspect"], "no files given"),
+        (
+            &["inspect", "w.npy", "--convention", "keras"],
+            "--convention needs --expect",
+        ),
+    ] {
+        let o = run(d.path(), args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.starts_with(PREFIX) && e.contains(fragment),
+            "{args:?}: {e}"
+        );
+    }
+}
