@@ -146,8 +146,8 @@ struct GenerateArgs {
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     seed: Option<String>,
     /// Random stream: native (keyed chunk streams, order- and thread-independent) or torch
-    /// (PyTorch's CPU generator: torch.manual_seed(N), then each tensor's init in plan order,
-    /// bit for bit; sequential).
+    /// (PyTorch 2.15's CPU generator: torch.manual_seed(N), then each tensor's init in plan
+    /// order, bit for bit). torch is sequential: one core, slower for huge models.
     #[arg(long, value_name = "RNG")]
     rng: Option<String>,
 
