@@ -12,77 +12,30 @@
 //!   of the layer above);
 //! - weight gradient: the product of the two.
 
+use crate::inspect::stats::Exact;
 use crate::scheme::Distribution;
 
-/// Variance of a concrete distribution (truncated normal: the standard closed form, e.g.
-/// Burkardt, "The truncated normal distribution", with Φ from `libm::erf`).
+/// Variance of a concrete distribution: the exact laws of `inspect::stats` (truncated normal in
+/// closed form); orthogonal gain²/max(rows, cols); NaN for eye/dirac/sparse, which are not
+/// i.i.d. element-wise laws.
 pub fn variance(d: &Distribution) -> f64 {
     match *d {
         Distribution::Constant { .. } => 0.0,
-        // Orthonormal rows or columns: the squared entries sum to min(r, c), spread over r·c.
-        Distribution::Orthogonal { gain, rows, cols } => gain * gain / rows.max(cols).max(1) as f64,
-        // Not i.i.d.: no per-element variance without the shape.
-        Distribution::Eye { .. } | Distribution::Dirac { .. } | Distribution::Sparse { .. } => {
-            f64::NAN
-        }
-        Distribution::Uniform { low, high } => (high - low) * (high - low) / 12.0,
-        Distribution::Normal { std, .. } => std * std,
-        Distribution::TruncatedNormal {
-            mean,
-            std,
-            low,
-            high,
-        } => {
-            if std == 0.0 || low == high {
-                return 0.0;
-            }
-            let a = (low - mean) / std;
-            let b = (high - mean) / std;
-            let phi = |x: f64| libm::exp(-0.5 * x * x) / (2.0 * std::f64::consts::PI).sqrt();
-            let cdf = |x: f64| 0.5 * (1.0 + libm::erf(x / std::f64::consts::SQRT_2));
-            let z = cdf(b) - cdf(a);
-            // φ(±∞)·(±∞) is 0; guard the infinite bounds explicitly.
-            let aphi = if a.is_finite() { a * phi(a) } else { 0.0 };
-            let bphi = if b.is_finite() { b * phi(b) } else { 0.0 };
-            let pa = if a.is_finite() { phi(a) } else { 0.0 };
-            let pb = if b.is_finite() { phi(b) } else { 0.0 };
-            let m = (pa - pb) / z;
-            std * std * (1.0 + (aphi - bphi) / z - m * m)
-        }
+        Distribution::TruncatedNormal { std, low, high, .. } if std == 0.0 || low == high => 0.0,
+        _ => d.var(),
     }
 }
 
 /// Mean of a concrete distribution (used only to warn about non-zero-mean weights).
 pub fn mean(d: &Distribution) -> f64 {
     match *d {
-        Distribution::Constant { value } => value,
-        // Zero-mean by symmetry (orthogonal, sparse) or nearly so (eye/dirac are not i.i.d.).
-        Distribution::Orthogonal { .. } | Distribution::Sparse { .. } => 0.0,
-        Distribution::Eye { .. } | Distribution::Dirac { .. } => f64::NAN,
-        Distribution::Uniform { low, high } => 0.5 * (low + high),
-        Distribution::Normal { mean, .. } => mean,
-        // Symmetric bounds around the mean are the only kind the catalogue makes by default.
         Distribution::TruncatedNormal {
             mean,
             std,
             low,
             high,
-        } => {
-            if std == 0.0 {
-                return mean.clamp(low, high);
-            }
-            let a = (low - mean) / std;
-            let b = (high - mean) / std;
-            let phi = |x: f64| {
-                if x.is_finite() {
-                    libm::exp(-0.5 * x * x) / (2.0 * std::f64::consts::PI).sqrt()
-                } else {
-                    0.0
-                }
-            };
-            let cdf = |x: f64| 0.5 * (1.0 + libm::erf(x / std::f64::consts::SQRT_2));
-            mean + std * (phi(a) - phi(b)) / (cdf(b) - cdf(a))
-        }
+        } if std == 0.0 => mean.clamp(low, high),
+        _ => d.mean(),
     }
 }
 
