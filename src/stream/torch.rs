@@ -970,12 +970,24 @@ pub fn sparse(
     std: f64,
     dtype: TorchDType,
 ) -> Vec<f64> {
+    let num_zeros = (sparsity * rows as f64).ceil() as u64;
+    sparse_with_zeros(rng, rows, cols, num_zeros, std, dtype)
+}
+
+/// [`sparse`] with the number of zeros per column already computed (`ceil(sparsity·rows)`).
+pub fn sparse_with_zeros(
+    rng: &mut TorchGenerator,
+    rows: u64,
+    cols: u64,
+    num_zeros: u64,
+    std: f64,
+    dtype: TorchDType,
+) -> Vec<f64> {
     let mut t = vec![0.0; (rows * cols) as usize];
     rng.fill(TorchOp::Normal { mean: 0.0, std }, dtype, &mut t);
-    let num_zeros = (sparsity * rows as f64).ceil() as usize;
     for col in 0..cols {
         let perm = rng.randperm(rows);
-        for &r in perm.iter().take(num_zeros) {
+        for &r in perm.iter().take(num_zeros as usize) {
             t[(r * cols + col) as usize] = 0.0;
         }
     }

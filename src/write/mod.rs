@@ -19,7 +19,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::plan::TorchPlan;
-use crate::stream::torch::{ChunkedFill, TorchDType, TorchGenerator, TorchOp};
+use crate::stream::torch::{ChunkedFill, TorchDType, TorchGenerator, TorchOp, sparse_with_zeros};
 use crate::stream::{CHUNK_ELEMS, RngKind, TensorStream};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -113,7 +113,7 @@ fn out_tensors(plan: &Plan) -> Vec<OutTensor<'_>> {
                         std,
                         dtype,
                     } => {
-                        torch_sparse(g, rows, cols, zeros, std, dtype);
+                        sparse_with_zeros(g, rows, cols, zeros, std, dtype);
                     }
                     TorchPlan::TruncRedraw {
                         mean,
@@ -170,26 +170,6 @@ fn torch_trunc_redraw(
         }
     }
     result
-}
-
-/// `torch.nn.init.sparse_`: `normal_(0, std)` on the whole tensor, then for each column
-/// `randperm(rows)` from the same generator, zeroing its first `zeros` rows.
-fn torch_sparse(
-    g: &mut TorchGenerator,
-    rows: u64,
-    cols: u64,
-    zeros: u64,
-    std: f64,
-    dtype: TorchDType,
-) -> Vec<f64> {
-    let mut t = vec![0.0; (rows * cols) as usize];
-    g.fill(TorchOp::Normal { mean: 0.0, std }, dtype, &mut t);
-    for c in 0..cols {
-        for &r in g.randperm(rows).iter().take(zeros as usize) {
-            t[(r * cols + c) as usize] = 0.0;
-        }
-    }
-    t
 }
 
 /// Options that change bytes but not values.
@@ -315,7 +295,7 @@ impl DataPath {
                         zeros,
                         std,
                         dtype,
-                    } => torch_sparse(&mut g, rows, cols, zeros, std, dtype),
+                    } => sparse_with_zeros(&mut g, rows, cols, zeros, std, dtype),
                     TorchPlan::TruncRedraw {
                         mean,
                         std,
