@@ -31,10 +31,10 @@ pub fn mean(d: &Distribution) -> f64 {
     match *d {
         Distribution::TruncatedNormal {
             mean,
-            std,
+            std: 0.0,
             low,
             high,
-        } if std == 0.0 => mean.clamp(low, high),
+        } => mean.clamp(low, high),
         _ => d.mean(),
     }
 }
