@@ -37,6 +37,7 @@ pub mod spec;
 pub mod stream;
 pub mod study;
 pub mod summary;
+pub mod table;
 pub mod write;
 
 pub use error::{Error, Result};

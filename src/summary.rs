@@ -64,14 +64,7 @@ impl<'a> Summary<'a> {
             "bytes".into(),
         ]];
         for t in &self.tensors {
-            let shape = format!(
-                "[{}]",
-                t.shape
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let shape = crate::table::shape(t.shape);
             let d = match *t.distribution {
                 crate::scheme::Distribution::Constant { value } => format!("constant {value}"),
                 crate::scheme::Distribution::Uniform { low, high } => {
@@ -111,22 +104,11 @@ impl<'a> Summary<'a> {
                 t.bytes.to_string(),
             ]);
         }
-        let widths: Vec<usize> = (0..6)
-            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-            .collect();
         let mut out = format!(
             "seed {}  stream {}  convention {}  format {}  total {} bytes\n",
             self.seed, self.stream, self.convention, self.format, self.total_bytes
         );
-        for r in rows {
-            let line: Vec<String> = r
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            out.push_str(line.join("  ").trim_end());
-            out.push('\n');
-        }
+        out.push_str(&crate::table::aligned(&rows));
         out
     }
 }

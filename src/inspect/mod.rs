@@ -621,14 +621,7 @@ pub fn reports_table(reports: &[FileReport]) -> String {
             .to_vec(),
         ];
         for t in &r.tensors {
-            let shape = format!(
-                "[{}]",
-                t.shape
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let shape = crate::table::shape(&t.shape);
             let check = if t.checks.is_empty() {
                 "-".to_string()
             } else {
@@ -661,18 +654,7 @@ pub fn reports_table(reports: &[FileReport]) -> String {
             row.push(check.trim_end().to_string());
             rows.push(row);
         }
-        let widths: Vec<usize> = (0..rows[0].len())
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        for row in &rows {
-            let line: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            out.push_str(line.join("  ").trim_end());
-            out.push('\n');
-        }
+        out.push_str(&crate::table::aligned(&rows));
         for t in &r.tensors {
             for c in t.failures() {
                 let _ = writeln!(out, "  {}: {} failed: {}", t.name, c.test, c.detail);
