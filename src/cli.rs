@@ -361,6 +361,7 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         compress: args.compress,
         hash: args.json,
         threads: args.threads,
+        progress: !args.quiet,
     };
     let hashes = write::write_plan(&plan, format, &target, args.force, opts)?;
     print_seed();

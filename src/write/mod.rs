@@ -7,6 +7,7 @@
 //! lives in `file`.
 
 mod file;
+mod mapped;
 mod npy;
 mod npz;
 mod safetensors;
@@ -24,7 +25,7 @@ use crate::stream::{CHUNK_ELEMS, RngKind, TensorStream};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{Seek, Write};
+use std::io::{IsTerminal, Seek, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -181,6 +182,45 @@ pub struct WriteOptions {
     pub hash: bool,
     /// Threads that fill chunks (0 = all cores). Never changes the bytes.
     pub threads: usize,
+    /// Show a progress bar on stderr when it is a terminal and the output is large.
+    pub progress: bool,
+}
+
+/// Outputs at least this large get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 256 << 20;
+
+/// A progress bar on stderr counting data bytes, or nothing.
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    /// A bar for `total` bytes if `wanted`, stderr is a terminal and the job is large.
+    fn new(wanted: bool, total: u64) -> Progress {
+        if !wanted || total < PROGRESS_MIN_BYTES || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        Progress(Some(bar))
+    }
+
+    fn inc(&self, bytes: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(bytes);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
 }
 
 /// Chunks generated together (in parallel) before being written in order: 32 × 65536
@@ -194,15 +234,64 @@ pub struct DataPath {
     buf: Vec<u8>,
     /// Hex SHA-256 per tensor, in the order tensors were emitted, keyed by name.
     pub hashes: BTreeMap<String, String>,
+    progress: Progress,
+}
+
+fn hex(h: Sha256) -> String {
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl DataPath {
-    fn new(hash: bool) -> DataPath {
+    fn new(hash: bool, progress: Progress) -> DataPath {
         DataPath {
             hash,
             buf: Vec::new(),
             hashes: BTreeMap::new(),
+            progress,
         }
+    }
+
+    /// Write `header` and then the data of `tensors` back to back (the layout of .safetensors
+    /// and .npy). A regular file is reserved and filled through memory-mapped windows (see
+    /// `mapped`); streams, filesystems without `fallocate` and `--rng torch` go sequentially.
+    fn emit_laid_out(
+        &mut self,
+        header: &[u8],
+        tensors: &[&OutTensor],
+        mut sink: Sink,
+        ctx: &str,
+    ) -> Result<()> {
+        let w = sink.as_write();
+        w.write_all(header)
+            .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
+        let sequential_rng = tensors.iter().any(|t| t.torch.is_some());
+        if let Sink::File(f) = &mut sink
+            && !sequential_rng
+        {
+            f.flush()
+                .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
+            let file = f.get_ref();
+            let data: u64 = tensors.iter().map(|t| t.bytes).sum();
+            let start = header.len() as u64;
+            if mapped::reserve(file, start + data, ctx)? {
+                let mut hashers: Vec<Sha256> = if self.hash {
+                    tensors.iter().map(|_| Sha256::new()).collect()
+                } else {
+                    Vec::new()
+                };
+                let hs = self.hash.then_some(&mut hashers[..]);
+                mapped::fill(file, start, tensors, hs, &self.progress, ctx)?;
+                for (t, h) in tensors.iter().zip(hashers) {
+                    self.hashes.insert(t.name.to_string(), hex(h));
+                }
+                return Ok(());
+            }
+        }
+        let w = sink.as_write();
+        for t in tensors {
+            self.emit(t, w, ctx)?;
+        }
+        Ok(())
     }
 
     /// Write all data bytes of `t` to `w`.
@@ -228,21 +317,23 @@ impl DataPath {
             self.buf
                 .par_chunks_mut(chunk_bytes)
                 .enumerate()
-                .for_each_init(Vec::new, |scratch, (k, out)| {
-                    t.stream
-                        .fill_chunk_bytes(first + k as u64, t.dtype, scratch, out);
+                .for_each(|(k, out)| {
+                    mapped::with_scratch(|scratch| {
+                        t.stream
+                            .fill_chunk_bytes(first + k as u64, t.dtype, scratch, out)
+                    });
                 });
             if let Some(h) = hasher.as_mut() {
                 h.update(&self.buf);
             }
             w.write_all(&self.buf)
                 .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
+            self.progress.inc(self.buf.len() as u64);
             first = last;
         }
         t.stream.release();
         if let Some(h) = hasher {
-            let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            self.hashes.insert(t.name.to_string(), hex);
+            self.hashes.insert(t.name.to_string(), hex(h));
         }
         Ok(())
     }
@@ -262,6 +353,7 @@ impl DataPath {
         let mut hasher = self.hash.then(Sha256::new);
         let size = t.dtype.size();
         let mut values = vec![0.0f64; CHUNK_ELEMS as usize];
+        let progress = &self.progress;
         let mut write = |vals: &[f64], buf: &mut Vec<u8>| -> Result<()> {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 return Err(Error::Interrupted { path: ctx.into() });
@@ -272,7 +364,9 @@ impl DataPath {
                 h.update(&buf[..]);
             }
             w.write_all(buf)
-                .map_err(|e| Error::io(format!("writing {ctx}"), e))
+                .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
+            progress.inc(buf.len() as u64);
+            Ok(())
         };
         let numel = t.stream.numel();
         match tp {
@@ -312,8 +406,7 @@ impl DataPath {
             TorchPlan::NoDraw => unreachable!("no-draw tensors use the native stream"),
         }
         if let Some(h) = hasher {
-            let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            self.hashes.insert(t.name.to_string(), hex);
+            self.hashes.insert(t.name.to_string(), hex(h));
         }
         Ok(())
     }
@@ -373,7 +466,8 @@ pub fn write_plan(
     let writer = format.writer();
     writer.check(&tensors, matches!(target, Target::Stdout))?;
     let size = writer.size(&tensors, &metadata)?;
-    let mut data = DataPath::new(opts.hash);
+    let data_bytes = tensors.iter().map(|t| t.bytes).sum();
+    let mut data = DataPath::new(opts.hash, Progress::new(opts.progress, data_bytes));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()

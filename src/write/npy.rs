@@ -79,14 +79,12 @@ impl FormatWriter for Npy {
         _: &BTreeMap<String, String>,
         _: WriteOptions,
         data: &mut DataPath,
-        mut sink: Sink,
+        sink: Sink,
         ctx: &str,
     ) -> Result<()> {
         let t = &tensors[0];
-        let w = sink.as_write();
-        w.write_all(&npy_header(t.dtype, t.shape).expect("checked"))
-            .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
-        data.emit(t, w, ctx)
+        let header = npy_header(t.dtype, t.shape).expect("checked");
+        data.emit_laid_out(&header, &[t], sink, ctx)
     }
 }
 

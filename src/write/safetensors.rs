@@ -112,16 +112,11 @@ impl FormatWriter for Safetensors {
         metadata: &BTreeMap<String, String>,
         _: WriteOptions,
         data: &mut DataPath,
-        mut sink: Sink,
+        sink: Sink,
         ctx: &str,
     ) -> Result<()> {
         let (header, idx) = header_for(tensors, metadata)?;
-        let w = sink.as_write();
-        w.write_all(&header)
-            .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
-        for i in idx {
-            data.emit(&tensors[i], w, ctx)?;
-        }
-        Ok(())
+        let ordered: Vec<&OutTensor> = idx.iter().map(|&i| &tensors[i]).collect();
+        data.emit_laid_out(&header, &ordered, sink, ctx)
     }
 }
