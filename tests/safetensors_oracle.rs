@@ -170,7 +170,7 @@ fn cli_files_are_accepted_by_the_reference_reader_with_aligned_tensors() {
         let (n, meta) = SafeTensors::read_metadata(&bytes).unwrap();
         let m = meta.metadata().as_ref().unwrap();
         assert_eq!(m["format"], "pt");
-        assert_eq!(m["weightgen.stream"], "weightgen-1");
+        assert_eq!(m["weightgen.stream"], "weightgen-2");
         assert_eq!(m["weightgen.seed"], "7");
         assert_eq!(m["purpose"], "golden");
         let plan: serde_json::Value = serde_json::from_str(&m["weightgen.plan"]).unwrap();

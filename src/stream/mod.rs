@@ -5,24 +5,31 @@
 //! fixed-size chunks that can be filled in any order, on any thread. Does not own: byte layout
 //! of files (`write`), nor what a scheme means (`scheme`).
 //!
-//! # Stream `weightgen-1` (recorded as `weightgen.stream` in every safetensors file)
+//! # Stream `weightgen-2` (recorded as `weightgen.stream` in every safetensors file)
 //!
 //! 1. **Key.** `key = SHA-256("weightgen-1" ‖ 0x00 ‖ seed as 8 bytes little-endian ‖ name as
 //!    UTF-8)`: 32 bytes, the key of a ChaCha8 generator (`rand_chacha::ChaCha8Rng`, the
 //!    ChaCha stream cipher reduced to 8 rounds, whose output `rand_chacha` keeps value-stable).
+//!    The label stayed `weightgen-1` when the stream became `weightgen-2`, so uniform values
+//!    are unchanged.
 //! 2. **Chunks.** Element `i` (C order) belongs to chunk `c = i / 65536`. Chunk `c` is drawn from
 //!    `ChaCha8Rng::from_seed(key)` with `set_stream(c)`, starting at word 0. Nothing else is
 //!    shared between chunks, so chunks are independent of each other and of the thread count.
 //! 3. **Words to floats.** `next_u64` (two consecutive 32-bit words, the first one low, as
-//!    rand_chacha defines it) → `u = (w >> 11) · 2⁻⁵³` ∈ [0, 1) or `u' = ((w >> 11) + 1) · 2⁻⁵³`
-//!    ∈ (0, 1].
-//! 4. **Samplers** (all arithmetic in f64; `ln`, `sin`, `cos`, `exp` from the pure-Rust `libm`
-//!    crate, so results do not depend on the platform's C library):
+//!    rand_chacha defines it; drawn in bulk with `fill_bytes`, which gives the same words) →
+//!    `u = (w >> 11) · 2⁻⁵³` ∈ [0, 1) or `u' = ((w >> 11) + 1) · 2⁻⁵³` ∈ (0, 1].
+//! 4. **Samplers** (arithmetic in f64 except the Box–Muller transform; `ln` and `exp` of the
+//!    truncated-normal proposals from the pure-Rust `libm` crate, so results do not depend on
+//!    the platform's C library):
 //!    - constant: no draws;
 //!    - uniform `[low, high]`: one word per element, `min(low + (high − low)·u, high)`;
-//!    - normal: Box–Muller on element pairs (2k, 2k+1) of the chunk: `u1'`, `u2` from two words,
-//!      `r = √(−2 ln u1')`, `θ = 2π·u2`, values `mean + std·r·cos θ` and `mean + std·r·sin θ`;
-//!      an odd last element uses the cosine value of its pair;
+//!    - normal: Box–Muller on element pairs (2k, 2k+1) of the chunk from ONE word `w` per pair,
+//!      in f32 arithmetic: `u1 = ((lo >> 1) as i32 as f32)·2⁻³¹ + 2⁻³²` ∈ (0, 1] from the low 32
+//!      bits, `k = hi >> 8` from the high 32 bits, `r = √(−2·ln u1)`, `θ = 2π·k/2²⁴` reduced
+//!      exactly to a quadrant on the integer, Cephes `logf` and `sinf`/`cosf` polynomials with
+//!      Rust's (unfused) IEEE operations — see `native::box_muller_word`; the standard normals
+//!      `r·cos θ` and `r·sin θ` are widened to f64, values `mean + std·z` in f64; an odd last
+//!      element uses the cosine value of its pair;
 //!    - truncated normal: exact rejection sampling, in standard units `α = (low−mean)/std`,
 //!      `β = (high−mean)/std`, choosing the proposal once per tensor (Robert 1995): if
 //!      `α ≤ 0 ≤ β` and `β − α ≥ √(2π)`, standard normals from the Box–Muller sequence above
