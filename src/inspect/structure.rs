@@ -116,7 +116,7 @@ impl Pattern {
                     )));
                 }
                 let out = shape[if channels_last { rank - 1 } else { 0 }];
-                if groups == 0 || out % groups != 0 {
+                if groups == 0 || !out.is_multiple_of(groups) {
                     return Some(Err(CheckResult::new(
                         "exact",
                         false,
