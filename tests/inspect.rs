@@ -1026,3 +1026,114 @@ fn dirac_is_checked_element_by_element_and_a_relabelled_groups_fails() {
         "{detail}"
     );
 }
+
+#[test]
+fn sparse_columns_hold_exactly_their_zeros() {
+    let d = TempDir::new().unwrap();
+    for dtype in ["f32", "f64", "bf16", "f16"] {
+        for rng in ["native", "torch"] {
+            ok(
+                d.path(),
+                &[
+                    "generate",
+                    "s=300x200",
+                    "--scheme",
+                    "sparse",
+                    "--sparsity",
+                    "0.3",
+                    "--std",
+                    "0.02",
+                    "--dtype",
+                    dtype,
+                    "--rng",
+                    rng,
+                    "--seed",
+                    "4",
+                    "-o",
+                    "s.safetensors",
+                    "--force",
+                    "-q",
+                ],
+            );
+            let v = report(d.path(), &["--check", "s.safetensors"]);
+            assert_eq!(v["passed"], true, "{dtype} {rng}: {v}");
+            assert_eq!(check_of(&v, "zeros")["passed"], true);
+        }
+    }
+    // One more zero in column 5 (row 0 if it is not already a zero, else the next row).
+    ok(
+        d.path(),
+        &[
+            "generate",
+            "s=300x200",
+            "--scheme",
+            "sparse",
+            "--sparsity",
+            "0.3",
+            "--seed",
+            "4",
+            "-o",
+            "s.safetensors",
+            "--force",
+            "-q",
+        ],
+    );
+    let mut bytes = std::fs::read(d.path().join("s.safetensors")).unwrap();
+    let r = data_range(&bytes, "s");
+    let data = &mut bytes[r];
+    let row = (0..300)
+        .find(|i| data[(i * 200 + 5) * 4..][..4] != [0; 4])
+        .unwrap();
+    data[(row * 200 + 5) * 4..][..4].copy_from_slice(&[0; 4]);
+    std::fs::write(d.path().join("extra.safetensors"), &bytes).unwrap();
+    let args = ["inspect", "--check", "extra.safetensors"];
+    fails_check(d.path(), &args, &["tensor `s`: zeros"]);
+    let v = report(d.path(), &args[1..]);
+    let detail = check_of(&v, "zeros")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("1 of 200 columns") && detail.contains("column 5 has 91"),
+        "{detail}"
+    );
+    // PyTorch's sparse_(t, 0.3) (std 0.01): passes its call, fails another sparsity or std.
+    let f = fixture("torch/sparse_seed5_30x20.safetensors");
+    let f = f.to_str().unwrap();
+    ok(
+        d.path(),
+        &[
+            "inspect",
+            "--check",
+            f,
+            "--expect",
+            "sparse",
+            "sparsity=0.3",
+        ],
+    );
+    fails_check(
+        d.path(),
+        &[
+            "inspect",
+            "--check",
+            f,
+            "--expect",
+            "sparse",
+            "sparsity=0.2",
+        ],
+        &["tensor `w`: zeros"],
+    );
+    fails_check(
+        d.path(),
+        &[
+            "inspect",
+            "--check",
+            f,
+            "--expect",
+            "sparse",
+            "sparsity=0.3",
+            "std=0.02",
+        ],
+        &["tensor `w`: std"],
+    );
+}

@@ -422,6 +422,7 @@ pub fn inspect_bytes(
                     Some(m) => checks.extend(value_tests(
                         &c.distribution,
                         &info.dtype,
+                        &info.shape,
                         m,
                         bins.as_ref(),
                         positional,
@@ -503,7 +504,7 @@ fn summarise(
     release: &mut dyn FnMut(std::ops::Range<usize>),
 ) -> Result<(Option<Moments>, Option<KsBins>, Vec<CheckResult>)> {
     use rayon::prelude::*;
-    use structure::{Gram, Mismatches, Pattern};
+    use structure::{Gram, Mismatches, Pattern, SparseColumns};
     let info: TensorInfo = parsed.tensors[i].clone();
     let Some(size) = info.dtype.decoded_size() else {
         parsed.visit(
@@ -531,6 +532,15 @@ fn summarise(
     let mut gram =
         match law.and_then(|l| Gram::new(l, info.numel, info.fortran_order, dtype, qr_in_f64)) {
             Some(Ok(g)) => Some(g),
+            Some(Err(note)) => {
+                positional.push(note);
+                None
+            }
+            None => None,
+        };
+    let mut sparse =
+        match law.and_then(|l| SparseColumns::new(l, &info.shape, info.fortran_order, dtype)) {
+            Some(Ok(s)) => Some(s),
             Some(Err(note)) => {
                 positional.push(note);
                 None
@@ -586,12 +596,17 @@ fn summarise(
             for (_, m) in ms {
                 total.merge(&m);
             }
-            // The Gram matrix needs the values in order: decode again, chunk by chunk.
-            if let Some(g) = gram.as_mut() {
+            // The Gram matrix and column counts need the values in order: decode again.
+            if gram.is_some() || sparse.is_some() {
                 let mut xs = Vec::with_capacity(CHUNK_ELEMS);
                 for chunk in batch.chunks(CHUNK_ELEMS * size) {
                     decode(dtype, order, chunk, &mut xs);
-                    g.feed(&xs);
+                    if let Some(g) = gram.as_mut() {
+                        g.feed(&xs);
+                    }
+                    if let Some(s) = sparse.as_mut() {
+                        s.feed(&xs);
+                    }
                 }
             }
             at += (batch.len() / size) as u64;
@@ -605,6 +620,9 @@ fn summarise(
     }
     if let Some(g) = gram {
         positional.push(g.result());
+    }
+    if let Some(s) = sparse {
+        positional.push(s.result());
     }
     Ok((Some(total), bins, positional))
 }

@@ -15,6 +15,7 @@
 //!   while rows stream past (memory cols² plus one block of rows); for rows < cols the matrix is
 //!   held whole. Memory and work are capped ([`ORTHO_MAX_BYTES`], [`ORTHO_MAX_WORK`]): past
 //!   them the test is reported as not checked rather than allocated from file data.
+//! - [`SparseColumns`] (`zeros`): the number of zeros in each column of a `sparse` tensor.
 //!
 //! A Fortran-ordered `.npy` streams its elements with the first axis fastest; both checks map
 //! stream positions to coordinates accordingly (for the Gram matrix, the stream is then the
@@ -432,6 +433,108 @@ impl Gram {
                 if ok { "<=" } else { ">" }
             ),
         )
+    }
+}
+
+/// Most columns whose zeros the sparse check counts (a u64 counter each: 128 MiB).
+pub const SPARSE_MAX_COLS: u64 = 1 << 24;
+
+/// The `zeros` check of a `sparse` tensor: PyTorch's `sparse_` (and weightgen's) sets exactly
+/// `zeros_per_column` = ⌈sparsity·rows⌉ elements of every column to 0 and draws the rest from
+/// N(0, std²). A normal draw rounds to 0 only below half the smallest subnormal of the stored
+/// type — never in practice for f32, f64 and bf16 (|x| < 10⁻⁴⁵·…), but for f16 any
+/// |x| < 2⁻²⁵ ≈ 3·10⁻⁸ does — so every column must hold exactly that many zeros, or for f16
+/// at least that many.
+pub struct SparseColumns {
+    rows: u64,
+    cols: u64,
+    fortran: bool,
+    zeros: u64,
+    at_least: bool,
+    counts: Vec<u64>,
+    at: u64,
+}
+
+impl SparseColumns {
+    pub fn new(
+        law: &Distribution,
+        shape: &[u64],
+        fortran: bool,
+        t: &ElemType,
+    ) -> Option<Result<SparseColumns, CheckResult>> {
+        let Distribution::Sparse {
+            zeros_per_column, ..
+        } = *law
+        else {
+            return None;
+        };
+        let &[rows, cols] = shape else {
+            return Some(Err(CheckResult::new(
+                "zeros",
+                false,
+                format!("sparse needs a 2-D tensor, the shape is {shape:?}"),
+            )));
+        };
+        if rows == 0 || cols == 0 {
+            return None;
+        }
+        if cols > SPARSE_MAX_COLS {
+            return Some(Err(CheckResult::skipped(
+                "zeros",
+                format!("not checked: {cols} columns, over the cap of {SPARSE_MAX_COLS}"),
+            )));
+        }
+        Some(Ok(SparseColumns {
+            rows,
+            cols,
+            fortran,
+            zeros: zeros_per_column,
+            at_least: *t == ElemType::F16,
+            counts: vec![0; cols as usize],
+            at: 0,
+        }))
+    }
+
+    /// The next values of the stream, in order.
+    pub fn feed(&mut self, xs: &[f64]) {
+        for (i, &x) in xs.iter().enumerate() {
+            if x == 0.0 {
+                let p = self.at + i as u64;
+                let c = if self.fortran {
+                    p / self.rows
+                } else {
+                    p % self.cols
+                };
+                self.counts[c as usize] += 1;
+            }
+        }
+        self.at += xs.len() as u64;
+    }
+
+    pub fn result(self) -> CheckResult {
+        let (z, at_least) = (self.zeros, self.at_least);
+        let bad = |n: u64| if at_least { n < z } else { n != z };
+        let wrong = self.counts.iter().filter(|&&n| bad(n)).count();
+        let want = if at_least {
+            format!("at least {z}")
+        } else {
+            format!("{z}")
+        };
+        match self.counts.iter().position(|&n| bad(n)) {
+            None => CheckResult::new(
+                "zeros",
+                true,
+                format!("each of the {} columns has {want} zeros", self.cols),
+            ),
+            Some(c) => CheckResult::new(
+                "zeros",
+                false,
+                format!(
+                    "{wrong} of {} columns do not have {want} zeros; column {c} has {}",
+                    self.cols, self.counts[c]
+                ),
+            ),
+        }
     }
 }
 
