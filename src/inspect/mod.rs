@@ -5,7 +5,8 @@
 //! checked against — the plan weightgen recorded in the file's `weightgen.plan` metadata, or a
 //! user's `--expect SCHEME [KEY=VALUE]...` resolved through [`Plan`] exactly as `generate`
 //! would — and the report (table or JSON). Does not own: parsing or validating files (`read`),
-//! the tests and tolerances (`check`; `structure` for those needing element positions), exit codes (the binary maps [`Error::CheckFailed`] to 3).
+//! the tests and tolerances (`check`, and `structure` for those needing element positions),
+//! exit codes (the binary maps [`Error::CheckFailed`] to 3).
 
 pub mod check;
 pub mod stats;
