@@ -66,6 +66,9 @@ const SCHEMES: &[(&str, &[&str])] = &[
     ("lecun_normal", &[]),
     ("variance_scaling", &["scale=2", "distribution=uniform"]),
     ("standard", &[]),
+    ("orthogonal", &["gain=1.5"]),
+    ("eye", &["gain=0.5"]),
+    ("sparse", &["sparsity=0.25", "std=0.02"]),
 ];
 
 fn flags(params: &[&str]) -> Vec<String> {
@@ -586,4 +589,551 @@ fn usage_errors_are_exit_2() {
             "{args:?}: {e}"
         );
     }
+}
+
+/// The sign bit of element `i` of little-endian data with `size`-byte elements is flipped.
+fn flip_sign(data: &mut [u8], size: usize, i: usize) {
+    data[i * size + size - 1] ^= 0x80;
+}
+
+fn elem_size(dtype: &str) -> usize {
+    match dtype {
+        "f64" => 8,
+        "f32" => 4,
+        _ => 2,
+    }
+}
+
+/// The JSON report of `inspect --json ARGS` (exit status not checked).
+fn report(dir: &Path, args: &[&str]) -> Value {
+    let mut a = vec!["inspect", "--json"];
+    a.extend(args);
+    serde_json::from_slice(&run(dir, &a).stdout).unwrap()
+}
+
+/// The check `test` of the first tensor of the first file in a report.
+fn check_of<'a>(v: &'a Value, test: &str) -> &'a Value {
+    v["files"][0]["tensors"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["test"] == test)
+        .unwrap_or_else(|| panic!("no `{test}` check in {v}"))
+}
+
+#[test]
+fn orthogonal_passes_the_residual_check_and_a_half_sign_flipped_row_fails_it() {
+    let d = TempDir::new().unwrap();
+    // (shape, convention, rows × cols of the matrix the convention reshapes to)
+    let shapes = [
+        ("64x64", "torch", 64),    // square
+        ("96x32", "torch", 32),    // tall: WᵀW streamed
+        ("32x96", "torch", 96),    // wide: WWᵀ on the held matrix
+        ("16x8x3x3", "torch", 72), // conv: 16 × 72, wide
+        ("3x3x8x16", "keras", 16), // keras conv: 72 × 16, tall
+    ];
+    for dtype in ["f32", "f64", "bf16", "f16"] {
+        for (shape, convention, cols) in shapes {
+            let w = format!("w={shape}");
+            ok(
+                d.path(),
+                &[
+                    "generate",
+                    &w,
+                    "--scheme",
+                    "orthogonal",
+                    "--gain",
+                    "1.5",
+                    "--dtype",
+                    dtype,
+                    "--convention",
+                    convention,
+                    "--seed",
+                    "8",
+                    "-o",
+                    "o.safetensors",
+                    "--force",
+                    "-q",
+                ],
+            );
+            let v = report(d.path(), &["--check", "o.safetensors"]);
+            assert_eq!(v["passed"], true, "{dtype} {shape}: {v}");
+            let c = check_of(&v, "orthogonality");
+            assert!(
+                c["detail"].as_str().unwrap().contains("Q computed in f64"),
+                "{c}"
+            );
+            assert_eq!(check_of(&v, "norm")["passed"], true);
+
+            // Flip the sign of the first half of row 0: every value and Σx² stay the same,
+            // so bounds and norm still pass, but row 0 is no longer orthogonal to the rest.
+            let mut bytes = std::fs::read(d.path().join("o.safetensors")).unwrap();
+            let r = data_range(&bytes, "w");
+            for i in 0..cols / 2 {
+                flip_sign(&mut bytes[r.clone()], elem_size(dtype), i);
+            }
+            std::fs::write(d.path().join("flipped.safetensors"), &bytes).unwrap();
+            let args = ["inspect", "--check", "flipped.safetensors"];
+            fails_check(d.path(), &args, &["tensor `w`: orthogonality"]);
+            let e = stderr(&run(d.path(), &args));
+            assert!(!e.contains("norm") && !e.contains("bounds"), "{e}");
+        }
+    }
+    // A far smaller change: two entries of row 0 of an f32 matrix rotated by 10⁻³ rad (Σx²
+    // unchanged up to rounding) moves G by about 10⁻³·|w|² ≈ 10⁻⁵, far above the f32
+    // tolerance (about 2.7·10⁻⁷ at gain 1.5).
+    ok(
+        d.path(),
+        &[
+            "generate",
+            "w=64x64",
+            "--scheme",
+            "orthogonal",
+            "--gain",
+            "1.5",
+            "--seed",
+            "8",
+            "-o",
+            "o.safetensors",
+            "--force",
+            "-q",
+        ],
+    );
+    let mut bytes = std::fs::read(d.path().join("o.safetensors")).unwrap();
+    let r = data_range(&bytes, "w");
+    let data = &mut bytes[r];
+    let get = |d: &[u8], i: usize| f32::from_le_bytes(d[4 * i..4 * i + 4].try_into().unwrap());
+    let (a, b) = (get(data, 0) as f64, get(data, 1) as f64);
+    let (s, c) = 1e-3f64.sin_cos();
+    data[..4].copy_from_slice(&((a * c - b * s) as f32).to_le_bytes());
+    data[4..8].copy_from_slice(&((a * s + b * c) as f32).to_le_bytes());
+    std::fs::write(d.path().join("rotated.safetensors"), &bytes).unwrap();
+    fails_check(
+        d.path(),
+        &["inspect", "--check", "rotated.safetensors"],
+        &["tensor `w`: orthogonality"],
+    );
+}
+
+#[test]
+fn orthogonal_checked_with_expect_and_in_fortran_order() {
+    let d = TempDir::new().unwrap();
+    ok(
+        d.path(),
+        &[
+            "generate",
+            "w=40x24",
+            "--scheme",
+            "orthogonal",
+            "--seed",
+            "2",
+            "-o",
+            "o.npy",
+            "-q",
+        ],
+    );
+    let v = report(d.path(), &["--check", "o.npy", "--expect", "orthogonal"]);
+    assert_eq!(v["passed"], true, "{v}");
+    // Without weightgen's plan the QR may have been computed in the stored type (PyTorch's
+    // orthogonal_ does): the tolerance says so.
+    let c = check_of(&v, "orthogonality");
+    assert!(c["detail"].as_str().unwrap().contains("stored type"), "{c}");
+    fails_check(
+        d.path(),
+        &[
+            "inspect",
+            "--check",
+            "o.npy",
+            "--expect",
+            "orthogonal",
+            "gain=2",
+        ],
+        &["tensor `array`: norm, orthogonality"],
+    );
+
+    // The same matrix stored column-major (fortran_order: True) passes; with half of row 0's
+    // signs flipped it fails.
+    let bytes = std::fs::read(d.path().join("o.npy")).unwrap();
+    let data = &bytes[bytes.len() - 40 * 24 * 4..];
+    let mut fortran = fortran_npy("<f4", &[40, 24]);
+    let fortran_data = |flip: bool| {
+        let mut out = Vec::new();
+        for j in 0..24 {
+            for i in 0..40 {
+                let mut e: [u8; 4] = data[(i * 24 + j) * 4..][..4].try_into().unwrap();
+                if flip && i == 0 && j < 12 {
+                    e[3] ^= 0x80;
+                }
+                out.extend(e);
+            }
+        }
+        out
+    };
+    let header_len = fortran.len();
+    fortran.extend(fortran_data(false));
+    std::fs::write(d.path().join("f.npy"), &fortran).unwrap();
+    ok(
+        d.path(),
+        &["inspect", "--check", "f.npy", "--expect", "orthogonal"],
+    );
+    fortran.truncate(header_len);
+    fortran.extend(fortran_data(true));
+    std::fs::write(d.path().join("f.npy"), &fortran).unwrap();
+    fails_check(
+        d.path(),
+        &["inspect", "--check", "f.npy", "--expect", "orthogonal"],
+        &["tensor `array`: orthogonality"],
+    );
+}
+
+/// A `.npy` header with `fortran_order: True`.
+fn fortran_npy(descr: &str, shape: &[u64]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
+    let mut h = format!(
+        "{{'descr': '{descr}', 'fortran_order': True, 'shape': ({}), }}",
+        dims.join(", ")
+    );
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend((h.len() as u16).to_le_bytes());
+    b.extend(h.as_bytes());
+    b
+}
+
+#[test]
+fn a_plan_whose_orthogonal_rows_and_cols_do_not_fit_the_tensor_fails() {
+    let d = TempDir::new().unwrap();
+    ok(
+        d.path(),
+        &[
+            "generate",
+            "w=64x64",
+            "--scheme",
+            "orthogonal",
+            "--seed",
+            "1",
+            "-o",
+            "o.safetensors",
+            "-q",
+        ],
+    );
+    let bytes = std::fs::read(d.path().join("o.safetensors")).unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(text.contains(r#"\"rows\":64"#));
+    let edited = replace_bytes(&bytes, br#"\"rows\":64"#, br#"\"rows\":32"#);
+    std::fs::write(d.path().join("bad.safetensors"), edited).unwrap();
+    fails_check(
+        d.path(),
+        &["inspect", "--check", "bad.safetensors"],
+        &["tensor `w`:", "orthogonality"],
+    );
+}
+
+/// `bytes` with every occurrence of `from` replaced by `to` (same length, so a safetensors
+/// header keeps its size).
+fn replace_bytes(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    let mut n = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            i += from.len();
+            n += 1;
+        } else {
+            i += 1;
+        }
+    }
+    assert!(n > 0, "{} not found", String::from_utf8_lossy(from));
+    out
+}
+
+#[test]
+fn eye_is_checked_element_by_element() {
+    let d = TempDir::new().unwrap();
+    for dtype in ["f32", "f64", "bf16", "f16"] {
+        ok(
+            d.path(),
+            &[
+                "generate",
+                "e=5x7",
+                "--scheme",
+                "eye",
+                "--gain",
+                "0.3",
+                "--dtype",
+                dtype,
+                "-o",
+                "e.safetensors",
+                "--force",
+                "-q",
+            ],
+        );
+        let v = report(d.path(), &["--check", "e.safetensors"]);
+        assert_eq!(v["passed"], true, "{v}");
+        assert!(
+            check_of(&v, "exact")["detail"]
+                .as_str()
+                .unwrap()
+                .contains("identity pattern"),
+            "{v}"
+        );
+        // One off-diagonal element, [1, 3], set to a value inside the bounds [0, 0.3]:
+        // bounds still pass, exact fails and names the index.
+        let size = elem_size(dtype);
+        let mut bytes = std::fs::read(d.path().join("e.safetensors")).unwrap();
+        let r = data_range(&bytes, "e");
+        let at = r.start + (7 + 3) * size;
+        let one_tenth: Vec<u8> = match dtype {
+            "f64" => 0.1f64.to_le_bytes().to_vec(),
+            "f32" => 0.1f32.to_le_bytes().to_vec(),
+            "f16" => half::f16::from_f32(0.1).to_le_bytes().to_vec(),
+            _ => half::bf16::from_f32(0.1).to_le_bytes().to_vec(),
+        };
+        bytes[at..at + size].copy_from_slice(&one_tenth);
+        std::fs::write(d.path().join("bad.safetensors"), &bytes).unwrap();
+        let args = ["inspect", "--check", "bad.safetensors"];
+        fails_check(d.path(), &args, &["tensor `e`: exact"]);
+        let v = report(d.path(), &args[1..]);
+        let c = check_of(&v, "exact");
+        let detail = c["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("1 of 35 values differ") && detail.contains("first at index [1, 3]"),
+            "{detail}"
+        );
+        assert_eq!(check_of(&v, "bounds")["passed"], true);
+    }
+}
+
+#[test]
+fn dirac_is_checked_element_by_element_and_a_relabelled_groups_fails() {
+    let d = TempDir::new().unwrap();
+    for (shape, groups, convention) in [
+        ("6x4x3x3", "3", "torch"),
+        ("4x2x5", "2", "torch"),
+        ("4x6x3x3x3", "1", "torch"), // more inputs than outputs per group
+        ("3x3x4x6", "2", "keras"),   // channels last: [*k, in, out]
+    ] {
+        for dtype in ["f32", "bf16"] {
+            let t = format!("d={shape}");
+            ok(
+                d.path(),
+                &[
+                    "generate",
+                    &t,
+                    "--scheme",
+                    "dirac",
+                    "--groups",
+                    groups,
+                    "--dtype",
+                    dtype,
+                    "--convention",
+                    convention,
+                    "-o",
+                    "d.safetensors",
+                    "--force",
+                    "-q",
+                ],
+            );
+            let v = report(d.path(), &["--check", "d.safetensors"]);
+            assert_eq!(v["passed"], true, "{shape} {dtype}: {v}");
+            assert_eq!(check_of(&v, "exact")["passed"], true);
+        }
+        // The npy (no plan) passes --expect with its groups and fails with others.
+        let t = format!("d={shape}");
+        ok(
+            d.path(),
+            &[
+                "generate",
+                &t,
+                "--scheme",
+                "dirac",
+                "--groups",
+                groups,
+                "--convention",
+                convention,
+                "-o",
+                "d.npy",
+                "--force",
+                "-q",
+            ],
+        );
+        let g = format!("groups={groups}");
+        ok(
+            d.path(),
+            &[
+                "inspect",
+                "--check",
+                "d.npy",
+                "--convention",
+                convention,
+                "--expect",
+                "dirac",
+                &g,
+            ],
+        );
+        if groups != "1" {
+            fails_check(
+                d.path(),
+                &[
+                    "inspect",
+                    "--check",
+                    "d.npy",
+                    "--convention",
+                    convention,
+                    "--expect",
+                    "dirac",
+                ],
+                &["tensor `array`: exact"],
+            );
+        }
+    }
+    // A dirac file with groups 3 relabelled as groups 1 in its plan: same values, same bounds,
+    // same Frobenius norm, but ones at the wrong places for groups = 1.
+    ok(
+        d.path(),
+        &[
+            "generate",
+            "d=6x4x3x3",
+            "--scheme",
+            "dirac",
+            "--groups",
+            "3",
+            "-o",
+            "d.safetensors",
+            "--force",
+            "-q",
+        ],
+    );
+    let bytes = std::fs::read(d.path().join("d.safetensors")).unwrap();
+    let edited = replace_bytes(&bytes, br#"\"groups\":3"#, br#"\"groups\":1"#);
+    std::fs::write(d.path().join("relabelled.safetensors"), edited).unwrap();
+    let args = ["inspect", "--check", "relabelled.safetensors"];
+    fails_check(d.path(), &args, &["tensor `d`: exact"]);
+    let v = report(d.path(), &args[1..]);
+    let detail = check_of(&v, "exact")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // groups = 3: ones at [2g + d, d, 1, 1]; the first out of place for groups = 1 is
+    // [2, 0, 1, 1] (groups = 1 wants [2, 2, 1, 1]).
+    assert!(
+        detail.contains("first at index [2, 0, 1, 1]: 1 where 0 is expected"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn sparse_columns_hold_exactly_their_zeros() {
+    let d = TempDir::new().unwrap();
+    for dtype in ["f32", "f64", "bf16", "f16"] {
+        for rng in ["native", "torch"] {
+            ok(
+                d.path(),
+                &[
+                    "generate",
+                    "s=300x200",
+                    "--scheme",
+                    "sparse",
+                    "--sparsity",
+                    "0.3",
+                    "--std",
+                    "0.02",
+                    "--dtype",
+                    dtype,
+                    "--rng",
+                    rng,
+                    "--seed",
+                    "4",
+                    "-o",
+                    "s.safetensors",
+                    "--force",
+                    "-q",
+                ],
+            );
+            let v = report(d.path(), &["--check", "s.safetensors"]);
+            assert_eq!(v["passed"], true, "{dtype} {rng}: {v}");
+            assert_eq!(check_of(&v, "zeros")["passed"], true);
+        }
+    }
+    // One more zero in column 5 (row 0 if it is not already a zero, else the next row).
+    ok(
+        d.path(),
+        &[
+            "generate",
+            "s=300x200",
+            "--scheme",
+            "sparse",
+            "--sparsity",
+            "0.3",
+            "--seed",
+            "4",
+            "-o",
+            "s.safetensors",
+            "--force",
+            "-q",
+        ],
+    );
+    let mut bytes = std::fs::read(d.path().join("s.safetensors")).unwrap();
+    let r = data_range(&bytes, "s");
+    let data = &mut bytes[r];
+    let row = (0..300)
+        .find(|i| data[(i * 200 + 5) * 4..][..4] != [0; 4])
+        .unwrap();
+    data[(row * 200 + 5) * 4..][..4].copy_from_slice(&[0; 4]);
+    std::fs::write(d.path().join("extra.safetensors"), &bytes).unwrap();
+    let args = ["inspect", "--check", "extra.safetensors"];
+    fails_check(d.path(), &args, &["tensor `s`: zeros"]);
+    let v = report(d.path(), &args[1..]);
+    let detail = check_of(&v, "zeros")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("1 of 200 columns") && detail.contains("column 5 has 91"),
+        "{detail}"
+    );
+    // PyTorch's sparse_(t, 0.3) (std 0.01): passes its call, fails another sparsity or std.
+    let f = fixture("torch/sparse_seed5_30x20.safetensors");
+    let f = f.to_str().unwrap();
+    ok(
+        d.path(),
+        &[
+            "inspect",
+            "--check",
+            f,
+            "--expect",
+            "sparse",
+            "sparsity=0.3",
+        ],
+    );
+    fails_check(
+        d.path(),
+        &[
+            "inspect",
+            "--check",
+            f,
+            "--expect",
+            "sparse",
+            "sparsity=0.2",
+        ],
+        &["tensor `w`: zeros"],
+    );
+    fails_check(
+        d.path(),
+        &[
+            "inspect",
+            "--check",
+            f,
+            "--expect",
+            "sparse",
+            "sparsity=0.3",
+            "std=0.02",
+        ],
+        &["tensor `w`: std"],
+    );
 }

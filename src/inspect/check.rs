@@ -7,8 +7,14 @@
 //! decisively once a tensor has a few thousand elements:
 //!
 //! - `finite`: no NaN or ±∞.
-//! - `exact` (constant laws: zeros, ones, constant, degenerate ranges): every value equals the
-//!   claimed value rounded to the file's dtype.
+//! - `exact` (constant laws: zeros, ones, constant, degenerate ranges; eye; dirac): every
+//!   value equals its expected value — the constant, or the eye/dirac pattern at its index —
+//!   rounded to the file's dtype, compared element by element (`structure::Pattern`).
+//! - `zeros` (sparse): each column holds exactly ⌈sparsity·rows⌉ zeros (at least, for f16),
+//!   and the mean and std tests below apply to the mixture of zeros and N(0, std²).
+//! - `norm` and `orthogonality` (orthogonal): Σx² = gain²·min(rows, cols), and
+//!   max |G − gain²·I| for the Gram matrix G of the smaller side within a tolerance derived
+//!   from the dtype's and the QR's rounding (`structure::Gram`).
 //! - `bounds` (uniform, truncated normal): min and max inside the support, whose ends are first
 //!   rounded to the file's dtype (a correct f32 sample can equal the rounded bound).
 //! - `mean`: |x̄ − μ| ≤ 5·σ/√n, plus the largest bias rounding to the dtype can cause.
@@ -37,6 +43,10 @@ pub struct CheckResult {
     pub test: &'static str,
     pub passed: bool,
     pub detail: String,
+    /// The test was not run (e.g. a matrix over the orthogonality check's memory cap); it
+    /// does not fail the tensor, and the detail says why.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 impl CheckResult {
@@ -45,6 +55,15 @@ impl CheckResult {
             test,
             passed,
             detail: detail.into(),
+            skipped: false,
+        }
+    }
+
+    /// A test that was not run, and why.
+    pub fn skipped(test: &'static str, detail: impl Into<String>) -> CheckResult {
+        CheckResult {
+            skipped: true,
+            ..CheckResult::new(test, true, detail)
         }
     }
 }
@@ -77,7 +96,7 @@ pub fn round_to(t: &ElemType, x: f64) -> f64 {
 }
 
 /// Unit roundoff of the stored type (the largest relative error of rounding to it).
-fn unit_roundoff(t: &ElemType) -> f64 {
+pub fn unit_roundoff(t: &ElemType) -> f64 {
     match t {
         ElemType::F16 => f64::powi(2.0, -11),
         ElemType::BF16 => f64::powi(2.0, -8),
@@ -125,12 +144,15 @@ pub fn rounded_cdf(law: &Distribution, t: &ElemType, x: f64) -> (f64, f64) {
 }
 
 /// The value tests of one tensor whose statistics are `m` (and KS bins `bins` for a random
-/// law) against `law`, stored as `t`.
+/// law) against `law`, stored as `t`. `positional`: the results of the checks that needed
+/// element positions (`structure`: `exact` for constant, eye and dirac, `orthogonality`).
 pub fn value_tests(
     law: &Distribution,
     t: &ElemType,
+    shape: &[u64],
     m: &Moments,
     bins: Option<&KsBins>,
+    positional: Vec<CheckResult>,
 ) -> Vec<CheckResult> {
     let mut out = Vec::new();
     if m.count == 0 {
@@ -146,7 +168,14 @@ pub fn value_tests(
         },
     ));
     if !super::stats::is_elementwise(law) {
-        return structural_tests(law, t, m, out);
+        out = structural_tests(law, t, shape, m, out);
+        out.extend(positional);
+        return out;
+    }
+    if !positional.is_empty() {
+        // A constant, checked element by element (naming the first differing index).
+        out.extend(positional);
+        return out;
     }
     if let Some(v) = constant_value(law) {
         let v = round_to(t, v);
@@ -159,7 +188,6 @@ pub fn value_tests(
         out.push(CheckResult::new("exact", ok, detail));
         return out;
     }
-    let n = m.finite as f64;
     let (lo, hi) = law.support();
     if lo.is_finite() || hi.is_finite() {
         let (lo, hi) = (round_to(t, lo), round_to(t, hi));
@@ -178,7 +206,40 @@ pub fn value_tests(
     if m.finite == 0 {
         return out;
     }
-    let (mu, var, kappa) = (law.mean(), law.var(), law.kurtosis());
+    moment_tests(law.mean(), law.var(), law.kurtosis(), t, m, &mut out);
+    if let Some(b) = bins {
+        let (d_lo, d_hi) = b.bounds();
+        let crit = ks_critical(b.n(), KS_ALPHA);
+        let ok = d_lo <= crit;
+        let d = if d_hi - d_lo < 0.05 * d_lo.max(1e-300) {
+            format!("D = {d_lo:.4e}")
+        } else {
+            format!("D in [{d_lo:.4e}, {d_hi:.4e}]")
+        };
+        out.push(CheckResult::new(
+            "ks",
+            ok,
+            format!(
+                "{d} {} critical {crit:.4e} (n = {}, alpha = 1e-6)",
+                if ok { "<=" } else { ">" },
+                b.n()
+            ),
+        ));
+    }
+    out
+}
+
+/// `mean` and `std` tests of a sample with moments `m` against a law of mean `mu`, variance
+/// `var` and kurtosis `kappa`, stored as `t`.
+fn moment_tests(
+    mu: f64,
+    var: f64,
+    kappa: f64,
+    t: &ElemType,
+    m: &Moments,
+    out: &mut Vec<CheckResult>,
+) {
+    let n = m.finite as f64;
     let sigma = var.sqrt();
     let u = unit_roundoff(t);
     let tol_mean = Z * sigma / n.sqrt() + u * (mu.abs() + sigma);
@@ -207,35 +268,17 @@ pub fn value_tests(
             ),
         ));
     }
-    if let Some(b) = bins {
-        let (d_lo, d_hi) = b.bounds();
-        let crit = ks_critical(b.n(), KS_ALPHA);
-        let ok = d_lo <= crit;
-        let d = if d_hi - d_lo < 0.05 * d_lo.max(1e-300) {
-            format!("D = {d_lo:.4e}")
-        } else {
-            format!("D in [{d_lo:.4e}, {d_hi:.4e}]")
-        };
-        out.push(CheckResult::new(
-            "ks",
-            ok,
-            format!(
-                "{d} {} critical {crit:.4e} (n = {}, alpha = 1e-6)",
-                if ok { "<=" } else { ">" },
-                b.n()
-            ),
-        ));
-    }
-    out
 }
 
-/// Tests for structural laws from streaming statistics: values inside the support, and for
-/// orthogonal the Frobenius norm (Σx² = gain²·min(rows, cols), up to the dtype's rounding).
-/// A full orthogonality residual (QᵀQ = gain²I) and exact eye/dirac patterns need the matrix,
-/// not streaming statistics, and are not checked yet.
+/// Tests for structural laws from streaming statistics: values inside the support, for
+/// orthogonal the Frobenius norm (Σx² = gain²·min(rows, cols), up to the dtype's rounding),
+/// for sparse the mean and variance of the zero/normal mixture.
+/// The orthogonality residual (max |G − gain²I|) and the exact eye/dirac patterns need element
+/// positions: `structure` computes them and [`value_tests`] appends them.
 fn structural_tests(
     law: &Distribution,
     t: &ElemType,
+    shape: &[u64],
     m: &Moments,
     mut out: Vec<CheckResult>,
 ) -> Vec<CheckResult> {
@@ -268,6 +311,25 @@ fn structural_tests(
             (sum_sq - want).abs() <= tol,
             format!("sum of squares {sum_sq:.6e} vs gain²·min(rows, cols) = {want:.6e}"),
         ));
+    }
+    if let (
+        Distribution::Sparse {
+            std,
+            zeros_per_column,
+        },
+        &[rows, _],
+    ) = (*law, shape)
+        && rows > 0
+        && zeros_per_column < rows
+        && std > 0.0
+        && m.finite > 0
+    {
+        // A fraction p = 1 − z/rows of the values are N(0, std²), the rest 0: mean 0,
+        // variance p·std², kurtosis 3/p. The i.i.d. standard errors are conservative here:
+        // exactly z zeros per column (sampling without replacement) only lowers the variance
+        // of x̄ and s² (var(s²) ≈ 2p·std⁴/n against the i.i.d. p(3 − p)·std⁴/n).
+        let p = 1.0 - zeros_per_column as f64 / rows as f64;
+        moment_tests(0.0, p * std * std, 3.0 / p, t, m, &mut out);
     }
     out
 }
