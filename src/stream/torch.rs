@@ -845,7 +845,9 @@ pub fn trunc_normal_reject(
 /// `trunc_normal_` passes to `log_` are `uniform_()` values `k·2⁻²⁴`, `k < 2²⁴`; for each, MKL
 /// returns one of the two floats around the true logarithm (never further: checked on all
 /// 2²⁴), and `mkl_logf.zlib` is the bitmap of the `k` where it is not the nearest one
-/// (1 264 763 of 16 777 216), zlib-compressed, bit `k % 8` of byte `k / 8`.
+/// (1 264 763 of 16 777 216), zlib-compressed, bit `k % 8` of byte `k / 8`. Measured with MKL
+/// 2024.2 on an AVX2 CPU; identical with `ATEN_CPU_CAPABILITY=default`, `MKL_CBWR=COMPATIBLE`
+/// and `MKL_ENABLE_INSTRUCTIONS=SSE4_2`. MKL's AVX-512 path was not observed.
 ///
 /// f64 uses the C library's `log` (glibc, correctly rounded in practice). MKL's `vmdLn`
 /// differs from it by one ulp on about 0.1% of inputs (2225 of 2·10⁶ uniforms measured), which
