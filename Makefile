@@ -47,6 +47,8 @@ $(TVENV)/.stamp:
 verify-torch: $(TVENV)/.stamp
 	$(CARGO) build --locked
 	cd target && ../$(TVENV)/bin/python ../tests/torch_verify/verify.py ../$(BIN) ../fixtures/specs
+	cd target && ../$(TVENV)/bin/python ../tests/torch_verify/mkl_logf.py torch_logf.bin
+	WEIGHTGEN_MKL_LOGF=target/torch_logf.bin $(CARGO) test --locked --test torch_rng mkl_logf -- --ignored
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -147,7 +147,8 @@ struct GenerateArgs {
     seed: Option<String>,
     /// Random stream: native (keyed chunk streams, order- and thread-independent) or torch
     /// (PyTorch 2.15's CPU generator: torch.manual_seed(N), then each tensor's init in plan
-    /// order, bit for bit). torch is sequential: one core, slower for huge models.
+    /// order, bit for bit as x86 wheels compute it, including trunc_normal_'s MKL-log rejection
+    /// branch; orthogonal is refused). torch is sequential: one core, slower for huge models.
     #[arg(long, value_name = "RNG")]
     rng: Option<String>,
 

@@ -79,20 +79,30 @@ impl PlannedTensor {
             } => {
                 // torch/nn/init.py (2.15) _no_grad_trunc_normal_:
                 // p = norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std), norm_cdf(x) =
-                // (1 + math.erf(x / math.sqrt(2))) / 2; p > 0.3 → normal_ and redraw.
+                // (1 + math.erf(x / math.sqrt(2))) / 2; p > 0.3 → normal_ and redraw, else
+                // uniform rejection.
                 let norm_cdf = |x: f64| (1.0 + libm::erf(x / 2f64.sqrt())) / 2.0;
                 let p = norm_cdf((high - mean) / std) - norm_cdf((low - mean) / std);
-                if p.is_nan() || p <= 0.3 {
-                    return refuse(&format!(
-                        "[low, high] holds {p:.3} of the normal's mass; for ≤ 0.3 PyTorch 2.15 samples by uniform rejection with its vectorised log, which is not reproduced"
-                    ));
+                if p.is_nan() {
+                    return refuse("the normal's mass in [low, high] is not a number");
                 }
-                TorchPlan::TruncRedraw {
-                    mean,
-                    std,
-                    a: low,
-                    b: high,
-                    dtype,
+                let (a, b) = (low, high);
+                if p > 0.3 {
+                    TorchPlan::TruncRedraw {
+                        mean,
+                        std,
+                        a,
+                        b,
+                        dtype,
+                    }
+                } else {
+                    TorchPlan::TruncReject {
+                        mean,
+                        std,
+                        a,
+                        b,
+                        dtype,
+                    }
                 }
             }
             D::Sparse {
@@ -151,6 +161,16 @@ pub enum TorchPlan {
     /// the mass: `normal_(mean, std)`, then while any value lies outside [a, b] (bounds cast to
     /// the tensor dtype), a whole new `normal_` tensor is drawn and the outside values replaced.
     TruncRedraw {
+        mean: f64,
+        std: f64,
+        a: f64,
+        b: f64,
+        dtype: TorchDType,
+    },
+    /// `torch.nn.init.trunc_normal_` in PyTorch 2.15 when the interval holds at most 30% of
+    /// the mass: uniform rejection in rounds of two whole-tensor `uniform_` draws
+    /// (`stream::torch::trunc_normal_reject`).
+    TruncReject {
         mean: f64,
         std: f64,
         a: f64,

@@ -212,39 +212,145 @@ fn module_state_dicts_equal_pytorchs_construction() {
 
 #[test]
 fn torch_rng_refuses_what_it_cannot_reproduce() {
-    let narrow = [
-        "w=8x8",
-        "--scheme",
-        "truncated_normal",
-        "--low",
-        "2",
-        "--high",
-        "3",
-        "--seed",
-        "0",
-    ];
-    for (args, fragment) in [
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_weightgen"))
+        .current_dir(dir.path())
+        .args(["generate", "--rng", "torch", "-o", "x.npy"])
+        .args(["w=8x8", "--scheme", "orthogonal", "--seed", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("weightgen: error: ") && err.contains("LAPACK"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+    assert!(!dir.path().join("x.npy").exists());
+}
+
+/// trunc_normal_ on intervals holding ≤ 30% of the mass (PyTorch 2.15's uniform rejection with
+/// MKL's log), each followed by a second tensor drawn from where the first leaves the
+/// generator (`after`: torch.rand or torch.randn). Code in fixtures/torch/extra_cases.json.
+#[test]
+fn trunc_normal_rejection_equals_pytorchs_bytes_and_generator_position() {
+    // (file, seed, w shape, w dtype, mean, std, a, b, after: (numel, scheme, dtype))
+    type After = Option<(u64, &'static str, &'static str)>;
+    type Case = (
+        &'static str,
+        i64,
+        &'static str,
+        &'static str,
+        f64,
+        f64,
+        f64,
+        f64,
+        After,
+    );
+    let cases: &[Case] = &[
         (
-            &["w=8x8", "--scheme", "orthogonal", "--seed", "0"][..],
-            "LAPACK",
+            "trunc_reject_f32_seed21_tail_300x250",
+            21,
+            "[300, 250]",
+            "f32",
+            0.0,
+            1.0,
+            2.0,
+            3.0,
+            Some((10, "uniform", "f32")),
         ),
-        (&narrow[..], "uniform rejection"),
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let o = Command::new(env!("CARGO_BIN_EXE_weightgen"))
-            .current_dir(dir.path())
-            .args(["generate", "--rng", "torch", "-o", "x.npy"])
-            .args(args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{err}");
-        assert!(
-            err.starts_with("weightgen: error: ") && err.contains(fragment),
-            "{err}"
+        (
+            "trunc_reject_f32_seed22_asym_40x30",
+            22,
+            "[40, 30]",
+            "f32",
+            0.0,
+            1.0,
+            -0.2,
+            0.5,
+            Some((10, "uniform", "f32")),
+        ),
+        (
+            "trunc_reject_f32_seed23_n7",
+            23,
+            "[7]",
+            "f32",
+            0.1,
+            0.5,
+            0.6,
+            0.9,
+            Some((3, "uniform", "f32")),
+        ),
+        (
+            "trunc_reject_f32_seed26_mean_outside",
+            26,
+            "[50, 20]",
+            "f32",
+            1.0,
+            0.1,
+            1.3,
+            1.9,
+            Some((20, "normal", "f32")),
+        ),
+        (
+            "trunc_reject_f64_seed24_64x33",
+            24,
+            "[64, 33]",
+            "f64",
+            0.5,
+            2.0,
+            -1.0,
+            -0.2,
+            Some((10, "uniform", "f64")),
+        ),
+        (
+            "trunc_reject_f64_seed25_tail_n66000",
+            25,
+            "[66000]",
+            "f64",
+            0.0,
+            1.0,
+            -3.0,
+            -2.0,
+            Some((10, "uniform", "f64")),
+        ),
+        (
+            "trunc_reject_bf16_seed27",
+            27,
+            "[32, 16]",
+            "bf16",
+            0.0,
+            0.02,
+            0.03,
+            0.05,
+            None,
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for &(file, seed, shape, dtype, mean, std, a, b, after) in cases {
+        let mut tensors = format!(
+            r#"{{"name": "w", "shape": {shape}, "dtype": "{dtype}", "scheme": "truncated_normal", "mean": {mean:?}, "std": {std:?}, "low": {a:?}, "high": {b:?}}}"#
         );
-        assert_eq!(err.lines().count(), 1);
-        assert!(!dir.path().join("x.npy").exists());
+        if let Some((n, scheme, dt)) = after {
+            let bounds = if scheme == "uniform" {
+                r#", "low": 0.0, "high": 1.0"#
+            } else {
+                ""
+            };
+            tensors += &format!(
+                r#", {{"name": "after", "shape": [{n}], "dtype": "{dt}", "scheme": "{scheme}"{bounds}}}"#
+            );
+        }
+        let spec = format!(r#"{{"seed": {seed}, "tensors": [{tensors}]}}"#);
+        let path = dir.path().join("spec.json");
+        std::fs::write(&path, &spec).unwrap();
+        let got = generate(&["--spec", path.to_str().unwrap()], "safetensors");
+        let want = std::fs::read(fixture(&format!("{file}.safetensors"))).unwrap();
+        assert_eq!(
+            safetensors_tensors(&got),
+            safetensors_tensors(&want),
+            "{file}"
+        );
     }
 }
 

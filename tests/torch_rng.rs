@@ -8,7 +8,9 @@ use ndarray_npy::read_npy;
 use weightgen::plan::Plan;
 use weightgen::scheme::{Distribution, Param};
 use weightgen::spec::{Spec, parse_tensor_arg};
-use weightgen::stream::torch::{TorchDType, TorchGenerator, TorchOp};
+use weightgen::stream::torch::{
+    TorchDType, TorchGenerator, TorchOp, mkl_log, trunc_normal_redraw, trunc_normal_reject,
+};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -229,34 +231,17 @@ fn bit_exact_cases() -> Vec<Case> {
     ]
 }
 
-/// `trunc_normal_(std=0.02)`: PyTorch 2.15 gives `normal_(0, 0.02)` (see `TorchOp::TruncNormal`).
+/// `trunc_normal_(std=0.02)` within ±2: the redraw branch with nothing to redraw, so exactly
+/// `normal_(0, 0.02)`.
 fn trunc_case() -> Case {
     single(
         "trunc_normal_std002_seed5_100x50.npy",
         5,
-        TorchOp::TruncNormal {
+        TorchOp::Normal {
             mean: 0.0,
             std: 0.02,
-            a: -2.0,
-            b: 2.0,
         },
     )
-}
-
-/// The same file against the pre-2.15 inverse-CDF recipe, which 2.15 no longer follows.
-fn trunc_erfinv_case() -> Case {
-    let mut c = single(
-        "trunc_normal_std002_seed5_100x50.npy",
-        5,
-        TorchOp::TruncNormalErfinv {
-            mean: 0.0,
-            std: 0.02,
-            a: -2.0,
-            b: 2.0,
-        },
-    );
-    c.0 += " (erfinv recipe)";
-    c
 }
 
 fn summarize(case: &Case) -> (usize, usize, u64) {
@@ -279,29 +264,20 @@ fn every_golden_case_is_bit_exact() {
 }
 
 #[test]
-fn trunc_normal_matches_and_is_not_the_erfinv_recipe() {
+fn trunc_normal_within_wide_bounds_is_normal() {
     let (exact, total, max) = summarize(&trunc_case());
     assert_eq!((exact, max), (total, 0), "{exact}/{total}, max {max} ulp");
-    assert!(weightgen::stream::torch::trunc_normal_is_exact(
-        0.0,
-        0.02,
-        -2.0,
-        2.0,
-        TorchDType::F32,
-        5000
-    ));
-    let (exact, _, _) = summarize(&trunc_erfinv_case());
-    assert_eq!(exact, 0);
+    let mut g = TorchGenerator::manual_seed(5);
+    let v = trunc_normal_redraw(&mut g, 5000, 0.0, 0.02, -2.0, 2.0, TorchDType::F32);
+    let (exact, total, _) = compare(&v, &trunc_case().1[0].1, TorchDType::F32);
+    assert_eq!(exact, total);
 }
 
 #[test]
 fn exactness_table() {
     println!("| case | bit-exact / total | max ulp |");
     println!("|---|---|---|");
-    for case in bit_exact_cases()
-        .iter()
-        .chain([&trunc_case(), &trunc_erfinv_case()])
-    {
+    for case in bit_exact_cases().iter().chain([&trunc_case()]) {
         let (exact, total, max) = summarize(case);
         println!("| {} | {exact} / {total} | {max} |", case.0);
     }
@@ -315,4 +291,131 @@ fn module_tensors_follow_each_other_on_one_generator() {
     let bias = &sd.iter().find(|(k, _)| k == "bias").unwrap().1;
     let fresh = run(0, &[(bias_op(784), 256)], TorchDType::F32).remove(0);
     assert_ne!(&fresh, bias);
+}
+
+/// The embedded MKL `log` table against PyTorch's own `log_` on every f32 `uniform_()` value
+/// (needs the 64 MiB file `tests/torch_verify/mkl_logf.py` writes; with `WEIGHTGEN_BLESS=1`
+/// rebuilds `src/stream/mkl_logf.zlib` first, then rebuild and run again to check it):
+/// `WEIGHTGEN_MKL_LOGF=FILE cargo test --test torch_rng mkl_logf -- --ignored`.
+#[test]
+#[ignore = "needs PyTorch's log_ output (tests/torch_verify/mkl_logf.py)"]
+fn mkl_logf_table_equals_pytorch_on_every_uniform() {
+    let path = std::env::var("WEIGHTGEN_MKL_LOGF").expect("WEIGHTGEN_MKL_LOGF=FILE");
+    let bytes = std::fs::read(path).unwrap();
+    let logs: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let bits = mkl_log::bitmap_from_reference(&logs)
+        .expect("some MKL result is not one of the two floats around the logarithm");
+    let ones: u32 = bits.iter().map(|b| b.count_ones()).sum();
+    println!(
+        "MKL differs from the nearest float on {ones} of {}",
+        logs.len()
+    );
+    if std::env::var_os("WEIGHTGEN_BLESS").is_some() {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&bits).unwrap();
+        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/stream/mkl_logf.zlib");
+        std::fs::write(out, z.finish().unwrap()).unwrap();
+        println!("wrote src/stream/mkl_logf.zlib: rebuild and run again to check it");
+        return;
+    }
+    let bad = (0..1u32 << 24)
+        .filter(|&k| mkl_log::logf_of_uniform(k).to_bits() != logs[k as usize].to_bits())
+        .count();
+    assert_eq!(bad, 0, "{bad} of 2^24 differ from PyTorch");
+}
+
+/// The values of tensor `name` of a safetensors fixture (f32 or f64), widened to f64.
+fn st_values(file: &str, name: &str) -> Vec<f64> {
+    let bytes = std::fs::read(fixture(file)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let v = st.tensor(name).unwrap();
+    match v.dtype() {
+        safetensors::Dtype::F32 => v
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)
+            .collect(),
+        safetensors::Dtype::F64 => v
+            .data()
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect(),
+        d => panic!("{d:?}"),
+    }
+}
+
+/// `trunc_normal_reject` against PyTorch 2.15 (uniform rejection: [a, b] holds ≤ 30% of the
+/// mass), then `torch.rand(k)` from the generator it leaves: each round draws two whole
+/// tensors of uniforms, pending elements or not.
+#[test]
+fn trunc_normal_rejection_is_bit_exact_and_leaves_the_generator_where_pytorch_does() {
+    let cases = [
+        (
+            "trunc_reject_f32_seed21_tail_300x250.safetensors",
+            21,
+            75_000,
+            (0.0, 1.0, 2.0, 3.0),
+            TorchDType::F32,
+        ),
+        (
+            "trunc_reject_f32_seed22_asym_40x30.safetensors",
+            22,
+            1200,
+            (0.0, 1.0, -0.2, 0.5),
+            TorchDType::F32,
+        ),
+        (
+            "trunc_reject_f32_seed23_n7.safetensors",
+            23,
+            7,
+            (0.1, 0.5, 0.6, 0.9),
+            TorchDType::F32,
+        ),
+        (
+            "trunc_reject_f64_seed24_64x33.safetensors",
+            24,
+            2112,
+            (0.5, 2.0, -1.0, -0.2),
+            TorchDType::F64,
+        ),
+        (
+            "trunc_reject_f64_seed25_tail_n66000.safetensors",
+            25,
+            66_000,
+            (0.0, 1.0, -3.0, -2.0),
+            TorchDType::F64,
+        ),
+    ];
+    for (file, seed, n, (mean, std, a, b), dtype) in cases {
+        let mut g = TorchGenerator::manual_seed(seed);
+        let w = trunc_normal_reject(&mut g, n, mean, std, a, b, dtype);
+        let want = st_values(file, "w");
+        let (exact, total, max) = compare(&w, &want, dtype);
+        assert_eq!(
+            (exact, total),
+            (n as usize, n as usize),
+            "{file}: max {max} ulp"
+        );
+        let end = g.clone();
+        let after_want = st_values(file, "after");
+        let mut after = vec![0.0; after_want.len()];
+        g.fill(TorchOp::Uniform { from: 0.0, to: 1.0 }, dtype, &mut after);
+        assert_eq!(after, after_want, "{file}: generator position");
+        // Whole rounds of 2·n uniforms (one engine output per f32 uniform, two per f64).
+        let per = if dtype == TorchDType::F64 { 2 } else { 1 };
+        let mut h = TorchGenerator::manual_seed(seed);
+        let mut rounds = 0;
+        while h != end {
+            for _ in 0..2 * n * per {
+                h.random();
+            }
+            rounds += 1;
+            assert!(rounds < 1000, "{file}: not a whole number of rounds");
+        }
+        assert!(rounds >= 1);
+    }
 }

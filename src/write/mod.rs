@@ -20,7 +20,9 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::plan::TorchPlan;
-use crate::stream::torch::{ChunkedFill, TorchDType, TorchGenerator, TorchOp, sparse_with_zeros};
+use crate::stream::torch::{
+    ChunkedFill, TorchGenerator, sparse_with_zeros, trunc_normal_redraw, trunc_normal_reject,
+};
 use crate::stream::{CHUNK_ELEMS, RngKind, TensorStream};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -123,7 +125,16 @@ fn out_tensors(plan: &Plan) -> Vec<OutTensor<'_>> {
                         b,
                         dtype,
                     } => {
-                        torch_trunc_redraw(g, t.numel, mean, std, a, b, dtype);
+                        trunc_normal_redraw(g, t.numel, mean, std, a, b, dtype);
+                    }
+                    TorchPlan::TruncReject {
+                        mean,
+                        std,
+                        a,
+                        b,
+                        dtype,
+                    } => {
+                        trunc_normal_reject(g, t.numel, mean, std, a, b, dtype);
                     }
                     TorchPlan::NoDraw => {}
                 }
@@ -139,38 +150,6 @@ fn out_tensors(plan: &Plan) -> Vec<OutTensor<'_>> {
             }
         })
         .collect()
-}
-
-/// PyTorch 2.15's `trunc_normal_` for intervals holding > 30% of the mass: `normal_`, then
-/// whole-tensor `normal_` redraws replacing the values outside [a, b] until none is left.
-/// Needs the whole tensor in memory (twice).
-fn torch_trunc_redraw(
-    g: &mut TorchGenerator,
-    numel: u64,
-    mean: f64,
-    std: f64,
-    a: f64,
-    b: f64,
-    dtype: TorchDType,
-) -> Vec<f64> {
-    // `tensor.new_tensor(a).item()`: the bounds in the tensor's dtype.
-    let (lo, hi) = match dtype {
-        TorchDType::F32 => (a as f32 as f64, b as f32 as f64),
-        TorchDType::F64 => (a, b),
-    };
-    let op = TorchOp::Normal { mean, std };
-    let mut result = vec![0.0; numel as usize];
-    g.fill(op, dtype, &mut result);
-    let mut fresh = vec![0.0; numel as usize];
-    while result.iter().any(|x| *x < lo || *x > hi) {
-        g.fill(op, dtype, &mut fresh);
-        for (r, f) in result.iter_mut().zip(&fresh) {
-            if *r < lo || *r > hi {
-                *r = *f;
-            }
-        }
-    }
-    result
 }
 
 /// Options that change bytes but not values.
@@ -380,7 +359,9 @@ impl DataPath {
                     write(&values[..n], &mut self.buf)?;
                 }
             }
-            TorchPlan::Sparse { .. } | TorchPlan::TruncRedraw { .. } => {
+            TorchPlan::Sparse { .. }
+            | TorchPlan::TruncRedraw { .. }
+            | TorchPlan::TruncReject { .. } => {
                 let mut g = start;
                 let all = match tp {
                     TorchPlan::Sparse {
@@ -396,7 +377,14 @@ impl DataPath {
                         a,
                         b,
                         dtype,
-                    } => torch_trunc_redraw(&mut g, numel, mean, std, a, b, dtype),
+                    } => trunc_normal_redraw(&mut g, numel, mean, std, a, b, dtype),
+                    TorchPlan::TruncReject {
+                        mean,
+                        std,
+                        a,
+                        b,
+                        dtype,
+                    } => trunc_normal_reject(&mut g, numel, mean, std, a, b, dtype),
                     _ => unreachable!("matched above"),
                 };
                 for chunk in all.chunks(CHUNK_ELEMS as usize) {

@@ -22,6 +22,17 @@ for dt, flag in [(torch.float32, "f32"), (torch.float64, "f64")]:
         torch.manual_seed(seed); t = torch.empty(*shape, dtype=dt); nn.init.trunc_normal_(t, mean, std, a, b)
         out = gen(["w=" + "x".join(map(str, shape)), "--rng", "torch", "--seed", str(seed), "--scheme", "truncated_normal", "--mean", str(mean), "--std", str(std), "--low", str(a), "--high", str(b), "--dtype", flag], "t.safetensors")
         check(f"trunc {flag} seed{seed} {shape}", same(load_file(out)["w"], t))
+# 1b. trunc_normal_ on intervals holding <= 30% of the mass (uniform rejection with MKL's log),
+# followed by torch.rand from where it leaves the generator
+import warnings; warnings.simplefilter("ignore")
+for dt, flag in [(torch.float32, "f32"), (torch.float64, "f64")]:
+    for seed, (mean, std, a, b), n in [(21, (0., 1., 2., 3.), 300000), (22, (0., 1., -.2, .5), 1200), (26, (1., .1, 1.3, 1.9), 1000), (23, (.1, .5, .6, .9), 7)]:
+        torch.manual_seed(seed); t = torch.empty(n, dtype=dt); nn.init.trunc_normal_(t, mean, std, a, b); after = torch.rand(10, dtype=dt)
+        spec = {"seed": seed, "rng": "torch", "tensors": [
+            {"name": "w", "shape": [n], "dtype": flag, "scheme": "truncated_normal", "mean": mean, "std": std, "low": a, "high": b},
+            {"name": "after", "shape": [10], "dtype": flag, "scheme": "uniform", "low": 0.0, "high": 1.0}]}
+        open("r.json", "w").write(json.dumps(spec)); d = load_file(gen(["--spec", "r.json"], "r.safetensors"))
+        check(f"trunc reject {flag} seed{seed} n{n}", same(d["w"], t) and same(d["after"], after))
 # 2. sparse_
 torch.manual_seed(5); t = torch.empty(30, 20); nn.init.sparse_(t, 0.3)
 check("sparse", same(load_file(gen(["w=30x20", "--rng", "torch", "--seed", "5", "--scheme", "sparse", "--sparsity", "0.3"], "s.safetensors"))["w"], t))
