@@ -6,7 +6,7 @@ VPY    := $(VENV)/bin/python
 BIN    := target/debug/weightgen
 RBIN   := target/release/weightgen
 
-.PHONY: all build test test-rust test-interop test-large verify-torch lint fmt fixtures study-docs demo bench man clean fuzz
+.PHONY: all build test test-rust test-interop test-large test-memory verify-torch lint fmt fixtures study-docs demo bench man clean fuzz
 
 all: build
 
@@ -34,6 +34,12 @@ test-interop: $(VENV)/.stamp
 test-large: $(VENV)/.stamp
 	$(CARGO) build --release --locked
 	$(VPY) tests/interop/large_npz.py $(RBIN)
+
+## test-memory: peak RSS stays under 128 MiB and flat from 256 MiB to 2 GiB outputs on every
+## write path (writes ~20 GB in all; not part of `make test`)
+test-memory:
+	$(CARGO) build --release --locked
+	$(PYTHON) tests/memory.py $(RBIN)
 
 ## verify-torch: compare `--rng torch` and layer specs with a real PyTorch 2.15 (downloads
 ## about 5 GB of wheels into target/venv-torch; not part of `make test`, whose PyTorch checks
@@ -69,6 +75,14 @@ fixtures:
 study-docs:
 	$(CARGO) build --release --locked
 	$(RBIN) study --plot docs/study-default.svg
+
+## bench: weightgen against dd, NumPy and (if `make verify-torch` has made its venv) PyTorch;
+## writes bench/results.md. Needs ~14 GiB of RAM for the NumPy/PyTorch 4 GiB cases and ~10 GiB
+## of disk. BENCH_ARGS="--quick" runs the 1 GiB cases only; "--reps N" sets repetitions.
+BENCH_ARGS ?=
+bench: $(VENV)/.stamp
+	$(CARGO) build --release --locked
+	$(VPY) bench/run.py $(RBIN) $(VPY) $(wildcard $(TVENV)/bin/python) $(BENCH_ARGS)
 
 ## demo: the README's first command
 demo:
