@@ -10,6 +10,7 @@ mod file;
 mod npy;
 mod npz;
 mod safetensors;
+pub mod shard;
 
 pub use file::Target;
 pub use npy::npy_header;
