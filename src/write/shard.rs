@@ -77,7 +77,7 @@ pub fn parse_size(s: &str) -> Result<u64> {
         let x: f64 = num.parse().map_err(|_| bad("not a number"))?;
         // huggingface_hub: int(float(value) * multiplier).
         let b = (x * mult as f64).trunc();
-        if !(b < u64::MAX as f64) {
+        if b >= u64::MAX as f64 {
             return Err(bad("more bytes than fit in 64 bits"));
         }
         b as u64
@@ -634,10 +634,7 @@ mod tests {
     #[test]
     fn sizes_parse_as_huggingface_hub_does() {
         assert_eq!(parse_size("5GB").unwrap(), 5_000_000_000);
-        assert_eq!(
-            parse_size("5gB").unwrap(),
-            5_000_000_000
-        );
+        assert_eq!(parse_size("5gB").unwrap(), 5_000_000_000);
         assert_eq!(parse_size("500MB").unwrap(), 500_000_000);
         assert_eq!(parse_size(" 1.5 GB ").unwrap(), 1_500_000_000);
         assert_eq!(parse_size("10KB").unwrap(), 10_000);
