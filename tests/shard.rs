@@ -370,11 +370,19 @@ fn an_existing_checkpoint_is_not_replaced_without_force() {
         "already holds a checkpoint",
     );
     assert_eq!(contents(&d.path().join("ck")), before);
-    // --force on one shard replaces just that shard.
+    // Retrying a shard of the same checkpoint with --force keeps everything as it was.
+    ok(&run(
+        d.path(),
+        &gen_args("ck", &["--shard", "2", "--force"]),
+    ));
+    assert_eq!(contents(&d.path().join("ck")), before);
+    // --force on one shard of another checkpoint replaces just that shard, and removes the
+    // index, which no longer describes the files.
     ok(&other(&["--shard", "2", "--force"]));
     let after = contents(&d.path().join("ck"));
     assert_ne!(after[&shard_name(2)], before[&shard_name(2)]);
     assert_eq!(after[&shard_name(1)], before[&shard_name(1)]);
+    assert!(!after.contains_key("model.safetensors.index.json"));
 }
 
 #[test]

@@ -521,10 +521,19 @@ pub fn write_checkpoint(
     }
 
     // 2. A full run replacing a checkpoint first removes the old index, so that while shards
-    //    are being replaced no index describes a mixture of old and new files.
-    if part == Part::All && force {
+    //    are being replaced no index describes a mixture of old and new files. `--shard K
+    //    --force` does the same with an index of another checkpoint (one that is not exactly
+    //    this checkpoint's index: a retried shard of the same checkpoint keeps it).
+    if force && part != Part::Index {
+        let ours = index_name.as_ref().map(|_| index_json(plan, layout));
         for name in existing.iter().filter(|e| e.ends_with(INDEX_SUFFIX)) {
-            remove_if_present(&ckpt.dir.join(name))?;
+            let p = ckpt.dir.join(name);
+            let keep = matches!(part, Part::Shard(_))
+                && Some(name) == index_name.as_ref()
+                && fs::read(&p).ok() == ours;
+            if !keep {
+                remove_if_present(&p)?;
+            }
         }
     }
 
