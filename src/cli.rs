@@ -64,7 +64,7 @@ weightgen generate fc1.weight=256x784 fc1.bias=256 --scheme kaiming_uniform -o w
 weightgen generate 64x3x7x7 --scheme kaiming_normal --nonlinearity relu -o conv.npy\n  \
 cat spec.json | weightgen generate --spec - -o model.safetensors\n  \
 weightgen generate --spec big.json --seed 1 --max-shard-size 5GB -o ckpt/\n  \
-weightgen generate --spec big.json --seed 1 --max-shard-size 5GB -o ckpt/ --shard 3   # one machine\n  \
+weightgen generate --spec big.json --seed 1 --max-shard-size 5GB -o ckpt/ --shard 3\n  \
 weightgen generate --spec big.json --seed 1 --max-shard-size 5GB -o ckpt/ --index-only\n\n\
 Parameters given as flags override the spec's top level; values on a tensor in the spec win over both.\n\n\
 Sharded checkpoints: tensors are split in plan order (the spec's layers, expanded as PyTorch's \

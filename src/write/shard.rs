@@ -735,6 +735,53 @@ mod tests {
     }
 
     #[test]
+    fn the_index_has_sorted_keys_total_size_and_a_final_newline() {
+        use crate::spec::{Spec, parse_tensor_arg};
+        let spec = Spec {
+            tensors: ["z=10x10", "a=30x30", "m=5x5"]
+                .iter()
+                .map(|t| parse_tensor_arg(t).unwrap())
+                .collect(),
+            ..Default::default()
+        };
+        let plan = Plan::new(&spec, 1).unwrap();
+        let ckpt = Checkpoint::from_output("ck").unwrap();
+        let l = layout(&plan, &ckpt, 3600).unwrap();
+        // z 400 B, a 3600 B (exactly the limit: not oversize), m 100 B.
+        let files: Vec<&str> = l.shards.iter().map(|s| s.file.as_str()).collect();
+        assert_eq!(
+            files,
+            [
+                "model-00001-of-00003.safetensors",
+                "model-00002-of-00003.safetensors",
+                "model-00003-of-00003.safetensors"
+            ]
+        );
+        assert_eq!(l.total_size, 4100);
+        let text = String::from_utf8(index_json(&plan, &l)).unwrap();
+        assert!(text.ends_with("}\n"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["metadata"]["total_size"], 4100);
+        assert_eq!(v["metadata"]["weightgen.seed"], "1");
+        let keys: Vec<&String> = v["weight_map"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["a", "m", "z"]);
+        assert!(text.find("\"a\"").unwrap() < text.find("\"z\"").unwrap());
+        assert_eq!(v["weight_map"]["z"], "model-00001-of-00003.safetensors");
+        assert_eq!(v["weight_map"]["m"], "model-00003-of-00003.safetensors");
+        // Each shard's recorded plan names only its tensors.
+        let md = plan.safetensors_metadata_of(&l.shards[1].indices);
+        assert!(md["weightgen.plan"].contains("\"a\"") && !md["weightgen.plan"].contains("\"z\""));
+        assert_eq!(md["format"], "pt");
+        // Parts the layout does not have.
+        assert!(Part::Shard(4).check(&l).is_err());
+        assert!(Part::Shard(0).check(&l).is_err());
+        assert!(Part::Shard(3).check(&l).is_ok() && Part::Index.check(&l).is_ok());
+        let one = layout(&plan, &ckpt, 1 << 20).unwrap();
+        assert_eq!(one.index, None);
+        assert!(Part::Index.check(&one).is_err());
+    }
+
+    #[test]
     fn output_paths_name_a_directory_or_an_index() {
         let c = Checkpoint::from_output("out/ckpt").unwrap();
         assert_eq!(
