@@ -14,6 +14,7 @@ use weightgen::plan::Plan;
 use weightgen::scheme::{Param, Scheme};
 use weightgen::spec::{Spec, parse_tensor_arg};
 use weightgen::summary::Summary;
+use weightgen::write::shard::{self, Checkpoint, Part};
 use weightgen::write::{self, Format, Target, WriteOptions};
 
 #[derive(Debug, Parser)]
@@ -61,8 +62,16 @@ enum Command {
 #[command(after_help = "Examples:\n  \
 weightgen generate fc1.weight=256x784 fc1.bias=256 --scheme kaiming_uniform -o w.safetensors --seed 1\n  \
 weightgen generate 64x3x7x7 --scheme kaiming_normal --nonlinearity relu -o conv.npy\n  \
-cat spec.json | weightgen generate --spec - -o model.safetensors\n\n\
-Parameters given as flags override the spec's top level; values on a tensor in the spec win over both.")]
+cat spec.json | weightgen generate --spec - -o model.safetensors\n  \
+weightgen generate --spec big.json --seed 1 --max-shard-size 5GB -o ckpt/\n  \
+weightgen generate --spec big.json --seed 1 --max-shard-size 5GB -o ckpt/ --shard 3\n  \
+weightgen generate --spec big.json --seed 1 --max-shard-size 5GB -o ckpt/ --index-only\n\n\
+Parameters given as flags override the spec's top level; values on a tensor in the spec win over both.\n\n\
+Sharded checkpoints: tensors are split in plan order (the spec's layers, expanded as PyTorch's \
+state_dict lists them, then its tensors) exactly as huggingface_hub's \
+split_torch_state_dict_into_shards does: greedily, a new shard when the next tensor would pass \
+the limit, a tensor larger than the limit alone in its own shard. Shard K written alone \
+(--shard K) has the same bytes as shard K of a full run with the same spec and seed.")]
 struct GenerateArgs {
     /// Tensors as NAME=DIMS or DIMS (named `weight`), e.g. fc1.weight=256x784.
     #[arg(value_name = "TENSOR")]
@@ -152,7 +161,25 @@ struct GenerateArgs {
     #[arg(long, value_name = "RNG")]
     rng: Option<String>,
 
-    /// Replace an existing output file.
+    /// Write a sharded Hugging Face checkpoint: model-0000K-of-0000N.safetensors files of at
+    /// most SIZE tensor bytes, plus model.safetensors.index.json (one shard: model.safetensors,
+    /// no index). SIZE like 5GB, 500MB (decimal, as huggingface_hub), 2GiB (binary), or bytes.
+    /// -o names the directory (created if missing) or DIR/PREFIX.safetensors.index.json.
+    /// Also `max_shard_size` in the spec.
+    #[arg(long, value_name = "SIZE")]
+    max_shard_size: Option<String>,
+    /// Write only shard K (1-based) of the N shards the full run writes: the same bytes, so K
+    /// can run on any machine (one array job per shard). Then write the index with
+    /// --index-only. Needs a fixed seed.
+    #[arg(long, value_name = "K", conflicts_with = "index_only")]
+    shard: Option<usize>,
+    /// Write only the checkpoint's index, once every shard is in place (each shard's size and
+    /// header are checked first). With --force, also remove stale shards of an earlier run.
+    #[arg(long)]
+    index_only: bool,
+
+    /// Replace an existing output file (or checkpoint: stale shards of an earlier, larger run
+    /// are removed once the new checkpoint is complete).
     #[arg(long)]
     force: bool,
     /// Print a JSON summary on stdout (on stderr when the output is stdout).
@@ -305,8 +332,43 @@ impl std::fmt::Display for ClapError {
 
 impl std::error::Error for ClapError {}
 
+/// The run's seed: the spec's (or --seed), else one drawn from the OS (second value true).
+fn seed_for(spec: &Spec) -> Result<(u64, bool)> {
+    Ok(match spec.seed {
+        Some(s) => (
+            weightgen::plan::resolve_seed(s, spec.rng.unwrap_or_default())?,
+            false,
+        ),
+        None => (
+            getrandom::u64().map_err(|e| anyhow::anyhow!("drawing a seed from the OS: {e}"))?,
+            true,
+        ),
+    })
+}
+
 fn generate(args: &GenerateArgs) -> Result<()> {
     let spec = args.to_spec()?;
+    let max_shard = match &args.max_shard_size {
+        Some(s) => Some(shard::parse_size(s).map_err(|e| at(e, "--max-shard-size"))?),
+        None => spec.max_shard_size,
+    };
+    match max_shard {
+        Some(max) => return generate_checkpoint(args, &spec, max),
+        None => {
+            let needs = |flag: &str| {
+                weightgen::Error::invalid(
+                    flag,
+                    "only for a sharded checkpoint: add --max-shard-size (or max_shard_size in the spec)",
+                )
+            };
+            if args.shard.is_some() {
+                return Err(needs("--shard").into());
+            }
+            if args.index_only {
+                return Err(needs("--index-only").into());
+            }
+        }
+    }
     if args.output.as_deref() == Some("") {
         return Err(weightgen::Error::Usage("the output path is empty".into()).into());
     }
@@ -330,11 +392,7 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         },
     };
 
-    let drawn = spec.seed.is_none();
-    let seed = match spec.seed {
-        Some(s) => weightgen::plan::resolve_seed(s, spec.rng.unwrap_or_default())?,
-        None => getrandom::u64().map_err(|e| anyhow::anyhow!("drawing a seed from the OS: {e}"))?,
-    };
+    let (seed, drawn) = seed_for(&spec)?;
     let plan = Plan::new(&spec, seed)?;
     let to_stdout = target == Some(Target::Stdout);
     // Printed only once the run has succeeded, so an error stays a single line.
@@ -381,6 +439,149 @@ fn generate(args: &GenerateArgs) -> Result<()> {
             if plan.tensors.len() == 1 { "" } else { "s" },
             plan.data_bytes()
         );
+    }
+    Ok(())
+}
+
+/// `generate` with `--max-shard-size` (or the spec's `max_shard_size`): a sharded checkpoint,
+/// or one part of it (`--shard K`, `--index-only`).
+fn generate_checkpoint(args: &GenerateArgs, spec: &Spec, max: u64) -> Result<()> {
+    let not_sharded = |why: String| weightgen::Error::invalid("--max-shard-size", why);
+    if let Some(f) = &args.format {
+        let f = Format::parse(f)?;
+        if f != Format::Safetensors {
+            return Err(not_sharded(format!(
+                "checkpoints are sharded safetensors; --format {f} cannot be sharded"
+            ))
+            .into());
+        }
+    }
+    if let Some(o) = &args.output
+        && let Some(f) = Format::from_path(std::path::Path::new(o))
+        && f != Format::Safetensors
+    {
+        return Err(not_sharded(format!(
+            "checkpoints are sharded safetensors; {o} is a .{f} file"
+        ))
+        .into());
+    }
+    let part = match (args.shard, args.index_only) {
+        (Some(k), _) => Part::Shard(k),
+        (None, true) => Part::Index,
+        (None, false) => Part::All,
+    };
+    if part != Part::All && spec.seed.is_none() {
+        let flag = if args.index_only {
+            "--index-only"
+        } else {
+            "--shard"
+        };
+        return Err(weightgen::Error::invalid(
+            flag,
+            "needs a fixed seed (--seed N or seed in the spec), the same on every machine, or the parts would not fit together",
+        )
+        .into());
+    }
+    let ckpt = match args.output.as_deref() {
+        Some(o) => Checkpoint::from_output(o)?,
+        None => Checkpoint {
+            dir: ".".into(),
+            prefix: "model".into(),
+        },
+    };
+    let (seed, drawn) = seed_for(spec)?;
+    let plan = Plan::new(spec, seed)?;
+    let layout = shard::plan_checkpoint(&plan, &ckpt, max, part)?;
+    let print_seed = || {
+        if drawn && !args.quiet {
+            eprintln!("seed: {seed}");
+        }
+    };
+    let path_of = |name: &str| ckpt.dir.join(name).display().to_string();
+
+    if args.dry_run {
+        let outputs: Vec<String> = match part {
+            Part::All => layout
+                .shards
+                .iter()
+                .map(|s| s.file.as_str())
+                .chain(layout.index.as_deref())
+                .map(path_of)
+                .collect(),
+            Part::Shard(k) => vec![path_of(&layout.shards[k - 1].file)],
+            Part::Index => layout.index.iter().map(|i| path_of(i)).collect(),
+        };
+        let hashes = BTreeMap::new();
+        let summary = Summary::new(&plan, Format::Safetensors, outputs, true, &hashes)
+            .with_checkpoint(&layout);
+        print_seed();
+        return if args.json {
+            stdout_text(&(summary.to_json() + "\n"))
+        } else {
+            stdout_text(&summary.to_table())
+        };
+    }
+
+    let opts = WriteOptions {
+        compress: false,
+        hash: args.json,
+        threads: args.threads,
+    };
+    let written = shard::write_checkpoint(&plan, &ckpt, &layout, part, args.force, opts)?;
+    print_seed();
+    let outputs: Vec<String> = written
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if args.json {
+        let summary = Summary::new(&plan, Format::Safetensors, outputs, false, &written.hashes)
+            .with_checkpoint(&layout);
+        stdout_text(&(summary.to_json() + "\n"))?;
+    } else if !args.quiet {
+        let n = layout.shards.len();
+        let s = |k: usize| if k == 1 { "" } else { "s" };
+        match part {
+            Part::All if n == 1 => eprintln!(
+                "wrote {}: one shard is enough (no index), {} tensor{}, {} bytes of data",
+                path_of(&layout.shards[0].file),
+                plan.tensors.len(),
+                s(plan.tensors.len()),
+                layout.total_size
+            ),
+            Part::All => eprintln!(
+                "wrote {}: {n} shards and {}, {} tensor{}, {} bytes of data",
+                ckpt.dir.display(),
+                layout.index.as_deref().unwrap_or_default(),
+                plan.tensors.len(),
+                s(plan.tensors.len()),
+                layout.total_size
+            ),
+            Part::Shard(k) => {
+                let f = &layout.shards[k - 1];
+                eprintln!(
+                    "wrote {}: shard {k} of {n}, {} tensor{}, {} bytes of data",
+                    path_of(&f.file),
+                    f.tensors.len(),
+                    s(f.tensors.len()),
+                    f.bytes
+                )
+            }
+            Part::Index => eprintln!(
+                "wrote {}: index of {n} shards, {} tensors, {} bytes of data",
+                path_of(layout.index.as_deref().unwrap_or_default()),
+                plan.tensors.len(),
+                layout.total_size
+            ),
+        }
+        if !written.removed.is_empty() {
+            let names: Vec<String> = written
+                .removed
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            eprintln!("removed stale {}", names.join(", "));
+        }
     }
     Ok(())
 }

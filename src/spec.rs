@@ -171,6 +171,10 @@ pub struct Spec {
     pub rng: Option<crate::stream::RngKind>,
     pub dtype: Option<DType>,
     pub convention: Option<Convention>,
+    /// Write a sharded checkpoint with shards of at most this many tensor bytes
+    /// (`max_shard_size`, like `--max-shard-size`): it decides the files, so it belongs with
+    /// the spec every machine of a split run shares.
+    pub max_shard_size: Option<u64>,
     /// Top-level scheme and parameters: defaults for every tensor.
     pub defaults: ParamSet,
     /// User metadata for the safetensors `__metadata__`.
@@ -211,12 +215,13 @@ fn as_str<'a>(v: &'a Value, path: &str) -> Result<&'a str> {
         .ok_or_else(|| Error::invalid(path, format!("expected a string, got {}", kind(v))))
 }
 
-const TOP_KEYS: [&str; 9] = [
+const TOP_KEYS: [&str; 10] = [
     "version",
     "rng",
     "seed",
     "dtype",
     "convention",
+    "max_shard_size",
     "scheme",
     "metadata",
     "tensors",
@@ -443,6 +448,22 @@ impl Spec {
                 Convention::parse(as_str(v, "convention")?)
                     .map_err(|e| with_where(e, "convention"))?,
             );
+        }
+        if let Some(v) = top.get("max_shard_size") {
+            let size = match v {
+                Value::String(s) => crate::write::shard::parse_size(s),
+                Value::Number(_) => v.as_u64().filter(|&n| n > 0).ok_or_else(|| {
+                    Error::invalid("", format!("expected a positive number of bytes, got {v}"))
+                }),
+                _ => Err(Error::invalid(
+                    "",
+                    format!(
+                        "expected a size like \"5GB\" or a number of bytes, got {}",
+                        kind(v)
+                    ),
+                )),
+            };
+            spec.max_shard_size = Some(size.map_err(|e| with_where(e, "max_shard_size"))?);
         }
         if let Some(v) = top.get("metadata") {
             for (k, val) in as_object(v, "metadata")? {
@@ -683,6 +704,23 @@ mod tests {
         assert!(e.contains("tensors[1].shpae: unknown key"), "{e}");
         let e = err(r#"{"sead": 1}"#);
         assert!(e.contains("spec t.json: sead: unknown key"), "{e}");
+    }
+
+    #[test]
+    fn max_shard_size_is_a_size_string_or_a_number_of_bytes() {
+        let s = Spec::from_json(r#"{"max_shard_size": "2GiB"}"#, "t.json").unwrap();
+        assert_eq!(s.max_shard_size, Some(2 << 30));
+        let s = Spec::from_json(r#"{"max_shard_size": 5000}"#, "t.json").unwrap();
+        assert_eq!(s.max_shard_size, Some(5000));
+        let e = err(r#"{"max_shard_size": "5Gb"}"#);
+        assert!(
+            e.contains("spec t.json: max_shard_size: ") && e.contains("bits"),
+            "{e}"
+        );
+        let e = err(r#"{"max_shard_size": 0}"#);
+        assert!(e.contains("max_shard_size: expected a positive"), "{e}");
+        let e = err(r#"{"max_shard_size": true}"#);
+        assert!(e.contains("max_shard_size: expected a size"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::plan::{Plan, TensorSummary};
 use crate::write::Format;
+use crate::write::shard::Layout;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -20,6 +21,9 @@ pub struct Summary<'a> {
     pub dry_run: bool,
     pub total_bytes: u64,
     pub tensors: Vec<TensorSummary<'a>>,
+    /// A sharded checkpoint's files (`--max-shard-size`): each shard's tensors and sizes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<&'a Layout>,
 }
 
 impl<'a> Summary<'a> {
@@ -46,7 +50,14 @@ impl<'a> Summary<'a> {
                 .iter()
                 .map(|t| t.summary(hashes.get(&t.name).map(String::as_str)))
                 .collect(),
+            checkpoint: None,
         }
+    }
+
+    /// The summary of a sharded checkpoint laid out as `layout`.
+    pub fn with_checkpoint(mut self, layout: &'a Layout) -> Summary<'a> {
+        self.checkpoint = Some(layout);
+        self
     }
 
     pub fn to_json(&self) -> String {
@@ -109,6 +120,35 @@ impl<'a> Summary<'a> {
             self.seed, self.stream, self.convention, self.format, self.total_bytes
         );
         out.push_str(&crate::table::aligned(&rows));
+        if let Some(l) = self.checkpoint {
+            out.push_str(&format!(
+                "\n{} shard{} of at most {} bytes{}\n",
+                l.shards.len(),
+                if l.shards.len() == 1 { "" } else { "s" },
+                l.max_shard_size,
+                match &l.index {
+                    Some(i) => format!(", index {i}"),
+                    None => ", no index".into(),
+                }
+            ));
+            let mut rows = vec![[
+                "shard".to_string(),
+                "file".into(),
+                "tensors".into(),
+                "bytes".into(),
+                "file bytes".into(),
+            ]];
+            for (k, s) in l.shards.iter().enumerate() {
+                rows.push([
+                    (k + 1).to_string(),
+                    s.file.clone(),
+                    s.tensors.len().to_string(),
+                    s.bytes.to_string(),
+                    s.file_bytes.to_string(),
+                ]);
+            }
+            out.push_str(&crate::table::aligned(&rows));
+        }
         out
     }
 }

@@ -215,6 +215,98 @@ pub(super) fn commit(
     Ok(())
 }
 
+/// A complete file under a temp name in its destination directory (flushed and fsynced),
+/// waiting to be renamed into place with [`Staged::persist`]. Multi-file outputs (a sharded
+/// checkpoint) stage every file first, so a failure or Ctrl-C while writing leaves nothing;
+/// dropping a `Staged` removes its temp file. Holds no open file descriptor.
+pub(super) struct Staged {
+    tmp: tempfile::TempPath,
+    dest: PathBuf,
+}
+
+/// Write `dest`'s contents through `body` into a temp file beside it (mode 0666 & !umask),
+/// flush and fsync it. Nothing appears at `dest` until [`Staged::persist`].
+pub(super) fn stage(dest: &Path, body: impl FnOnce(Sink, &str) -> Result<()>) -> Result<Staged> {
+    let ctx = dest.display().to_string();
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(format!("creating a temp file in {}", dir.display()), e))?;
+    {
+        let mut w = BufWriter::with_capacity(
+            BUF,
+            tmp.as_file()
+                .try_clone()
+                .map_err(|e| Error::io(format!("opening temp file for {ctx}"), e))?,
+        );
+        body(Sink::File(&mut w), &ctx)?;
+        w.flush()
+            .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(format!("syncing {ctx}"), e))?;
+    Ok(Staged {
+        tmp: tmp.into_temp_path(),
+        dest: dest.to_path_buf(),
+    })
+}
+
+impl Staged {
+    /// Rename the temp file to its destination: replacing what is there with `force`, else
+    /// only if nothing is (an existing file is a usage error). The directory is not fsynced
+    /// here ([`sync_dir`] once after a batch of renames).
+    pub(super) fn persist(self, force: bool) -> Result<PathBuf> {
+        let ctx = self.dest.display().to_string();
+        if force {
+            self.tmp
+                .persist(&self.dest)
+                .map_err(|e| Error::io(format!("renaming temp file to {ctx}"), e.error))?;
+        } else {
+            self.tmp.persist_noclobber(&self.dest).map_err(|e| {
+                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    Error::Usage(format!("{ctx} already exists; pass --force to replace it"))
+                } else {
+                    Error::io(format!("renaming temp file to {ctx}"), e.error)
+                }
+            })?;
+        }
+        Ok(self.dest)
+    }
+}
+
+/// Make renames and removals in `dir` durable; some filesystems refuse fsync on directories,
+/// which is not fatal.
+pub(super) fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Refuse to start when `dir` lacks `size` bytes of free space (unknown space is not refused).
+pub(super) fn check_space(dir: &Path, shown: &Path, size: u64) -> Result<()> {
+    if let Ok(available) = fs4::available_space(dir)
+        && available < size
+    {
+        return Err(Error::NoSpace {
+            path: shown.to_path_buf(),
+            needed: size,
+            available,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +424,42 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn a_staged_file_appears_only_when_persisted_and_vanishes_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("a.safetensors");
+        let s = stage(&dest, |mut s, _| {
+            s.as_write().write_all(b"abc").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert!(!dest.exists());
+        assert_eq!(leftovers(dir.path()).len(), 1, "the temp file");
+        drop(s);
+        assert!(leftovers(dir.path()).is_empty());
+        let s = stage(&dest, |mut s, _| {
+            s.as_write().write_all(b"abc").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.persist(false).unwrap(), dest);
+        assert_eq!(fs::read(&dest).unwrap(), b"abc");
+        assert_eq!(leftovers(dir.path()), vec!["a.safetensors".to_string()]);
+        // Without force an existing destination is kept and the temp file removed.
+        let s = stage(&dest, |mut s, _| {
+            s.as_write().write_all(b"new").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        let e = s.persist(false).unwrap_err();
+        assert!(e.is_usage() && e.to_string().contains("--force"), "{e}");
+        assert_eq!(fs::read(&dest).unwrap(), b"abc");
+        assert_eq!(leftovers(dir.path()), vec!["a.safetensors".to_string()]);
+        // A failing body leaves nothing.
+        assert!(stage(&dir.path().join("b.safetensors"), write_then_fail).is_err());
+        assert_eq!(leftovers(dir.path()), vec!["a.safetensors".to_string()]);
     }
 
     #[test]

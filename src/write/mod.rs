@@ -11,6 +11,7 @@ mod mapped;
 mod npy;
 mod npz;
 mod safetensors;
+pub mod shard;
 
 pub use file::Target;
 pub use npy::npy_header;

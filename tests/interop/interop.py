@@ -10,7 +10,11 @@ distribution; safetensors metadata; bf16 refused for npy/npz; the same tensor ha
 bytes in every format; f16/bf16 are the f32 values rounded to nearest even; `--spec -` equals
 `--spec FILE`; NPZ member names, compression and timestamps; two runs give identical bytes;
 `weightgen inspect --json` statistics equal NumPy's on fresh outputs and on every fixture, and
-`inspect --check` passes on weightgen's own files.
+`inspect --check` passes on weightgen's own files. Sharded checkpoints (`--max-shard-size`):
+the split equals huggingface_hub's rules, every shard loads alone with `format: pt`, the shards
+together equal the unsharded file tensor by tensor, the index passes the checks transformers
+and huggingface_hub apply when loading, and one process per shard (`--shard K`, then
+`--index-only`) gives the same bytes.
 
 Prints one line per check group and a final summary line. Exit status: 0 when every check
 passes, 1 when any fails, 2 on bad usage. Needs only numpy, safetensors, ml_dtypes (see
@@ -742,6 +746,150 @@ def group_layer_specs(binary, root):
         C.check(le_sha256(d[t["name"]]) == t["sha256"], f"{t['name']} sha256 matches the summary")
 
 
+# --------------------------------------------------------------------------------------------
+# Sharded checkpoints (--max-shard-size)
+
+# Plan order = the spec's tensor order; sizes chosen so that at 20 KB the split has an
+# oversize tensor in the middle (its own shard, appended before the shard still filling).
+SHARD_TENSORS = [
+    {"name": "embed.weight", "shape": [100, 40]},                       # 16000 B f32
+    {"name": "layers.0.weight", "shape": [40, 40], "dtype": "bf16"},    # 3200 B
+    {"name": "layers.0.bias", "shape": [40], "scheme": "zeros"},        # 160 B
+    {"name": "big.weight", "shape": [100, 100]},                        # 40000 B: oversize
+    {"name": "layers.1.weight", "shape": [40, 40], "dtype": "f16"},     # 3200 B
+    {"name": "empty", "shape": [0, 3], "scheme": "normal", "std": 0.02},
+    {"name": "layers.1.scale", "shape": [], "scheme": "constant", "value": 0.5},
+    {"name": "head.weight", "shape": [40, 40], "dtype": "f64"},         # 12800 B
+    {"name": "tail.weight", "shape": [10, 40]},                         # 1600 B
+]
+SHARD_MAX = "20KB"
+SHARD_MAX_BYTES = 20_000
+SHARD_RE = r"model-(\d{5})-of-(\d{5})\.safetensors"
+
+
+def hf_split(sizes, limit):
+    """The split rules of huggingface_hub's split_state_dict_into_shards_factory (greedy in
+    order; new shard when current + size > limit; a tensor over the limit alone in a shard
+    appended at once), written out independently of the Rust code."""
+    shards, current, current_size = [], [], 0
+    for i, size in enumerate(sizes):
+        if size > limit:
+            shards.append([i])
+            continue
+        if current_size + size > limit:
+            shards.append(current)
+            current, current_size = [], 0
+        current.append(i)
+        current_size += size
+    if current:
+        shards.append(current)
+    return shards
+
+
+def check_index_like_transformers(ckpt, index, loaded):
+    """What transformers (get_checkpoint_shard_files, load_state_dict) and huggingface_hub
+    (_load_sharded_checkpoint, load_state_dict_from_file) check or rely on when loading a
+    sharded safetensors checkpoint from a directory, emulated. `loaded`: shard -> tensors."""
+    import re
+    files = sorted(os.listdir(ckpt))
+    C.check("model.safetensors.index.json" in files, "index named model.safetensors.index.json")
+    C.check("model.safetensors" not in files,
+            "no model.safetensors beside the index (transformers would load it instead)")
+    C.check(set(index) >= {"metadata", "weight_map"}, "index has metadata and weight_map",
+            f"keys {sorted(index)}")
+    wm = index["weight_map"]
+    shard_files = sorted(set(wm.values()))
+    present = sorted(f for f in files if re.fullmatch(SHARD_RE, f))
+    C.check(shard_files == present, "weight_map values are exactly the shard files present",
+            f"index names {shard_files}\ndirectory has {present}")
+    for f in shard_files:
+        ok = (not os.path.isabs(f) and ".." not in f.replace("\\", "/").split("/")
+              and "/" not in f and f.endswith(".safetensors"))
+        C.check(ok, f"{f} is a plain relative .safetensors name")
+        m = re.fullmatch(SHARD_RE, f)
+        C.check(m is not None and int(m.group(2)) == len(shard_files)
+                and 1 <= int(m.group(1)) <= len(shard_files),
+                f"{f} follows model-%05d-of-%05d with the real shard count")
+        C.check(os.path.isfile(os.path.join(ckpt, f)), f"{f} exists")
+    owners = {}
+    for f, tensors in loaded.items():
+        for name in tensors:
+            owners.setdefault(name, []).append(f)
+    C.check(all(len(v) == 1 for v in owners.values()), "every tensor is in exactly one shard",
+            f"{ {k: v for k, v in owners.items() if len(v) != 1} }")
+    C.check(sorted(owners) == sorted(wm), "weight_map keys are exactly the tensors in the shards",
+            f"index {sorted(wm)}\nshards {sorted(owners)}")
+    C.check(all(wm.get(k) == v[0] for k, v in owners.items()),
+            "each tensor is in the shard the index names")
+    total = sum(a.nbytes for t in loaded.values() for a in t.values())
+    C.check(index["metadata"].get("total_size") == total,
+            "metadata.total_size is the sum of tensor bytes",
+            f"index {index['metadata'].get('total_size')}, shards {total}")
+
+
+def group_sharded(binary, root):
+    base = os.path.join(root, "sharded")
+    os.makedirs(base, exist_ok=True)
+    spec = make_spec("f32", [dict(t) for t in SHARD_TENSORS])
+    r = generate(binary, base, spec, [], os.path.join(base, "whole.safetensors"))
+    C.require(r.code == 0, "unsharded generate exits 0", r.describe())
+    whole = st_load_file(os.path.join(base, "whole.safetensors"))
+    ckpt = os.path.join(base, "ckpt")
+    r = generate(binary, base, spec, ["--max-shard-size", SHARD_MAX], ckpt)
+    C.require(r.code == 0, "sharded generate exits 0", r.describe())
+    summary = parse_summary(r.stdout, "stdout", r)
+    index = json.load(open(os.path.join(ckpt, "model.safetensors.index.json")))
+    wm = index["weight_map"]
+
+    # The split is huggingface_hub's, over the tensors in spec order.
+    sizes = [int(np.prod(t["shape"], dtype=np.int64)) * NUMPY_DTYPE[t.get("dtype", "f32")].itemsize
+             for t in SHARD_TENSORS]
+    want = hf_split(sizes, SHARD_MAX_BYTES)
+    n = len(want)
+    C.check(n == 3, "the test model splits into 3 shards", f"{want}")
+    C.check(want[0] == [3], "the oversize tensor (4th) has its own shard, numbered first")
+    expect_wm = {SHARD_TENSORS[i]["name"]: f"model-{k + 1:05d}-of-{n:05d}.safetensors"
+                 for k, idx in enumerate(want) for i in idx}
+    C.check(wm == expect_wm, "weight_map equals huggingface_hub's split",
+            f"got {wm}\nwant {expect_wm}")
+    C.check(list(wm) == sorted(wm), "weight_map keys are sorted")
+    files = [os.path.join(ckpt, f"model-{k:05d}-of-{n:05d}.safetensors") for k in range(1, n + 1)]
+    C.check(summary.get("outputs") == files + [os.path.join(ckpt, "model.safetensors.index.json")],
+            "--json outputs list the shards, then the index", f"{summary.get('outputs')}")
+
+    # Every shard loads alone; together they are the unsharded file, tensor by tensor.
+    loaded = {}
+    for path in files:
+        f = os.path.basename(path)
+        loaded[f] = st_load_file(path)
+        with safe_open(path, framework="np") as h:
+            md = h.metadata() or {}
+        C.check(md.get("format") == "pt", f"{f} metadata format is pt", f"{md.get('format')!r}")
+        plan = json.loads(md.get("weightgen.plan", "[]"))
+        C.check(sorted(p["name"] for p in plan) == sorted(loaded[f]),
+                f"{f} weightgen.plan lists exactly its tensors")
+    union = {k: v for t in loaded.values() for k, v in t.items()}
+    C.check(sorted(union) == sorted(whole), "the shards hold exactly the unsharded tensors",
+            f"shards {sorted(union)}\nwhole {sorted(whole)}")
+    for name, a in whole.items():
+        b = union.get(name)
+        C.check(b is not None and b.dtype == a.dtype and b.shape == a.shape
+                and le_sha256(a) == le_sha256(b) and np.array_equal(a, b, equal_nan=True),
+                f"{name}: same dtype, shape and bytes in the shards as unsharded")
+    check_index_like_transformers(ckpt, index, loaded)
+
+    # One process per shard, then the index: the same files, byte for byte.
+    parts = os.path.join(base, "parts")
+    for k in range(1, n + 1):
+        r = generate(binary, base, spec, ["--max-shard-size", SHARD_MAX, "--shard", str(k)], parts)
+        C.check(r.code == 0, f"--shard {k} exits 0", r.describe())
+    r = generate(binary, base, spec, ["--max-shard-size", SHARD_MAX, "--index-only"], parts)
+    C.check(r.code == 0, "--index-only exits 0", r.describe())
+    digest = lambda d: {f: hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest()
+                        for f in sorted(os.listdir(d))}
+    C.check(digest(parts) == digest(ckpt), "shards written one per process equal one run's")
+
+
 def main(argv):
     if len(argv) != 2 or argv[1] in ("-h", "--help"):
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
@@ -765,6 +913,7 @@ def main(argv):
         C.run_group("cross-format", group_cross_format)
         C.run_group("layer-specs", group_layer_specs, binary, root)
         C.run_group("inspect", group_inspect, binary, root)
+        C.run_group("sharded", group_sharded, binary, root)
 
     total = C.passed + len(C.failed)
     if C.failed:
