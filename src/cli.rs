@@ -526,6 +526,7 @@ fn generate_checkpoint(args: &GenerateArgs, spec: &Spec, max: u64) -> Result<()>
         compress: false,
         hash: args.json,
         threads: args.threads,
+        progress: !args.quiet,
     };
     let written = shard::write_checkpoint(&plan, &ckpt, &layout, part, args.force, opts)?;
     print_seed();

@@ -472,7 +472,12 @@ pub fn write_checkpoint(
     file::check_space(&ckpt.dir, &ckpt.dir, needed)?;
 
     // 1. Every file complete and fsynced under a temp name.
-    let mut data = DataPath::new(opts.hash);
+    let data_bytes = wanted
+        .iter()
+        .flat_map(|&i| &layout.shards[i].indices)
+        .map(|&j| plan.tensors[j].bytes)
+        .sum();
+    let mut data = DataPath::new(opts.hash, super::Progress::new(opts.progress, data_bytes));
     let mut staged: Vec<Staged> = Vec::new();
     if !wanted.is_empty() {
         let mut tensors: Vec<Option<OutTensor>> = out_tensors(plan).into_iter().map(Some).collect();
