@@ -71,7 +71,12 @@ Sharded checkpoints: tensors are split in plan order (the spec's layers, expande
 state_dict lists them, then its tensors) exactly as huggingface_hub's \
 split_torch_state_dict_into_shards does: greedily, a new shard when the next tensor would pass \
 the limit, a tensor larger than the limit alone in its own shard. Shard K written alone \
-(--shard K) has the same bytes as shard K of a full run with the same spec and seed.")]
+(--shard K) has the same bytes as shard K of a full run with the same spec and seed.\n\n\
+Memory: values are generated chunk by chunk into the output (regular files through 64 MiB \
+memory-mapped windows after reserving the whole file), so memory stays under ~128 MiB for any \
+output size. The exception is orthogonal: each orthogonal tensor needs its whole matrix in \
+memory (8 bytes per element plus the QR workspace). A progress bar appears on a terminal for \
+outputs over 256 MiB (--quiet hides it).")]
 struct GenerateArgs {
     /// Tensors as NAME=DIMS or DIMS (named `weight`), e.g. fc1.weight=256x784.
     #[arg(value_name = "TENSOR")]
