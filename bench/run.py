@@ -158,6 +158,8 @@ def commands(case, args, workdir):
     cmds = {
         "weightgen": f"{shlex.quote(args.weightgen)} {case['wg'].format(spec=spec)} "
         f"--seed 0 -q -o {st}",
+        "weightgen --no-fsync": f"{shlex.quote(args.weightgen)} {case['wg'].format(spec=spec)} "
+        f"--seed 0 -q --no-fsync -o {st}",
         "dd zeros": f"dd if=/dev/zero of={st} bs={bs} count={count} status=none",
         "dd zeros + fsync": f"dd if=/dev/zero of={st} bs={bs} count={count} conv=fsync status=none",
     }
@@ -267,9 +269,12 @@ def write_report(args, results, scaling, start, torch_note):
     lines.append("")
     lines.append(f"Each cell: median of {args.reps} runs, each a separate process timed by GNU "
                  "time (wall, including interpreter start and imports), tools shuffled within "
-                 "every repetition, `sync` and 1 s pause before each run. weightgen's time "
-                 "includes its fsync before the atomic rename; `dd zeros` does not sync, "
-                 "`dd zeros + fsync` does. GB/s = 10⁹ bytes of tensor data per second.")
+                 "every repetition, `sync` and 1 s pause before each run. `weightgen` includes "
+                 "its fsync before the atomic rename (the default), `weightgen --no-fsync` does "
+                 "not; `dd zeros` does not sync, `dd zeros + fsync` does; NumPy and PyTorch "
+                 "do not sync. Ratios are medians of per-repetition ratios; other tools are "
+                 "compared with `weightgen` (synced). GB/s = 10⁹ bytes of tensor data per "
+                 "second.")
     if torch_note:
         lines += ["", f"Note: {torch_note}."]
     lines.append("")
@@ -282,12 +287,12 @@ def write_report(args, results, scaling, start, torch_note):
             rss = max(r for _, r in runs[tool])
             med = median(walls)
             gbs = case["bytes"] / med / 1e9
-            if tool == "weightgen":
-                ratio = ""
-                if "dd zeros" in runs:
-                    r = median([a / b for a, b in zip(wg, [w for w, _ in runs["dd zeros"]])])
-                    rf = median([a / b for a, b in zip(wg, [w for w, _ in runs["dd zeros + fsync"]])])
-                    ratio = f"weightgen/dd = {r:.2f}×, weightgen/(dd+fsync) = {rf:.2f}×"
+            if tool.startswith("weightgen"):
+                dd = [w for w, _ in runs["dd zeros"]]
+                ddf = [w for w, _ in runs["dd zeros + fsync"]]
+                r = median([a / b for a, b in zip(walls, dd)])
+                rf = median([a / b for a, b in zip(walls, ddf)])
+                ratio = f"/dd = {r:.2f}×, /(dd+fsync) = {rf:.2f}×"
             elif tool.startswith("dd"):
                 ratio = ""
             else:

@@ -202,6 +202,11 @@ struct GenerateArgs {
     /// Print nothing on stderr on success (not even a drawn seed; use --json to capture it).
     #[arg(short, long)]
     quiet: bool,
+    /// Skip the fsync before the atomic rename: faster for big files, but a power loss soon
+    /// after may leave a short file under the final name (a crash of weightgen itself still
+    /// leaves nothing).
+    #[arg(long)]
+    no_fsync: bool,
 }
 
 impl GenerateArgs {
@@ -426,6 +431,7 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         hash: args.json,
         threads: args.threads,
         progress: !args.quiet,
+        no_fsync: args.no_fsync,
     };
     let hashes = write::write_plan(&plan, format, &target, args.force, opts)?;
     print_seed();
@@ -532,6 +538,7 @@ fn generate_checkpoint(args: &GenerateArgs, spec: &Spec, max: u64) -> Result<()>
         hash: args.json,
         threads: args.threads,
         progress: !args.quiet,
+        no_fsync: args.no_fsync,
     };
     let written = shard::write_checkpoint(&plan, &ckpt, &layout, part, args.force, opts)?;
     print_seed();

@@ -1915,3 +1915,25 @@ fn help_and_version_succeed() {
         "{help}"
     );
 }
+
+#[test]
+fn no_fsync_changes_nothing_but_durability() {
+    let dir = tempdir();
+    let args = &["a=300x700"][..];
+    for name in ["s.safetensors", "s.npy", "s.npz"] {
+        let synced = generate_file(dir.path(), name, &[args, &["--seed", "3"]].concat());
+        fs::remove_file(dir.path().join(name)).unwrap();
+        let fast = generate_file(
+            dir.path(),
+            name,
+            &[args, &["--seed", "3", "--no-fsync"]].concat(),
+        );
+        assert!(synced == fast, "{name}: --no-fsync changed the bytes");
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    }
+}

@@ -156,18 +156,48 @@ fn with_words<R>(rng: &mut ChaCha8Rng, n: usize, f: impl FnOnce(&[u64]) -> R) ->
     })
 }
 
+/// Box–Muller pairs per step of the bulk samplers (stack buffers).
+const BM_BLOCK: usize = 256;
+
+/// The pairs of `words` (at most [`BM_BLOCK`]) into `cos` and `sin`, in simple fixed-length
+/// passes over stack arrays so the compiler vectorises them (same operations, same bits as
+/// [`box_muller_word`]).
+#[inline]
+fn box_muller_block(words: &[u64], cos: &mut [f32; BM_BLOCK], sin: &mut [f32; BM_BLOCK]) {
+    let mut lo = [0u32; BM_BLOCK];
+    let mut hi = [0u32; BM_BLOCK];
+    for ((w, l), h) in words.iter().zip(lo.iter_mut()).zip(hi.iter_mut()) {
+        *l = *w as u32;
+        *h = (*w >> 32) as u32;
+    }
+    let mut r = [0f32; BM_BLOCK];
+    for (r, l) in r.iter_mut().zip(&lo) {
+        let u1 = ((l >> 1) as i32 as f32) * (1.0 / 2_147_483_648.0) + (1.0 / 4_294_967_296.0);
+        *r = (-2.0 * ln_f32(u1)).sqrt();
+    }
+    for (((c, s), r), h) in cos.iter_mut().zip(sin.iter_mut()).zip(&r).zip(&hi) {
+        let (sn, cs) = sincos_turns_f32(h >> 8);
+        *c = r * cs;
+        *s = r * sn;
+    }
+}
+
 /// Standard normals for `out` from the stream: pair k from word k (cosine value first), an
 /// odd last element takes the cosine value of its pair.
 fn fill_normals(rng: &mut ChaCha8Rng, out: &mut [f64], mean: f64, std: f64) {
+    let (mut cos, mut sin) = ([0f32; BM_BLOCK], [0f32; BM_BLOCK]);
     with_words(rng, out.len().div_ceil(2), |words| {
-        let mut pairs = out.chunks_exact_mut(2);
-        for (p, w) in (&mut pairs).zip(words) {
-            let (c, s) = box_muller_word(*w);
-            p[0] = mean + std * c as f64;
-            p[1] = mean + std * s as f64;
-        }
-        if let [last] = pairs.into_remainder() {
-            *last = mean + std * box_muller_word(words[words.len() - 1]).0 as f64;
+        for (block, dst) in words.chunks(BM_BLOCK).zip(out.chunks_mut(2 * BM_BLOCK)) {
+            box_muller_block(block, &mut cos, &mut sin);
+            let half = dst.len() / 2;
+            let mut pairs = dst.chunks_exact_mut(2);
+            for ((p, c), s) in (&mut pairs).zip(&cos).zip(&sin) {
+                p[0] = mean + std * *c as f64;
+                p[1] = mean + std * *s as f64;
+            }
+            if let [last] = pairs.into_remainder() {
+                *last = mean + std * cos[half] as f64;
+            }
         }
     });
 }
@@ -282,22 +312,24 @@ impl Trunc {
 /// is full. Words drawn past the last one needed are never used, so the values equal the
 /// one-at-a-time definition.
 fn trunc_by_normals(t: &Trunc, rng: &mut ChaCha8Rng, out: &mut [f64]) {
-    const BLOCK: usize = 1024;
-    let mut z = [0.0f32; 2 * BLOCK];
+    let (mut cos, mut sin) = ([0f32; BM_BLOCK], [0f32; BM_BLOCK]);
+    let (a, b) = (t.alpha, t.beta);
     let mut i = 0;
     while i < out.len() {
         // The interval holds ≥ 68% of the mass here (it contains 0 and is ≥ √(2π) wide).
         let words = ((out.len() - i) * 3 / 4 + 8).min(1 << 14);
         with_words(rng, words, |words| {
-            for block in words.chunks(BLOCK) {
-                for (k, w) in block.iter().enumerate() {
-                    (z[2 * k], z[2 * k + 1]) = box_muller_word(*w);
+            for block in words.chunks(BM_BLOCK) {
+                if i == out.len() {
+                    return;
                 }
-                for &v in &z[..2 * block.len()] {
-                    let v = v as f64;
-                    if i < out.len() && t.alpha <= v && v <= t.beta {
-                        out[i] = t.value(v);
-                        i += 1;
+                box_muller_block(block, &mut cos, &mut sin);
+                for (c, s) in cos.iter().zip(&sin).take(block.len()) {
+                    for z in [*c as f64, *s as f64] {
+                        if i < out.len() && a <= z && z <= b {
+                            out[i] = t.value(z);
+                            i += 1;
+                        }
                     }
                 }
             }

@@ -86,11 +86,25 @@ fn inspect(path: &Path) -> Result<(PathBuf, Existing)> {
 }
 
 /// Write the output through `body`, safely. `needs_seek`: the format must seek (npz).
+#[cfg(test)]
 pub(super) fn commit(
     target: &Target,
     force: bool,
     size: u64,
     needs_seek: bool,
+    body: impl FnOnce(Sink, &str) -> Result<()>,
+) -> Result<()> {
+    commit_with(target, force, size, needs_seek, true, body)
+}
+
+/// [`commit`], with the fsync before the rename optional (`sync`; `--no-fsync` turns it off:
+/// faster, but a power loss soon after may leave a short file under the final name).
+pub(super) fn commit_with(
+    target: &Target,
+    force: bool,
+    size: u64,
+    needs_seek: bool,
+    sync: bool,
     body: impl FnOnce(Sink, &str) -> Result<()>,
 ) -> Result<()> {
     let path = match target {
@@ -194,8 +208,10 @@ pub(super) fn commit(
         // The temp file was created with the old mode & !umask; restore it exactly.
         let _ = f.set_permissions(perms);
     }
-    f.sync_all()
-        .map_err(|e| Error::io(format!("syncing {ctx}"), e))?;
+    if sync {
+        f.sync_all()
+            .map_err(|e| Error::io(format!("syncing {ctx}"), e))?;
+    }
     if force {
         tmp.persist(&dest)
             .map_err(|e| Error::io(format!("renaming temp file to {ctx}"), e.error))?;
@@ -225,8 +241,12 @@ pub(super) struct Staged {
 }
 
 /// Write `dest`'s contents through `body` into a temp file beside it (mode 0666 & !umask),
-/// flush and fsync it. Nothing appears at `dest` until [`Staged::persist`].
-pub(super) fn stage(dest: &Path, body: impl FnOnce(Sink, &str) -> Result<()>) -> Result<Staged> {
+/// flush and (if `sync`) fsync it. Nothing appears at `dest` until [`Staged::persist`].
+pub(super) fn stage(
+    dest: &Path,
+    sync: bool,
+    body: impl FnOnce(Sink, &str) -> Result<()>,
+) -> Result<Staged> {
     let ctx = dest.display().to_string();
     let dir = match dest.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -253,9 +273,11 @@ pub(super) fn stage(dest: &Path, body: impl FnOnce(Sink, &str) -> Result<()>) ->
         w.flush()
             .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
     }
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(format!("syncing {ctx}"), e))?;
+    if sync {
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(format!("syncing {ctx}"), e))?;
+    }
     Ok(Staged {
         tmp: tmp.into_temp_path(),
         dest: dest.to_path_buf(),
@@ -430,7 +452,7 @@ mod tests {
     fn a_staged_file_appears_only_when_persisted_and_vanishes_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("a.safetensors");
-        let s = stage(&dest, |mut s, _| {
+        let s = stage(&dest, true, |mut s, _| {
             s.as_write().write_all(b"abc").unwrap();
             Ok(())
         })
@@ -439,7 +461,7 @@ mod tests {
         assert_eq!(leftovers(dir.path()).len(), 1, "the temp file");
         drop(s);
         assert!(leftovers(dir.path()).is_empty());
-        let s = stage(&dest, |mut s, _| {
+        let s = stage(&dest, true, |mut s, _| {
             s.as_write().write_all(b"abc").unwrap();
             Ok(())
         })
@@ -448,7 +470,7 @@ mod tests {
         assert_eq!(fs::read(&dest).unwrap(), b"abc");
         assert_eq!(leftovers(dir.path()), vec!["a.safetensors".to_string()]);
         // Without force an existing destination is kept and the temp file removed.
-        let s = stage(&dest, |mut s, _| {
+        let s = stage(&dest, true, |mut s, _| {
             s.as_write().write_all(b"new").unwrap();
             Ok(())
         })
@@ -458,7 +480,7 @@ mod tests {
         assert_eq!(fs::read(&dest).unwrap(), b"abc");
         assert_eq!(leftovers(dir.path()), vec!["a.safetensors".to_string()]);
         // A failing body leaves nothing.
-        assert!(stage(&dir.path().join("b.safetensors"), write_then_fail).is_err());
+        assert!(stage(&dir.path().join("b.safetensors"), true, write_then_fail).is_err());
         assert_eq!(leftovers(dir.path()), vec!["a.safetensors".to_string()]);
     }
 

@@ -145,13 +145,15 @@ impl Cursor {
 
 /// Fill the data region of `file`, which starts at byte `data_start`, with the data of
 /// `tensors` in order. The file must already be reserved to its full length. `hashers`, when
-/// given, receive each tensor's bytes in order.
+/// given, receive each tensor's bytes in order. `writeback`: the file will be fsynced, so ask
+/// the kernel to start writing each finished window now.
 pub(super) fn fill(
     file: &File,
     data_start: u64,
     tensors: &[&OutTensor],
     mut hashers: Option<&mut [Sha256]>,
     progress: &Progress,
+    writeback: bool,
     ctx: &str,
 ) -> Result<()> {
     let total: u64 = tensors.iter().map(|t| t.bytes).sum();
@@ -210,7 +212,9 @@ pub(super) fn fill(
             }
         }
         drop(map);
-        start_writeback(file, data_start + wstart, wend - wstart);
+        if writeback {
+            start_writeback(file, data_start + wstart, wend - wstart);
+        }
         // Whole-tensor caches (orthogonal, sparse) of finished tensors are dropped.
         while released < cursor.t {
             tensors[released].stream.release();

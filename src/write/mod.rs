@@ -164,6 +164,8 @@ pub struct WriteOptions {
     pub threads: usize,
     /// Show a progress bar on stderr when it is a terminal and the output is large.
     pub progress: bool,
+    /// Skip the fsync before the atomic rename (and the early writeback it pairs with).
+    pub no_fsync: bool,
 }
 
 /// Outputs at least this large get a progress bar (when stderr is a terminal).
@@ -211,6 +213,8 @@ const BATCH_CHUNKS: u64 = 32;
 /// filled in parallel on the current rayon pool; bytes do not depend on how (see `stream`).
 pub struct DataPath {
     hash: bool,
+    /// The file will be fsynced: start writeback of each finished window early.
+    sync: bool,
     buf: Vec<u8>,
     /// Hex SHA-256 per tensor, in the order tensors were emitted, keyed by name.
     pub hashes: BTreeMap<String, String>,
@@ -225,6 +229,7 @@ impl DataPath {
     fn new(hash: bool, progress: Progress) -> DataPath {
         DataPath {
             hash,
+            sync: true,
             buf: Vec::new(),
             hashes: BTreeMap::new(),
             progress,
@@ -260,7 +265,7 @@ impl DataPath {
                     Vec::new()
                 };
                 let hs = self.hash.then_some(&mut hashers[..]);
-                mapped::fill(file, start, tensors, hs, &self.progress, ctx)?;
+                mapped::fill(file, start, tensors, hs, &self.progress, self.sync, ctx)?;
                 for (t, h) in tensors.iter().zip(hashers) {
                     self.hashes.insert(t.name.to_string(), hex(h));
                 }
@@ -457,12 +462,14 @@ pub fn write_plan(
     let size = writer.size(&tensors, &metadata)?;
     let data_bytes = tensors.iter().map(|t| t.bytes).sum();
     let mut data = DataPath::new(opts.hash, Progress::new(opts.progress, data_bytes));
+    data.sync = !opts.no_fsync;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
         .map_err(|e| Error::io("starting worker threads", std::io::Error::other(e)))?;
     pool.install(|| {
-        file::commit(target, force, size, format == Format::Npz, |sink, ctx| {
+        let npz = format == Format::Npz;
+        file::commit_with(target, force, size, npz, !opts.no_fsync, |sink, ctx| {
             writer.write(&tensors, &metadata, opts, &mut data, sink, ctx)
         })
     })?;

@@ -478,6 +478,7 @@ pub fn write_checkpoint(
         .map(|&j| plan.tensors[j].bytes)
         .sum();
     let mut data = DataPath::new(opts.hash, super::Progress::new(opts.progress, data_bytes));
+    data.sync = !opts.no_fsync;
     let mut staged: Vec<Staged> = Vec::new();
     if !wanted.is_empty() {
         let mut tensors: Vec<Option<OutTensor>> = out_tensors(plan).into_iter().map(Some).collect();
@@ -496,7 +497,7 @@ pub fn write_checkpoint(
                     .collect();
                 let metadata = plan.safetensors_metadata_of(&shard.indices);
                 let dest = ckpt.dir.join(&shard.file);
-                staged.push(file::stage(&dest, |sink, ctx| {
+                staged.push(file::stage(&dest, !opts.no_fsync, |sink, ctx| {
                     writer.write(&ts, &metadata, opts, &mut data, sink, ctx)
                 })?);
             }
@@ -510,11 +511,15 @@ pub fn write_checkpoint(
         })?;
     }
     let index_staged = match (&index_name, &index_bytes) {
-        (Some(name), Some(bytes)) => Some(file::stage(&ckpt.dir.join(name), |mut sink, ctx| {
-            sink.as_write()
-                .write_all(bytes)
-                .map_err(|e| Error::io(format!("writing {ctx}"), e))
-        })?),
+        (Some(name), Some(bytes)) => Some(file::stage(
+            &ckpt.dir.join(name),
+            !opts.no_fsync,
+            |mut sink, ctx| {
+                sink.as_write()
+                    .write_all(bytes)
+                    .map_err(|e| Error::io(format!("writing {ctx}"), e))
+            },
+        )?),
         _ => None,
     };
     if super::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
