@@ -129,42 +129,8 @@ impl DType {
                     o.copy_from_slice(&(*v as f32).to_le_bytes());
                 }
             }
-            // f64 → f32 (round to nearest even), then the `half` slice conversion (F16C when
-            // the CPU has it; round to nearest even either way), through small stack buffers.
-            DType::F16 => {
-                let mut f = [0f32; HALF_BLOCK];
-                let mut h = [f16::ZERO; HALF_BLOCK];
-                for (vs, os) in values
-                    .chunks(HALF_BLOCK)
-                    .zip(out.chunks_mut(2 * HALF_BLOCK))
-                {
-                    let n = vs.len();
-                    for (a, b) in f.iter_mut().zip(vs) {
-                        *a = *b as f32;
-                    }
-                    h[..n].convert_from_f32_slice(&f[..n]);
-                    for (x, o) in h[..n].iter().zip(os.chunks_exact_mut(2)) {
-                        o.copy_from_slice(&x.to_le_bytes());
-                    }
-                }
-            }
-            DType::BF16 => {
-                let mut f = [0f32; HALF_BLOCK];
-                let mut h = [bf16::ZERO; HALF_BLOCK];
-                for (vs, os) in values
-                    .chunks(HALF_BLOCK)
-                    .zip(out.chunks_mut(2 * HALF_BLOCK))
-                {
-                    let n = vs.len();
-                    for (a, b) in f.iter_mut().zip(vs) {
-                        *a = *b as f32;
-                    }
-                    h[..n].convert_from_f32_slice(&f[..n]);
-                    for (x, o) in h[..n].iter().zip(os.chunks_exact_mut(2)) {
-                        o.copy_from_slice(&x.to_le_bytes());
-                    }
-                }
-            }
+            DType::F16 => encode_half(values, out, f16::ZERO, f16::to_le_bytes),
+            DType::BF16 => encode_half(values, out, bf16::ZERO, bf16::to_le_bytes),
             DType::I64 => {
                 for (v, o) in values.iter().zip(out.chunks_exact_mut(8)) {
                     o.copy_from_slice(&(*v as i64).to_le_bytes());
@@ -176,6 +142,29 @@ impl DType {
 
 /// Elements converted per step to f16/bf16 (stack buffers, no allocation).
 const HALF_BLOCK: usize = 512;
+
+/// f64 → f32 (round to nearest even), then the `half` slice conversion (F16C when the CPU has
+/// it; round to nearest even either way), through small stack buffers.
+fn encode_half<H: Copy>(values: &[f64], out: &mut [u8], zero: H, bytes: fn(H) -> [u8; 2])
+where
+    [H]: HalfFloatSliceExt,
+{
+    let mut f = [0f32; HALF_BLOCK];
+    let mut h = [zero; HALF_BLOCK];
+    for (vs, os) in values
+        .chunks(HALF_BLOCK)
+        .zip(out.chunks_mut(2 * HALF_BLOCK))
+    {
+        let n = vs.len();
+        for (a, b) in f.iter_mut().zip(vs) {
+            *a = *b as f32;
+        }
+        h[..n].convert_from_f32_slice(&f[..n]);
+        for (x, o) in h[..n].iter().zip(os.chunks_exact_mut(2)) {
+            o.copy_from_slice(&bytes(*x));
+        }
+    }
+}
 
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

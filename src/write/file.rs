@@ -85,6 +85,49 @@ fn inspect(path: &Path) -> Result<(PathBuf, Existing)> {
     )))
 }
 
+/// A temp file for `dest` in `dir` (mode `perms` & !umask, then `restore` exactly if given),
+/// filled through `body`, flushed and, if `sync`, fsynced.
+fn write_temp(
+    dir: &Path,
+    dest: &Path,
+    perms: fs::Permissions,
+    restore: Option<fs::Permissions>,
+    sync: bool,
+    body: impl FnOnce(Sink, &str) -> Result<()>,
+) -> Result<tempfile::NamedTempFile> {
+    let ctx = dest.display().to_string();
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(perms)
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(format!("creating a temp file in {}", dir.display()), e))?;
+    {
+        let mut w = BufWriter::with_capacity(
+            BUF,
+            tmp.as_file()
+                .try_clone()
+                .map_err(|e| Error::io(format!("opening temp file for {ctx}"), e))?,
+        );
+        body(Sink::File(&mut w), &ctx)?;
+        w.flush()
+            .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
+    }
+    if let Some(p) = restore {
+        let _ = tmp.as_file().set_permissions(p);
+    }
+    if sync {
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(format!("syncing {ctx}"), e))?;
+    }
+    Ok(tmp)
+}
+
 /// Write the output through `body`, safely. `needs_seek`: the format must seek (npz).
 #[cfg(test)]
 pub(super) fn commit(
@@ -178,40 +221,13 @@ pub(super) fn commit_with(
         });
     }
 
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
     let perms = match &existing {
         Existing::Regular(p) => p.clone(),
         _ => fs::Permissions::from_mode(0o666),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .permissions(perms.clone())
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(format!("creating a temp file in {}", dir.display()), e))?;
-    {
-        let mut w = BufWriter::with_capacity(
-            BUF,
-            tmp.as_file()
-                .try_clone()
-                .map_err(|e| Error::io(format!("opening temp file for {ctx}"), e))?,
-        );
-        body(Sink::File(&mut w), &ctx)?;
-        w.flush()
-            .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
-    }
-    let f: &File = tmp.as_file();
-    if matches!(existing, Existing::Regular(_)) {
-        // The temp file was created with the old mode & !umask; restore it exactly.
-        let _ = f.set_permissions(perms);
-    }
-    if sync {
-        f.sync_all()
-            .map_err(|e| Error::io(format!("syncing {ctx}"), e))?;
-    }
+    // The temp file is created with mode & !umask; an existing file's mode is restored exactly.
+    let restore = matches!(existing, Existing::Regular(_)).then_some(perms.clone());
+    let tmp = write_temp(&dir, &dest, perms, restore, sync, body)?;
     if force {
         tmp.persist(&dest)
             .map_err(|e| Error::io(format!("renaming temp file to {ctx}"), e.error))?;
@@ -247,37 +263,18 @@ pub(super) fn stage(
     sync: bool,
     body: impl FnOnce(Sink, &str) -> Result<()>,
 ) -> Result<Staged> {
-    let ctx = dest.display().to_string();
     let dir = match dest.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(0o666))
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(format!("creating a temp file in {}", dir.display()), e))?;
-    {
-        let mut w = BufWriter::with_capacity(
-            BUF,
-            tmp.as_file()
-                .try_clone()
-                .map_err(|e| Error::io(format!("opening temp file for {ctx}"), e))?,
-        );
-        body(Sink::File(&mut w), &ctx)?;
-        w.flush()
-            .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
-    }
-    if sync {
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io(format!("syncing {ctx}"), e))?;
-    }
+    let tmp = write_temp(
+        &dir,
+        dest,
+        fs::Permissions::from_mode(0o666),
+        None,
+        sync,
+        body,
+    )?;
     Ok(Staged {
         tmp: tmp.into_temp_path(),
         dest: dest.to_path_buf(),
