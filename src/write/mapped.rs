@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::fs::File;
+#[cfg(target_os = "linux")]
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 
@@ -37,6 +38,7 @@ pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f64>) -> R) -> R {
 
 /// Reserve `len` bytes for `file` (extending it to `len`). `Ok(false)` when the filesystem
 /// cannot (the caller then writes sequentially); a real failure such as ENOSPC is an error.
+#[cfg(target_os = "linux")]
 pub(super) fn reserve(file: &File, len: u64, ctx: &str) -> Result<bool> {
     let Ok(signed) = libc::off_t::try_from(len) else {
         return Ok(false);
@@ -56,8 +58,16 @@ pub(super) fn reserve(file: &File, len: u64, ctx: &str) -> Result<bool> {
     }
 }
 
+/// Elsewhere there is no `fallocate`: the sequential path is used (a write into a mapping the
+/// filesystem cannot back would raise SIGBUS instead of returning ENOSPC).
+#[cfg(not(target_os = "linux"))]
+pub(super) fn reserve(_: &File, _: u64, _: &str) -> Result<bool> {
+    Ok(false)
+}
+
 /// Ask the kernel to start writing back bytes [offset, offset + len) of `file` now, so the
 /// final fsync has little left to do. Only a hint: errors are ignored.
+#[cfg(target_os = "linux")]
 fn start_writeback(file: &File, offset: u64, len: u64) {
     if let (Ok(o), Ok(l)) = (
         libc::off64_t::try_from(offset),
@@ -69,6 +79,9 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
         }
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &File, _: u64, _: u64) {}
 
 /// Bytes [from, to) of chunk `c` of tensor `t`, written at `dst` in the current window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
