@@ -210,6 +210,17 @@ struct GenerateArgs {
 }
 
 impl GenerateArgs {
+    /// How the flags say to write.
+    fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            compress: self.compress,
+            hash: self.json,
+            threads: self.threads,
+            progress: !self.quiet,
+            no_fsync: self.no_fsync,
+        }
+    }
+
     fn flag_params(&self) -> [(Param, &Option<String>); 15] {
         [
             (Param::Gain, &self.gain),
@@ -426,14 +437,7 @@ fn generate(args: &GenerateArgs) -> Result<()> {
     }
 
     let target = target.expect("clap requires --output without --dry-run");
-    let opts = WriteOptions {
-        compress: args.compress,
-        hash: args.json,
-        threads: args.threads,
-        progress: !args.quiet,
-        no_fsync: args.no_fsync,
-    };
-    let hashes = write::write_plan(&plan, format, &target, args.force, opts)?;
+    let hashes = write::write_plan(&plan, format, &target, args.force, args.write_options())?;
     print_seed();
     if args.json {
         let summary = Summary::new(&plan, format, outputs, false, &hashes);
@@ -533,12 +537,10 @@ fn generate_checkpoint(args: &GenerateArgs, spec: &Spec, max: u64) -> Result<()>
         };
     }
 
+    // Sharded checkpoints are .safetensors: nothing to compress.
     let opts = WriteOptions {
         compress: false,
-        hash: args.json,
-        threads: args.threads,
-        progress: !args.quiet,
-        no_fsync: args.no_fsync,
+        ..args.write_options()
     };
     let written = shard::write_checkpoint(&plan, &ckpt, &layout, part, args.force, opts)?;
     print_seed();

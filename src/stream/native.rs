@@ -54,10 +54,16 @@ pub fn tensor_key(seed: u64, name: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// u ∈ [0, 1) from the 53 high bits of a word.
+#[inline(always)]
+fn unit_of(w: u64) -> f64 {
+    (w >> 11) as f64 * TWO_POW_M53
+}
+
 /// u ∈ [0, 1) with 53 random bits.
 #[inline]
 fn unit(rng: &mut ChaCha8Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * TWO_POW_M53
+    unit_of(rng.next_u64())
 }
 
 /// u ∈ (0, 1] with 53 random bits (safe for `ln`).
@@ -116,6 +122,13 @@ fn sincos_turns_f32(k: u32) -> (f32, f32) {
     (sin, cos)
 }
 
+/// Box–Muller's u1 from the low 32 bits of a word: `((lo >> 1) as i32 as f32)·2⁻³¹ + 2⁻³²` ∈
+/// (0, 1] in f32 (tails to 6.66σ).
+#[inline(always)]
+fn u1_f32(lo: u32) -> f32 {
+    ((lo >> 1) as i32 as f32) * (1.0 / 2_147_483_648.0) + (1.0 / 4_294_967_296.0)
+}
+
 /// One Box–Muller pair of standard normals (cosine value first) from one 64-bit word, in f32
 /// arithmetic: low 32 bits → `u1 = ((lo >> 1) as i32 as f32)·2⁻³¹ + 2⁻³²` ∈ (0, 1] (tails
 /// to 6.66σ), high 32 bits → angle `2π·(hi >> 8)/2²⁴`; `r = √(−2 ln u1)`.
@@ -123,8 +136,7 @@ fn sincos_turns_f32(k: u32) -> (f32, f32) {
 fn box_muller_word(w: u64) -> (f32, f32) {
     let lo = w as u32;
     let hi = (w >> 32) as u32;
-    let u1 = ((lo >> 1) as i32 as f32) * (1.0 / 2_147_483_648.0) + (1.0 / 4_294_967_296.0);
-    let r = (-2.0 * ln_f32(u1)).sqrt();
+    let r = (-2.0 * ln_f32(u1_f32(lo))).sqrt();
     let (s, c) = sincos_turns_f32(hi >> 8);
     (r * c, r * s)
 }
@@ -172,8 +184,7 @@ fn box_muller_block(words: &[u64], cos: &mut [f32; BM_BLOCK], sin: &mut [f32; BM
     }
     let mut r = [0f32; BM_BLOCK];
     for (r, l) in r.iter_mut().zip(&lo) {
-        let u1 = ((l >> 1) as i32 as f32) * (1.0 / 2_147_483_648.0) + (1.0 / 4_294_967_296.0);
-        *r = (-2.0 * ln_f32(u1)).sqrt();
+        *r = (-2.0 * ln_f32(u1_f32(*l))).sqrt();
     }
     for (((c, s), r), h) in cos.iter_mut().zip(sin.iter_mut()).zip(&r).zip(&hi) {
         let (sn, cs) = sincos_turns_f32(h >> 8);
@@ -601,8 +612,7 @@ impl TensorStream {
                 let width = high - low;
                 with_words(&mut rng, out.len(), |words| {
                     for (x, w) in out.iter_mut().zip(words) {
-                        let u = (w >> 11) as f64 * TWO_POW_M53;
-                        *x = (low + width * u).min(high);
+                        *x = (low + width * unit_of(*w)).min(high);
                     }
                 });
             }

@@ -226,13 +226,14 @@ fn hex(h: Sha256) -> String {
 }
 
 impl DataPath {
-    fn new(hash: bool, progress: Progress) -> DataPath {
+    /// The data path for writing `data_bytes` of tensor data with `opts`.
+    fn new(opts: &WriteOptions, data_bytes: u64) -> DataPath {
         DataPath {
-            hash,
-            sync: true,
+            hash: opts.hash,
+            sync: !opts.no_fsync,
             buf: Vec::new(),
             hashes: BTreeMap::new(),
-            progress,
+            progress: Progress::new(opts.progress, data_bytes),
         }
     }
 
@@ -461,8 +462,7 @@ pub fn write_plan(
     writer.check(&tensors, matches!(target, Target::Stdout))?;
     let size = writer.size(&tensors, &metadata)?;
     let data_bytes = tensors.iter().map(|t| t.bytes).sum();
-    let mut data = DataPath::new(opts.hash, Progress::new(opts.progress, data_bytes));
-    data.sync = !opts.no_fsync;
+    let mut data = DataPath::new(&opts, data_bytes);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()

@@ -477,8 +477,7 @@ pub fn write_checkpoint(
         .flat_map(|&i| &layout.shards[i].indices)
         .map(|&j| plan.tensors[j].bytes)
         .sum();
-    let mut data = DataPath::new(opts.hash, super::Progress::new(opts.progress, data_bytes));
-    data.sync = !opts.no_fsync;
+    let mut data = DataPath::new(&opts, data_bytes);
     let mut staged: Vec<Staged> = Vec::new();
     if !wanted.is_empty() {
         let mut tensors: Vec<Option<OutTensor>> = out_tensors(plan).into_iter().map(Some).collect();
