@@ -97,6 +97,36 @@ pub struct OutTensor<'a> {
     pub torch: Option<(TorchGenerator, TorchPlan)>,
 }
 
+/// Under `--rng torch`, the values of a tensor PyTorch initialises as a whole (sparse_, and both
+/// trunc_normal_ branches), drawn from `g`. Panics for the other plans (`Op` streams chunk by
+/// chunk, `NoDraw` draws nothing).
+fn torch_whole_tensor(g: &mut TorchGenerator, tp: TorchPlan, numel: u64) -> Vec<f64> {
+    match tp {
+        TorchPlan::Sparse {
+            rows,
+            cols,
+            zeros,
+            std,
+            dtype,
+        } => sparse_with_zeros(g, rows, cols, zeros, std, dtype),
+        TorchPlan::TruncRedraw {
+            mean,
+            std,
+            a,
+            b,
+            dtype,
+        } => trunc_normal_redraw(g, numel, mean, std, a, b, dtype),
+        TorchPlan::TruncReject {
+            mean,
+            std,
+            a,
+            b,
+            dtype,
+        } => trunc_normal_reject(g, numel, mean, std, a, b, dtype),
+        TorchPlan::Op(..) | TorchPlan::NoDraw => unreachable!("not a whole-tensor plan"),
+    }
+}
+
 /// The tensors of `plan` for a writer. Under `--rng torch` the generator is run through the
 /// plan once (skipping values) to record where each tensor's draws start, so tensors can then
 /// be written in any order with flat memory.
@@ -110,34 +140,11 @@ fn out_tensors(plan: &Plan) -> Vec<OutTensor<'_>> {
                 let start = g.clone();
                 match tp {
                     TorchPlan::Op(op, dt) => g.skip(op, dt, t.numel),
-                    TorchPlan::Sparse {
-                        rows,
-                        cols,
-                        zeros,
-                        std,
-                        dtype,
-                    } => {
-                        sparse_with_zeros(g, rows, cols, zeros, std, dtype);
-                    }
-                    TorchPlan::TruncRedraw {
-                        mean,
-                        std,
-                        a,
-                        b,
-                        dtype,
-                    } => {
-                        trunc_normal_redraw(g, t.numel, mean, std, a, b, dtype);
-                    }
-                    TorchPlan::TruncReject {
-                        mean,
-                        std,
-                        a,
-                        b,
-                        dtype,
-                    } => {
-                        trunc_normal_reject(g, t.numel, mean, std, a, b, dtype);
-                    }
                     TorchPlan::NoDraw => {}
+                    // Only the generator's end state is needed here; the values are drawn
+                    // again, from `start`, when the tensor is written (keeping memory flat
+                    // when the file order differs from the plan order).
+                    _ => drop(torch_whole_tensor(g, tp, t.numel)),
                 }
                 (start, tp)
             });
@@ -366,39 +373,14 @@ impl DataPath {
                     write(&values[..n], &mut self.buf)?;
                 }
             }
-            TorchPlan::Sparse { .. }
-            | TorchPlan::TruncRedraw { .. }
-            | TorchPlan::TruncReject { .. } => {
+            TorchPlan::NoDraw => unreachable!("no-draw tensors use the native stream"),
+            _ => {
                 let mut g = start;
-                let all = match tp {
-                    TorchPlan::Sparse {
-                        rows,
-                        cols,
-                        zeros,
-                        std,
-                        dtype,
-                    } => sparse_with_zeros(&mut g, rows, cols, zeros, std, dtype),
-                    TorchPlan::TruncRedraw {
-                        mean,
-                        std,
-                        a,
-                        b,
-                        dtype,
-                    } => trunc_normal_redraw(&mut g, numel, mean, std, a, b, dtype),
-                    TorchPlan::TruncReject {
-                        mean,
-                        std,
-                        a,
-                        b,
-                        dtype,
-                    } => trunc_normal_reject(&mut g, numel, mean, std, a, b, dtype),
-                    _ => unreachable!("matched above"),
-                };
+                let all = torch_whole_tensor(&mut g, tp, numel);
                 for chunk in all.chunks(CHUNK_ELEMS as usize) {
                     write(chunk, &mut self.buf)?;
                 }
             }
-            TorchPlan::NoDraw => unreachable!("no-draw tensors use the native stream"),
         }
         if let Some(h) = hasher {
             self.hashes.insert(t.name.to_string(), hex(h));
