@@ -188,21 +188,7 @@ pub fn value_tests(
         out.push(CheckResult::new("exact", ok, detail));
         return out;
     }
-    let (lo, hi) = law.support();
-    if lo.is_finite() || hi.is_finite() {
-        let (lo, hi) = (round_to(t, lo), round_to(t, hi));
-        let ok = m.finite == 0 || (m.min >= lo && m.max <= hi);
-        out.push(CheckResult::new(
-            "bounds",
-            ok,
-            format!(
-                "values in [{:.6e}, {:.6e}], {} [{lo:.6e}, {hi:.6e}]",
-                m.min,
-                m.max,
-                if ok { "inside" } else { "outside" }
-            ),
-        ));
-    }
+    out.extend(bounds_test(law, t, m));
     if m.finite == 0 {
         return out;
     }
@@ -270,6 +256,27 @@ fn moment_tests(
     }
 }
 
+/// `bounds`: every finite value inside the law's support rounded to the dtype (none when the
+/// support is the whole line).
+fn bounds_test(law: &Distribution, t: &ElemType, m: &Moments) -> Option<CheckResult> {
+    let (lo, hi) = law.support();
+    if !(lo.is_finite() || hi.is_finite()) {
+        return None;
+    }
+    let (lo, hi) = (round_to(t, lo), round_to(t, hi));
+    let ok = m.finite == 0 || (m.min >= lo && m.max <= hi);
+    Some(CheckResult::new(
+        "bounds",
+        ok,
+        format!(
+            "values in [{:.6e}, {:.6e}], {} [{lo:.6e}, {hi:.6e}]",
+            m.min,
+            m.max,
+            if ok { "inside" } else { "outside" }
+        ),
+    ))
+}
+
 /// Tests for structural laws from streaming statistics: values inside the support, for
 /// orthogonal the Frobenius norm (Σx² = gain²·min(rows, cols), up to the dtype's rounding),
 /// for sparse the mean and variance of the zero/normal mixture.
@@ -282,20 +289,7 @@ fn structural_tests(
     m: &Moments,
     mut out: Vec<CheckResult>,
 ) -> Vec<CheckResult> {
-    use super::stats::Exact;
-    let (lo, hi) = law.support();
-    if lo.is_finite() || hi.is_finite() {
-        let (lo, hi) = (round_to(t, lo), round_to(t, hi));
-        let ok = m.finite == 0 || (m.min >= lo && m.max <= hi);
-        out.push(CheckResult::new(
-            "bounds",
-            ok,
-            format!(
-                "values in [{:.6e}, {:.6e}], allowed [{lo:.6e}, {hi:.6e}]",
-                m.min, m.max
-            ),
-        ));
-    }
+    out.extend(bounds_test(law, t, m));
     if let Distribution::Orthogonal { gain, rows, cols } = *law {
         let n = m.finite as f64;
         let sum_sq = if m.finite >= 2 {
