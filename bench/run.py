@@ -163,6 +163,12 @@ def commands(case, args, workdir):
         "dd zeros": f"dd if=/dev/zero of={st} bs={bs} count={count} status=none",
         "dd zeros + fsync": f"dd if=/dev/zero of={st} bs={bs} count={count} conv=fsync status=none",
     }
+    if case["bytes"] % (8 << 20) == 0:
+        # The device itself: no page cache, so no page allocation or zeroing in the kernel.
+        cmds["dd zeros, O_DIRECT (device)"] = (
+            f"dd if=/dev/zero of={st} bs=8M count={case['bytes'] >> 23} oflag=direct conv=fsync "
+            "status=none"
+        )
     for tool, code in case.items():
         if tool.startswith("numpy"):
             out = npz if case.get("small") else npy
@@ -271,8 +277,11 @@ def write_report(args, results, scaling, start, torch_note):
                  "time (wall, including interpreter start and imports), tools shuffled within "
                  "every repetition, `sync` and 1 s pause before each run. `weightgen` includes "
                  "its fsync before the atomic rename (the default), `weightgen --no-fsync` does "
-                 "not; `dd zeros` does not sync, `dd zeros + fsync` does; NumPy and PyTorch "
-                 "do not sync. Ratios are medians of per-repetition ratios; other tools are "
+                 "not; `dd zeros` does not sync, `dd zeros + fsync` does; `dd zeros, O_DIRECT "
+                 "(device)` writes 8 MiB blocks past the page cache, synchronously: the disk's own "
+                 "speed, a floor for any synced write; NumPy and PyTorch do not sync. The "
+                 "like-for-like ratios are `weightgen --no-fsync`/dd and "
+                 "`weightgen`/(dd+fsync). Ratios are medians of per-repetition ratios; other tools are "
                  "compared with `weightgen` (synced). GB/s = 10⁹ bytes of tensor data per "
                  "second.")
     if torch_note:
@@ -293,6 +302,10 @@ def write_report(args, results, scaling, start, torch_note):
                 r = median([a / b for a, b in zip(walls, dd)])
                 rf = median([a / b for a, b in zip(walls, ddf)])
                 ratio = f"/dd = {r:.2f}×, /(dd+fsync) = {rf:.2f}×"
+                dev = "dd zeros, O_DIRECT (device)"
+                if tool == "weightgen" and dev in runs:
+                    rd = median([a / b for a, b in zip(walls, [w for w, _ in runs[dev]])])
+                    ratio += f", /device = {rd:.2f}×"
             elif tool.startswith("dd"):
                 ratio = ""
             else:

@@ -114,6 +114,28 @@ impl DType {
         }
     }
 
+    /// Values of this dtype are rounded through f32 (f32, f16, bf16): the stream may draw them
+    /// with f32 precision.
+    pub fn is_narrow(self) -> bool {
+        matches!(self, DType::F32 | DType::F16 | DType::BF16)
+    }
+
+    /// Write f32 `values` as little-endian bytes of this narrow dtype (f32, f16 or bf16, rounded
+    /// to nearest even) into `out`, exactly `values.len() * self.size()` bytes long.
+    pub fn encode_f32(self, values: &[f32], out: &mut [u8]) {
+        debug_assert_eq!(out.len(), values.len() * self.size());
+        match self {
+            DType::F32 => {
+                for (v, o) in values.iter().zip(out.chunks_exact_mut(4)) {
+                    o.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+            DType::F16 => encode_half_f32(values, out, f16::ZERO, f16::to_le_bytes),
+            DType::BF16 => encode_half_f32(values, out, bf16::ZERO, bf16::to_le_bytes),
+            DType::F64 | DType::I64 => unreachable!("encode_f32 on a wide dtype"),
+        }
+    }
+
     /// Write `values` (f64, one per element) as little-endian bytes of this dtype into `out`,
     /// which must be exactly `values.len() * self.size()` bytes long.
     pub fn encode(self, values: &[f64], out: &mut [u8]) {
@@ -129,8 +151,7 @@ impl DType {
                     o.copy_from_slice(&(*v as f32).to_le_bytes());
                 }
             }
-            DType::F16 => encode_half(values, out, f16::ZERO, f16::to_le_bytes),
-            DType::BF16 => encode_half(values, out, bf16::ZERO, bf16::to_le_bytes),
+            DType::F16 | DType::BF16 => encode_half(self, values, out),
             DType::I64 => {
                 for (v, o) in values.iter().zip(out.chunks_exact_mut(8)) {
                     o.copy_from_slice(&(*v as i64).to_le_bytes());
@@ -143,23 +164,32 @@ impl DType {
 /// Elements converted per step to f16/bf16 (stack buffers, no allocation).
 const HALF_BLOCK: usize = 512;
 
-/// f64 → f32 (round to nearest even), then the `half` slice conversion (F16C when the CPU has
-/// it; round to nearest even either way), through small stack buffers.
-fn encode_half<H: Copy>(values: &[f64], out: &mut [u8], zero: H, bytes: fn(H) -> [u8; 2])
+/// Round the f64 `values` to f32, then encode them as `dtype` (f16/bf16) a block at a time.
+fn encode_half(dtype: DType, values: &[f64], out: &mut [u8]) {
+    let mut f = [0f32; HALF_BLOCK];
+    for (vs, os) in values
+        .chunks(HALF_BLOCK)
+        .zip(out.chunks_mut(2 * HALF_BLOCK))
+    {
+        for (a, b) in f.iter_mut().zip(vs) {
+            *a = *b as f32;
+        }
+        dtype.encode_f32(&f[..vs.len()], os);
+    }
+}
+
+/// f32 values to f16/bf16 little-endian bytes through `half`'s slice conversion.
+fn encode_half_f32<H: Copy>(values: &[f32], out: &mut [u8], zero: H, bytes: fn(H) -> [u8; 2])
 where
     [H]: HalfFloatSliceExt,
 {
-    let mut f = [0f32; HALF_BLOCK];
     let mut h = [zero; HALF_BLOCK];
     for (vs, os) in values
         .chunks(HALF_BLOCK)
         .zip(out.chunks_mut(2 * HALF_BLOCK))
     {
         let n = vs.len();
-        for (a, b) in f.iter_mut().zip(vs) {
-            *a = *b as f32;
-        }
-        h[..n].convert_from_f32_slice(&f[..n]);
+        h[..n].convert_from_f32_slice(vs);
         for (x, o) in h[..n].iter().zip(os.chunks_exact_mut(2)) {
             o.copy_from_slice(&bytes(*x));
         }

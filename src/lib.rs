@@ -10,7 +10,7 @@
 //! - [`spec`]: what the user asked for, validated, with error paths.
 //! - [`plan`]: every tensor resolved to a name, shape, dtype and [`scheme::Distribution`].
 //! - [`scheme`] and [`fans`]: the formulas (PyTorch's and Keras' exactly).
-//! - [`stream`]: keyed, chunked random streams (`weightgen-2`), the only code that draws numbers.
+//! - [`stream`]: keyed, chunked random streams (`weightgen-3`), the only code that draws numbers.
 //! - [`write`]: one module per format behind one trait, and atomic file handling.
 //! - [`read`] and [`inspect`]: files read back safely, summarised, and checked against the
 //!   initialisation they claim.

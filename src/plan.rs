@@ -141,6 +141,7 @@ impl PlannedTensor {
     /// The stream of this tensor's values for `seed`.
     pub fn stream(&self, seed: u64) -> TensorStream {
         TensorStream::with_shape(seed, &self.name, &self.shape, &self.params.distribution)
+            .with_dtype(self.dtype)
     }
 }
 

@@ -427,7 +427,7 @@ fn safetensors_records_seed_stream_and_spec_metadata() {
     assert_eq!(start % 8, 0, "data starts 8-byte aligned");
     let meta = &h["__metadata__"];
     assert_eq!(meta["weightgen.seed"], "42");
-    assert_eq!(meta["weightgen.stream"], "weightgen-2");
+    assert_eq!(meta["weightgen.stream"], "weightgen-3");
     assert_eq!(meta["model"], "mlp-784-256-10");
     for (name, shape) in [
         ("0.weight", vec![256, 784]),
@@ -724,7 +724,7 @@ fn json_summary_describes_every_tensor() {
         ],
     );
     assert_eq!(s["seed"], 7);
-    assert_eq!(s["stream"], "weightgen-2");
+    assert_eq!(s["stream"], "weightgen-3");
     assert_eq!(s["format"], "safetensors");
     assert_eq!(s["convention"], "torch");
     assert_eq!(s["dry_run"], false);

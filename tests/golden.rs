@@ -1,5 +1,5 @@
 //! Golden files: small outputs for a fixed seed in every format and dtype, committed under
-//! `fixtures/golden/` and compared byte for byte. They pin the `weightgen-2` stream and every
+//! `fixtures/golden/` and compared byte for byte. They pin the `weightgen-3` stream and every
 //! writer's layout. Regenerate only when that changes on purpose: `make fixtures` (runs this
 //! test with `WEIGHTGEN_BLESS=1`), and bump the stream version if values changed.
 

@@ -54,12 +54,13 @@ fn data(name: &str, shape: &[u64], dtype: DType) -> Vec<u8> {
             low: -1.0,
             high: 1.0,
         },
-    );
+    )
+    .with_dtype(dtype);
     let mut out = Vec::new();
     let mut scratch = Vec::new();
     for c in 0..s.num_chunks() {
         let mut b = vec![0u8; s.chunk_len(c) * dtype.size()];
-        s.fill_chunk_bytes(c, dtype, &mut scratch, &mut b);
+        s.fill_chunk_bytes(c, &mut scratch, &mut b);
         out.extend(b);
     }
     out
@@ -170,7 +171,7 @@ fn cli_files_are_accepted_by_the_reference_reader_with_aligned_tensors() {
         let (n, meta) = SafeTensors::read_metadata(&bytes).unwrap();
         let m = meta.metadata().as_ref().unwrap();
         assert_eq!(m["format"], "pt");
-        assert_eq!(m["weightgen.stream"], "weightgen-2");
+        assert_eq!(m["weightgen.stream"], "weightgen-3");
         assert_eq!(m["weightgen.seed"], "7");
         assert_eq!(m["purpose"], "golden");
         let plan: serde_json::Value = serde_json::from_str(&m["weightgen.plan"]).unwrap();

@@ -577,8 +577,10 @@ fn standard_is_uniform_within_one_over_sqrt_fan_in() {
 // ---------------------------------------------------------------------------------------------
 // Output rounding and stream structure.
 
+/// The bytes of f32/f16/bf16 files (the writers' fast path) are each value of `fill_chunk`
+/// rounded to nearest even: to f32 by IEEE conversion, to f16/bf16 from that f32 value.
 #[test]
-fn f32_output_is_the_f64_draw_rounded_to_nearest() {
+fn narrow_output_is_the_f64_draw_rounded_to_nearest() {
     let dists = [
         Distribution::Uniform {
             low: -0.3,
@@ -597,19 +599,30 @@ fn f32_output_is_the_f64_draw_rounded_to_nearest() {
     let n = 2 * CHUNK_ELEMS + 777;
     let mut scratch = Vec::new();
     for d in dists {
-        let s = TensorStream::new(301, "f32", n, &d);
-        for c in 0..s.num_chunks() {
-            let mut v = vec![0.0; s.chunk_len(c)];
-            s.fill_chunk(c, &mut v);
-            let mut bytes = vec![0u8; 4 * s.chunk_len(c)];
-            s.fill_chunk_bytes(c, DType::F32, &mut scratch, &mut bytes);
-            for (i, (x, b)) in v.iter().zip(bytes.chunks_exact(4)).enumerate() {
-                let got = f32::from_le_bytes(b.try_into().unwrap());
-                assert_eq!(
-                    got.to_bits(),
-                    (*x as f32).to_bits(),
-                    "{d:?} chunk {c} element {i}: {got} vs {x}"
-                );
+        for dtype in [DType::F32, DType::F16, DType::BF16] {
+            let s = TensorStream::new(301, "f32", n, &d).with_dtype(dtype);
+            for c in 0..s.num_chunks() {
+                let mut v = vec![0.0; s.chunk_len(c)];
+                s.fill_chunk(c, &mut v);
+                let mut bytes = vec![0u8; dtype.size() * s.chunk_len(c)];
+                s.fill_chunk_bytes(c, &mut scratch, &mut bytes);
+                for (i, (x, b)) in v.iter().zip(bytes.chunks_exact(dtype.size())).enumerate() {
+                    let (got, want) = match dtype {
+                        DType::F32 => (
+                            u32::from_le_bytes(b.try_into().unwrap()),
+                            (*x as f32).to_bits(),
+                        ),
+                        DType::F16 => (
+                            u16::from_le_bytes(b.try_into().unwrap()) as u32,
+                            half::f16::from_f32(*x as f32).to_bits() as u32,
+                        ),
+                        _ => (
+                            u16::from_le_bytes(b.try_into().unwrap()) as u32,
+                            half::bf16::from_f32(*x as f32).to_bits() as u32,
+                        ),
+                    };
+                    assert_eq!(got, want, "{d:?} {dtype} chunk {c} element {i}: {x}");
+                }
             }
         }
     }
@@ -704,7 +717,7 @@ fn chunk_boundaries_are_invisible() {
         "chunks start with repeated values"
     );
     // No chunk head is a (shifted) copy of another's: no run of 3 consecutive values occurs
-    // twice among the 512 heads. Values carry f32 precision (`weightgen-2` normals), so single
+    // twice among the 512 heads. Values carry f32 precision (normals since `weightgen-2`), so single
     // values do collide by chance (each f32 value near 1 has probability ≈ 0.24·2⁻²³ ≈ 3e-8,
     // about 20 expected among 51,200), but a chance repeat of a 3-run needs three such
     // coincidences in a row: expected ≈ 51,200²/2 · (3e-8)³ ≈ 4e-14.

@@ -5,24 +5,28 @@
 //! fixed-size chunks that can be filled in any order, on any thread. Does not own: byte layout
 //! of files (`write`), nor what a scheme means (`scheme`).
 //!
-//! # Stream `weightgen-2` (recorded as `weightgen.stream` in every safetensors file)
+//! # Stream `weightgen-3` (recorded as `weightgen.stream` in every safetensors file)
 //!
 //! 1. **Key.** `key = SHA-256("weightgen-1" ‖ 0x00 ‖ seed as 8 bytes little-endian ‖ name as
 //!    UTF-8)`: 32 bytes, the key of a ChaCha8 generator (`rand_chacha::ChaCha8Rng`, the
 //!    ChaCha stream cipher reduced to 8 rounds, whose output `rand_chacha` keeps value-stable).
-//!    The label stayed `weightgen-1` when the stream became `weightgen-2`, so uniform values
-//!    are unchanged.
+//!    The label stayed `weightgen-1` through `weightgen-2` and `weightgen-3`.
 //! 2. **Chunks.** Element `i` (C order) belongs to chunk `c = i / 65536`. Chunk `c` is drawn from
 //!    `ChaCha8Rng::from_seed(key)` with `set_stream(c)`, starting at word 0. Nothing else is
 //!    shared between chunks, so chunks are independent of each other and of the thread count.
-//! 3. **Words to floats.** `next_u64` (two consecutive 32-bit words, the first one low, as
-//!    rand_chacha defines it; drawn in bulk with `fill_bytes`, which gives the same words) →
-//!    `u = (w >> 11) · 2⁻⁵³` ∈ [0, 1) or `u' = ((w >> 11) + 1) · 2⁻⁵³` ∈ (0, 1].
+//! 3. **Words to floats.** A 64-bit word is `next_u64` (two consecutive 32-bit words, the first
+//!    one low, as rand_chacha defines it), a 32-bit word `next_u32`; both are drawn in bulk with
+//!    `fill_bytes` (the stream's bytes read little-endian), which gives the same words.
+//!    `u = (w >> 11) · 2⁻⁵³` ∈ [0, 1) or `u' = ((w >> 11) + 1) · 2⁻⁵³` ∈ (0, 1] from a 64-bit
+//!    word; `u₂₄ = (w >> 8) · 2⁻²⁴` ∈ [0, 1) from a 32-bit word.
 //! 4. **Samplers** (arithmetic in f64 except the Box–Muller transform; `ln` and `exp` of the
 //!    truncated-normal proposals from the pure-Rust `libm` crate, so results do not depend on
 //!    the platform's C library):
 //!    - constant: no draws;
-//!    - uniform `[low, high]`: one word per element, `min(low + (high − low)·u, high)`;
+//!    - uniform `[low, high]`: `min(low + (high − low)·u, high)` in f64, with one 64-bit word
+//!      per element (`u`) for f64 tensors, and one 32-bit word per element (`u₂₄`) for f32,
+//!      f16 and bf16 tensors, whose values are rounded to f32 anyway (new in `weightgen-3`:
+//!      half the random bytes; `weightgen-1`/`-2` drew 64-bit words for every dtype);
 //!    - normal: Box–Muller on element pairs (2k, 2k+1) of the chunk from ONE word `w` per pair,
 //!      in f32 arithmetic: `u1 = ((lo >> 1) as i32 as f32)·2⁻³¹ + 2⁻³²` ∈ (0, 1] from the low 32
 //!      bits, `k = hi >> 8` from the high 32 bits, `r = √(−2·ln u1)`, `θ = 2π·k/2²⁴` reduced
@@ -39,7 +43,8 @@
 //!      `exp((α² − z²)/2)` or Robert's exponential proposal `z = α − ln(u')/λ`,
 //!      `λ = (α + √(α²+4))/2`, rejected when `z > β`, accepted when `u_2 ≤ exp(−(z−λ)²/2)`;
 //!      value `clamp(mean + std·z, low, high)`.
-//! 5. **Rounding.** The f64 value is the f64 output. f32 is its IEEE round-to-nearest-even; f16
+//! 5. **Rounding.** The f64 value is the f64 output. The f32/f16/bf16 hot loops (`simd`) compute
+//!    the same f64 operations in vector registers (baseline and AVX2 builds, same bits). f32 is its IEEE round-to-nearest-even; f16
 //!    and bf16 round *that f32 value* to nearest even (so a bf16 file is the f32 file cast).
 //!
 //! 6. **Structural schemes.** eye and dirac are exact functions of the element's index. sparse:
@@ -58,6 +63,7 @@
 
 mod native;
 mod ortho;
+mod simd;
 pub mod torch;
 
 pub use native::{CHUNK_ELEMS, STREAM_VERSION, TensorStream, tensor_key};

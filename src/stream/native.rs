@@ -1,5 +1,6 @@
-//! The native keyed chunk streams (`weightgen-2`); the algorithm is specified in `stream/mod.rs`.
+//! The native keyed chunk streams (`weightgen-3`); the algorithm is specified in `stream/mod.rs`.
 
+use super::simd;
 use crate::dtype::DType;
 use crate::scheme::Distribution;
 use rand_chacha::ChaCha8Rng;
@@ -33,10 +34,10 @@ fn dirac_value(shape: &[u64], groups: u64, channels_last: bool, mut idx: u64) ->
 }
 
 /// Version string of this stream family, recorded in every file.
-pub const STREAM_VERSION: &str = "weightgen-2";
+pub const STREAM_VERSION: &str = "weightgen-3";
 
-/// The label that keys tensors: unchanged since `weightgen-1` (whose uniform values
-/// `weightgen-2` keeps).
+/// The label that keys tensors: unchanged since `weightgen-1` (f64 uniform values are still
+/// those of `weightgen-1`).
 const KEY_LABEL: &str = "weightgen-1";
 
 /// Elements per chunk; part of the stream contract.
@@ -168,14 +169,36 @@ fn with_words<R>(rng: &mut ChaCha8Rng, n: usize, f: impl FnOnce(&[u64]) -> R) ->
     })
 }
 
+/// Run `f` on the next `n` 32-bit words of `rng` (the values `next_u32` would return, drawn
+/// in bulk: the stream's bytes read as little-endian u32).
+fn with_words32<R>(rng: &mut ChaCha8Rng, n: usize, f: impl FnOnce(&[u32]) -> R) -> R {
+    WORDS.with_borrow_mut(|w| {
+        w.resize(n.div_ceil(2), 0);
+        // SAFETY: any byte pattern is a valid u32, and u64 storage is aligned for u32.
+        let words = unsafe { std::slice::from_raw_parts_mut(w.as_mut_ptr().cast::<u32>(), n) };
+        // SAFETY: as above, u8 has no alignment requirement.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), n * 4) };
+        rng.fill_bytes(bytes);
+        for x in words.iter_mut() {
+            *x = u32::from_le(*x);
+        }
+        f(words)
+    })
+}
+
 /// Box–Muller pairs per step of the bulk samplers (stack buffers).
-const BM_BLOCK: usize = 256;
+pub(super) const BM_BLOCK: usize = 256;
 
 /// The pairs of `words` (at most [`BM_BLOCK`]) into `cos` and `sin`, in simple fixed-length
 /// passes over stack arrays so the compiler vectorises them (same operations, same bits as
 /// [`box_muller_word`]).
-#[inline]
-fn box_muller_block(words: &[u64], cos: &mut [f32; BM_BLOCK], sin: &mut [f32; BM_BLOCK]) {
+#[inline(always)]
+pub(super) fn box_muller_block(
+    words: &[u64],
+    cos: &mut [f32; BM_BLOCK],
+    sin: &mut [f32; BM_BLOCK],
+) {
     let mut lo = [0u32; BM_BLOCK];
     let mut hi = [0u32; BM_BLOCK];
     for ((w, l), h) in words.iter().zip(lo.iter_mut()).zip(hi.iter_mut()) {
@@ -225,21 +248,21 @@ enum TruncMethod {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Trunc {
+pub(super) struct Trunc {
     mean: f64,
     std: f64,
     low: f64,
     high: f64,
     /// Standardised bounds after mirroring (α < β; α ≥ 0 unless the interval contains 0).
-    alpha: f64,
-    beta: f64,
+    pub(super) alpha: f64,
+    pub(super) beta: f64,
     /// −1 when the interval was mirrored.
     sign: f64,
     method: TruncMethod,
 }
 
 impl Trunc {
-    fn new(mean: f64, std: f64, low: f64, high: f64) -> Trunc {
+    pub(super) fn new(mean: f64, std: f64, low: f64, high: f64) -> Trunc {
         let (mut alpha, mut beta) = ((low - mean) / std, (high - mean) / std);
         let mut sign = 1.0;
         if beta < 0.0 {
@@ -313,7 +336,8 @@ impl Trunc {
         }
     }
 
-    fn value(&self, z: f64) -> f64 {
+    #[inline(always)]
+    pub(super) fn value(&self, z: f64) -> f64 {
         (self.mean + self.std * (self.sign * z)).clamp(self.low, self.high)
     }
 }
@@ -393,6 +417,8 @@ struct Cache(Mutex<Option<Arc<Vec<f64>>>>);
 pub struct TensorStream {
     key: [u8; 32],
     numel: u64,
+    /// The output dtype: f32, f16 and bf16 draw uniform values from 32-bit words.
+    dtype: DType,
     sampler: Sampler,
     cache: Cache,
 }
@@ -476,9 +502,17 @@ impl TensorStream {
         TensorStream {
             key: tensor_key(seed, name),
             numel,
+            dtype: DType::F64,
             sampler,
             cache: Cache::default(),
         }
+    }
+
+    /// The same stream for an output of `dtype` (the default is f64). Uniform values of f32,
+    /// f16 and bf16 tensors are drawn with f32 precision, from one 32-bit word each.
+    pub fn with_dtype(mut self, dtype: DType) -> TensorStream {
+        self.dtype = dtype;
+        self
     }
 
     /// Drop values computed for the whole tensor (call when the tensor has been written).
@@ -495,9 +529,7 @@ impl TensorStream {
     /// Standard normals for elements [start, start + out.len()) of the chunk stream (same
     /// pairs as the `normal` sampler), for `start` at a chunk boundary.
     fn normals(&self, c: u64, out: &mut [f64]) {
-        let mut rng = ChaCha8Rng::from_seed(self.key);
-        rng.set_stream(c);
-        fill_normals(&mut rng, out, 0.0, 1.0);
+        fill_normals(&mut self.rng(c), out, 0.0, 1.0);
     }
 
     /// The orthogonal matrix, in C order.
@@ -600,14 +632,21 @@ impl TensorStream {
             }
             _ => {}
         }
-        let mut rng = ChaCha8Rng::from_seed(self.key);
-        rng.set_stream(c);
+        let mut rng = self.rng(c);
         match self.sampler.clone() {
             Sampler::Constant(_)
             | Sampler::Eye { .. }
             | Sampler::Dirac { .. }
             | Sampler::Orthogonal { .. }
             | Sampler::Sparse { .. } => unreachable!("handled above"),
+            Sampler::Uniform { low, high } if self.dtype.is_narrow() => {
+                let width = high - low;
+                with_words32(&mut rng, out.len(), |words| {
+                    for (x, w) in out.iter_mut().zip(words) {
+                        *x = simd::uniform24(*w, low, width, high);
+                    }
+                });
+            }
             Sampler::Uniform { low, high } => {
                 let width = high - low;
                 with_words(&mut rng, out.len(), |words| {
@@ -629,13 +668,83 @@ impl TensorStream {
         }
     }
 
-    /// Fill `out` with the little-endian bytes of chunk `c` in `dtype`; `scratch` is reused
-    /// between calls to avoid allocation.
-    pub fn fill_chunk_bytes(&self, c: u64, dtype: DType, scratch: &mut Vec<f64>, out: &mut [u8]) {
+    /// Fill `out` with the little-endian bytes of chunk `c` in the stream's dtype (see
+    /// [`TensorStream::with_dtype`]); `scratch` is reused between calls to avoid allocation.
+    pub fn fill_chunk_bytes(&self, c: u64, scratch: &mut Vec<f64>, out: &mut [u8]) {
+        if self.dtype.is_narrow() && self.fill_narrow(c, out) {
+            return;
+        }
         let n = self.chunk_len(c);
         scratch.resize(n, 0.0);
         self.fill_chunk(c, scratch);
-        dtype.encode(scratch, out);
+        self.dtype.encode(scratch, out);
+    }
+
+    /// Chunk `c`'s generator.
+    fn rng(&self, c: u64) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::from_seed(self.key);
+        rng.set_stream(c);
+        rng
+    }
+
+    /// The fast path of [`TensorStream::fill_chunk_bytes`] for f32/f16/bf16 outputs of the
+    /// uniform, normal and truncated normal (`Normal` proposal) samplers: values computed in
+    /// blocks straight to the dtype's bytes by the [`simd`] kernels, the same bits as
+    /// [`TensorStream::fill_chunk`] followed by [`DType::encode`]. `false` for other samplers.
+    fn fill_narrow(&self, c: u64, out: &mut [u8]) -> bool {
+        let (dtype, n) = (self.dtype, self.chunk_len(c));
+        let size = dtype.size();
+        debug_assert_eq!(out.len(), n * size);
+        let mut vals = [0f32; simd::VAL_BLOCK];
+        let mut bm = simd::BoxMuller::new();
+        match self.sampler {
+            Sampler::Uniform { low, high } => {
+                let mut rng = self.rng(c);
+                with_words32(&mut rng, n, |words| {
+                    for (ws, os) in words
+                        .chunks(simd::VAL_BLOCK)
+                        .zip(out.chunks_mut(simd::VAL_BLOCK * size))
+                    {
+                        let v = &mut vals[..ws.len()];
+                        simd::uniform_f32(ws, low, high - low, high, v);
+                        dtype.encode_f32(v, os);
+                    }
+                });
+            }
+            Sampler::Normal { mean, std } => {
+                let mut rng = self.rng(c);
+                with_words(&mut rng, n.div_ceil(2), |words| {
+                    for (ws, os) in words
+                        .chunks(BM_BLOCK)
+                        .zip(out.chunks_mut(simd::VAL_BLOCK * size))
+                    {
+                        let v = &mut vals[..os.len() / size];
+                        simd::normal_f32(ws, mean, std, v, &mut bm);
+                        dtype.encode_f32(v, os);
+                    }
+                });
+            }
+            Sampler::Trunc(t) if t.method == TruncMethod::Normal => {
+                let mut rng = self.rng(c);
+                let mut i = 0;
+                while i < n {
+                    // As in `trunc_by_normals`: words past the last one needed are never used.
+                    let words = ((n - i) * 3 / 4 + 8).min(1 << 14);
+                    with_words(&mut rng, words, |words| {
+                        for ws in words.chunks(BM_BLOCK) {
+                            if i == n {
+                                return;
+                            }
+                            let k = simd::trunc_normal_f32(ws, &t, &mut vals, &mut bm).min(n - i);
+                            dtype.encode_f32(&vals[..k], &mut out[i * size..(i + k) * size]);
+                            i += k;
+                        }
+                    });
+                }
+            }
+            _ => return false,
+        }
+        true
     }
 }
 

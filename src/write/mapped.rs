@@ -208,10 +208,10 @@ pub(super) fn fill(
             SCRATCH.with_borrow_mut(|(values, bytes)| {
                 let full = t.stream.chunk_len(p.c) * t.dtype.size();
                 if p.from == 0 && p.to == full {
-                    t.stream.fill_chunk_bytes(p.c, t.dtype, values, out);
+                    t.stream.fill_chunk_bytes(p.c, values, out);
                 } else {
                     bytes.resize(full, 0);
-                    t.stream.fill_chunk_bytes(p.c, t.dtype, values, bytes);
+                    t.stream.fill_chunk_bytes(p.c, values, bytes);
                     out.copy_from_slice(&bytes[p.from..p.to]);
                 }
             });
@@ -264,7 +264,8 @@ mod tests {
                     low: -1.0,
                     high: 1.0,
                 },
-            ),
+            )
+            .with_dtype(dtype),
             torch: None,
         }
     }

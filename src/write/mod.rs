@@ -312,8 +312,7 @@ impl DataPath {
                 .enumerate()
                 .for_each(|(k, out)| {
                     mapped::with_scratch(|scratch| {
-                        t.stream
-                            .fill_chunk_bytes(first + k as u64, t.dtype, scratch, out)
+                        t.stream.fill_chunk_bytes(first + k as u64, scratch, out)
                     });
                 });
             if let Some(h) = hasher.as_mut() {

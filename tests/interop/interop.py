@@ -38,7 +38,7 @@ from safetensors.numpy import load as st_load_bytes
 from safetensors.numpy import load_file as st_load_file
 
 SEED = 7
-STREAM = "weightgen-2"
+STREAM = "weightgen-3"
 USER_METADATA = {"model": "interop-test"}
 RUN_TIMEOUT_S = 120
 
