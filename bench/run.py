@@ -99,6 +99,7 @@ def cases(quick):
                 "torch": (TORCH, {"init": "torch.nn.init.xavier_uniform_(w)", "cast": ""}),
                 "n": n,
                 "m": m,
+                "floors": True,
             }
         )
         out.append(
@@ -110,6 +111,7 @@ def cases(quick):
                 "torch": (TORCH, {"init": "torch.nn.init.kaiming_normal_(w)", "cast": ""}),
                 "n": n,
                 "m": m,
+                "floors": True,
             }
         )
         out.append(
@@ -163,6 +165,16 @@ def commands(case, args, workdir):
         "dd zeros": f"dd if=/dev/zero of={st} bs={bs} count={count} status=none",
         "dd zeros + fsync": f"dd if=/dev/zero of={st} bs={bs} count={count} conv=fsync status=none",
     }
+    if case.get("floors"):
+        # What the write path costs without generation, and generation without the write path.
+        cmds["weightgen --no-fsync, zeros (write path alone)"] = (
+            f"{shlex.quote(args.weightgen)} generate w={case['n']}x{case['m']} --scheme zeros "
+            f"--seed 0 -q --no-fsync -o {st}"
+        )
+        cmds["weightgen to /dev/null (generation alone)"] = (
+            f"{shlex.quote(args.weightgen)} {case['wg'].format(spec=spec)} --seed 0 -q "
+            "--format safetensors -o - > /dev/null"
+        )
     if case["bytes"] % (8 << 20) == 0:
         # The device itself: no page cache, so no page allocation or zeroing in the kernel.
         cmds["dd zeros, O_DIRECT (device)"] = (
@@ -192,6 +204,7 @@ def main():
     ap.add_argument("torch_python", nargs="?", default="")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="1 GiB cases only")
+    ap.add_argument("--only", default="", help="only the cases whose name contains this")
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench-tmp"))
     args = ap.parse_args()
@@ -213,7 +226,7 @@ def main():
         json.dump({"tensors": [{"name": f"t{i}", "shape": [64, 64]} for i in range(10000)]}, f)
     rng = random.Random(0)
     results = []
-    for case in cases(args.quick):
+    for case in [c for c in cases(args.quick) if args.only in c["name"]]:
         cmds = commands(case, args, args.workdir)
         runs = {t: [] for t in cmds}
         for rep in range(args.reps):
@@ -258,7 +271,8 @@ def write_report(args, results, scaling, start, torch_note):
     lines.append("make bench   # = " + " ".join(
         ["bench/run.py", "target/release/weightgen", "<venv python>"]
         + (["<torch venv python>"] if args.torch_python else [])
-        + [f"--reps {args.reps}"] + (["--quick"] if args.quick else [])))
+        + [f"--reps {args.reps}"] + (["--quick"] if args.quick else [])
+        + ([f"--only {shlex.quote(args.only)}"] if args.only else [])))
     lines.append("```")
     lines.append("")
     cpu = "unknown"
@@ -281,7 +295,11 @@ def write_report(args, results, scaling, start, torch_note):
                  "(device)` writes 8 MiB blocks past the page cache, synchronously: the disk's own "
                  "speed, a floor for any synced write; NumPy and PyTorch do not sync. The "
                  "like-for-like ratios are `weightgen --no-fsync`/dd and "
-                 "`weightgen`/(dd+fsync). Ratios are medians of per-repetition ratios; other tools are "
+                 "`weightgen`/(dd+fsync). In the xavier_uniform and kaiming_normal cases, `weightgen --no-fsync, "
+                 "zeros (write path alone)` writes the same number of zero bytes through "
+                 "weightgen's own write path (no random numbers: the floor of that path), and "
+                 "`weightgen to /dev/null (generation alone)` makes the same tensor into a pipe "
+                 "to /dev/null (the generator without a file). Ratios are medians of per-repetition ratios; other tools are "
                  "compared with `weightgen` (synced). GB/s = 10⁹ bytes of tensor data per "
                  "second.")
     if torch_note:
