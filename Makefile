@@ -78,7 +78,8 @@ study-docs:
 
 ## bench: weightgen against dd, NumPy and (if `make verify-torch` has made its venv) PyTorch;
 ## writes bench/results.md. Needs ~14 GiB of RAM for the NumPy/PyTorch 4 GiB cases and ~10 GiB
-## of disk. BENCH_ARGS="--quick" runs the 1 GiB cases only; "--reps N" sets repetitions; "--only TEXT" the cases whose name contains TEXT; "--out FILE" the report file.
+## of disk. BENCH_ARGS="--quick" runs the 1 GiB cases only; "--reps N" sets repetitions;
+## "--only TEXT" runs the cases whose name contains TEXT; "--out FILE" names the report.
 BENCH_ARGS ?=
 bench: $(VENV)/.stamp
 	$(CARGO) build --release --locked
