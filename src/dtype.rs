@@ -146,12 +146,7 @@ impl DType {
                     o.copy_from_slice(&v.to_le_bytes());
                 }
             }
-            DType::F32 => {
-                for (v, o) in values.iter().zip(out.chunks_exact_mut(4)) {
-                    o.copy_from_slice(&(*v as f32).to_le_bytes());
-                }
-            }
-            DType::F16 | DType::BF16 => encode_half(self, values, out),
+            DType::F32 | DType::F16 | DType::BF16 => encode_via_f32(self, values, out),
             DType::I64 => {
                 for (v, o) in values.iter().zip(out.chunks_exact_mut(8)) {
                     o.copy_from_slice(&(*v as i64).to_le_bytes());
@@ -161,15 +156,15 @@ impl DType {
     }
 }
 
-/// Elements converted per step to f16/bf16 (stack buffers, no allocation).
-const HALF_BLOCK: usize = 512;
+/// Elements converted per step (stack buffers, no allocation).
+const BLOCK: usize = 512;
 
-/// Round the f64 `values` to f32, then encode them as `dtype` (f16/bf16) a block at a time.
-fn encode_half(dtype: DType, values: &[f64], out: &mut [u8]) {
-    let mut f = [0f32; HALF_BLOCK];
+/// Round the f64 `values` to f32, then encode them as the narrow `dtype` a block at a time.
+fn encode_via_f32(dtype: DType, values: &[f64], out: &mut [u8]) {
+    let mut f = [0f32; BLOCK];
     for (vs, os) in values
-        .chunks(HALF_BLOCK)
-        .zip(out.chunks_mut(2 * HALF_BLOCK))
+        .chunks(BLOCK)
+        .zip(out.chunks_mut(dtype.size() * BLOCK))
     {
         for (a, b) in f.iter_mut().zip(vs) {
             *a = *b as f32;
@@ -183,11 +178,8 @@ fn encode_half_f32<H: Copy>(values: &[f32], out: &mut [u8], zero: H, bytes: fn(H
 where
     [H]: HalfFloatSliceExt,
 {
-    let mut h = [zero; HALF_BLOCK];
-    for (vs, os) in values
-        .chunks(HALF_BLOCK)
-        .zip(out.chunks_mut(2 * HALF_BLOCK))
-    {
+    let mut h = [zero; BLOCK];
+    for (vs, os) in values.chunks(BLOCK).zip(out.chunks_mut(2 * BLOCK)) {
         let n = vs.len();
         h[..n].convert_from_f32_slice(vs);
         for (x, o) in h[..n].iter().zip(os.chunks_exact_mut(2)) {
