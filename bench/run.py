@@ -295,13 +295,13 @@ def write_report(args, results, scaling, start, torch_note):
                  "(device)` writes 8 MiB blocks past the page cache, synchronously: the disk's own "
                  "speed, a floor for any synced write; NumPy and PyTorch do not sync. The "
                  "like-for-like ratios are `weightgen --no-fsync`/dd and "
-                 "`weightgen`/(dd+fsync). In the xavier_uniform and kaiming_normal cases, `weightgen --no-fsync, "
-                 "zeros (write path alone)` writes the same number of zero bytes through "
-                 "weightgen's own write path (no random numbers: the floor of that path), and "
-                 "`weightgen to /dev/null (generation alone)` makes the same tensor into a pipe "
-                 "to /dev/null (the generator without a file). Ratios are medians of per-repetition ratios; other tools are "
-                 "compared with `weightgen` (synced). GB/s = 10⁹ bytes of tensor data per "
-                 "second.")
+                 "`weightgen`/(dd+fsync). In the xavier_uniform and kaiming_normal cases, "
+                 "`weightgen --no-fsync, zeros (write path alone)` writes the same number of "
+                 "zero bytes through weightgen's own write path (no random numbers: the floor "
+                 "of that path), and `weightgen to /dev/null (generation alone)` makes the same "
+                 "tensor into a pipe to /dev/null (the generator without a file). Ratios are "
+                 "medians of per-repetition ratios; other tools are compared with `weightgen` "
+                 "(synced). GB/s = 10⁹ bytes of tensor data per second.")
     if torch_note:
         lines += ["", f"Note: {torch_note}."]
     lines.append("")

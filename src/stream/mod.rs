@@ -43,9 +43,10 @@
 //!      `exp((α² − z²)/2)` or Robert's exponential proposal `z = α − ln(u')/λ`,
 //!      `λ = (α + √(α²+4))/2`, rejected when `z > β`, accepted when `u_2 ≤ exp(−(z−λ)²/2)`;
 //!      value `clamp(mean + std·z, low, high)`.
-//! 5. **Rounding.** The f64 value is the f64 output. The f32/f16/bf16 hot loops (`simd`) compute
-//!    the same f64 operations in vector registers (baseline and AVX2 builds, same bits). f32 is its IEEE round-to-nearest-even; f16
-//!    and bf16 round *that f32 value* to nearest even (so a bf16 file is the f32 file cast).
+//! 5. **Rounding.** The f64 value is the f64 output. f32 is its IEEE round-to-nearest-even; f16
+//!    and bf16 round *that f32 value* to nearest even (so a bf16 file is the f32 file cast). The
+//!    f32/f16/bf16 hot loops (`simd`) compute the same f64 operations in vector registers
+//!    (baseline and AVX2 builds, same bits).
 //!
 //! 6. **Structural schemes.** eye and dirac are exact functions of the element's index. sparse:
 //!    the values are the normal sampler's standard normals times `std`; in each column the

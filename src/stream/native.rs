@@ -349,24 +349,40 @@ impl Trunc {
 fn trunc_by_normals(t: &Trunc, rng: &mut ChaCha8Rng, out: &mut [f64]) {
     let (mut cos, mut sin) = ([0f32; BM_BLOCK], [0f32; BM_BLOCK]);
     let (a, b) = (t.alpha, t.beta);
-    let mut i = 0;
-    while i < out.len() {
+    trunc_normal_blocks(rng, out.len(), |block, done| {
+        box_muller_block(block, &mut cos, &mut sin);
+        let mut i = done;
+        for (c, s) in cos.iter().zip(&sin).take(block.len()) {
+            for z in [*c as f64, *s as f64] {
+                if i < out.len() && a <= z && z <= b {
+                    out[i] = t.value(z);
+                    i += 1;
+                }
+            }
+        }
+        i - done
+    });
+}
+
+/// The word blocks of the truncated normal's `Normal` proposal for `n` values: blocks of at
+/// most [`BM_BLOCK`] words go to `take(block, done)`, which keeps the block's accepted values
+/// (at most `n − done`) and returns how many, until `n` are kept. Words drawn past the last
+/// block needed are never used.
+fn trunc_normal_blocks(
+    rng: &mut ChaCha8Rng,
+    n: usize,
+    mut take: impl FnMut(&[u64], usize) -> usize,
+) {
+    let mut done = 0;
+    while done < n {
         // The interval holds ≥ 68% of the mass here (it contains 0 and is ≥ √(2π) wide).
-        let words = ((out.len() - i) * 3 / 4 + 8).min(1 << 14);
+        let words = ((n - done) * 3 / 4 + 8).min(1 << 14);
         with_words(rng, words, |words| {
             for block in words.chunks(BM_BLOCK) {
-                if i == out.len() {
+                if done == n {
                     return;
                 }
-                box_muller_block(block, &mut cos, &mut sin);
-                for (c, s) in cos.iter().zip(&sin).take(block.len()) {
-                    for z in [*c as f64, *s as f64] {
-                        if i < out.len() && a <= z && z <= b {
-                            out[i] = t.value(z);
-                            i += 1;
-                        }
-                    }
-                }
+                done += take(block, done);
             }
         });
     }
@@ -697,9 +713,9 @@ impl TensorStream {
         debug_assert_eq!(out.len(), n * size);
         let mut vals = [0f32; simd::VAL_BLOCK];
         let mut bm = simd::BoxMuller::new();
+        let mut rng = self.rng(c);
         match self.sampler {
             Sampler::Uniform { low, high } => {
-                let mut rng = self.rng(c);
                 with_words32(&mut rng, n, |words| {
                     for (ws, os) in words
                         .chunks(simd::VAL_BLOCK)
@@ -712,7 +728,6 @@ impl TensorStream {
                 });
             }
             Sampler::Normal { mean, std } => {
-                let mut rng = self.rng(c);
                 with_words(&mut rng, n.div_ceil(2), |words| {
                     for (ws, os) in words
                         .chunks(BM_BLOCK)
@@ -725,22 +740,11 @@ impl TensorStream {
                 });
             }
             Sampler::Trunc(t) if t.method == TruncMethod::Normal => {
-                let mut rng = self.rng(c);
-                let mut i = 0;
-                while i < n {
-                    // As in `trunc_by_normals`: words past the last one needed are never used.
-                    let words = ((n - i) * 3 / 4 + 8).min(1 << 14);
-                    with_words(&mut rng, words, |words| {
-                        for ws in words.chunks(BM_BLOCK) {
-                            if i == n {
-                                return;
-                            }
-                            let k = simd::trunc_normal_f32(ws, &t, &mut vals, &mut bm).min(n - i);
-                            dtype.encode_f32(&vals[..k], &mut out[i * size..(i + k) * size]);
-                            i += k;
-                        }
-                    });
-                }
+                trunc_normal_blocks(&mut rng, n, |ws, i| {
+                    let k = simd::trunc_normal_f32(ws, &t, &mut vals, &mut bm).min(n - i);
+                    dtype.encode_f32(&vals[..k], &mut out[i * size..(i + k) * size]);
+                    k
+                });
             }
             _ => return false,
         }
