@@ -90,6 +90,15 @@ struct GenerateArgs {
     #[arg(long, value_name = "FILE")]
     spec: Option<String>,
 
+    /// A Hugging Face model's config.json (or a directory holding one): write the checkpoint
+    /// directory `save_pretrained` would (config.json, generation_config.json, model.safetensors
+    /// or shards of at most --max-shard-size, default 50GB, and their index) with the family's
+    /// _init_weights values; with --rng torch, bit for bit those of torch.manual_seed(N) then
+    /// from_config. Families: llama, mistral, qwen2, qwen3, gemma, gemma2, phi3, gpt2, bert,
+    /// t5. Also `hf_config` in the spec. --dtype overrides the config's dtype.
+    #[arg(long, value_name = "PATH")]
+    hf_config: Option<String>,
+
     /// Linear layers of nn.Sequential(Linear, act, Linear, …) for widths IN,H1,…,OUT, named
     /// 0, 2, 4, … as the Sequential names them (biases zeros unless the scheme is torch_default).
     #[arg(long, value_name = "WIDTHS")]
@@ -261,6 +270,9 @@ impl GenerateArgs {
                 Spec::from_json(&text, &source)?
             }
         };
+        if let Some(p) = &self.hf_config {
+            spec.model = Some(weightgen::model::load(std::path::Path::new(p))?);
+        }
         let mut flags = weightgen::spec::ParamSet::default();
         if let Some(s) = &self.scheme {
             flags.set_scheme(s, "--scheme")?;
@@ -371,7 +383,10 @@ fn generate(args: &GenerateArgs) -> Result<()> {
     let spec = args.to_spec()?;
     let max_shard = match &args.max_shard_size {
         Some(s) => Some(shard::parse_size(s).map_err(|e| at(e, "--max-shard-size"))?),
-        None => spec.max_shard_size,
+        // A model is always a checkpoint directory; transformers 5.x shards at 50GB.
+        None => spec
+            .max_shard_size
+            .or(spec.model.as_ref().map(|_| MODEL_MAX_SHARD)),
     };
     match max_shard {
         Some(max) => return generate_checkpoint(args, &spec, max),
@@ -458,6 +473,9 @@ fn generate(args: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
+/// `save_pretrained`'s default `max_shard_size` in transformers 5.x ("50GB").
+const MODEL_MAX_SHARD: u64 = 50_000_000_000;
+
 /// `generate` with `--max-shard-size` (or the spec's `max_shard_size`): a sharded checkpoint,
 /// or one part of it (`--shard K`, `--index-only`).
 fn generate_checkpoint(args: &GenerateArgs, spec: &Spec, max: u64) -> Result<()> {
@@ -513,6 +531,11 @@ fn generate_checkpoint(args: &GenerateArgs, spec: &Spec, max: u64) -> Result<()>
         }
     };
     let path_of = |name: &str| ckpt.dir.join(name).display().to_string();
+    let side = plan
+        .model
+        .iter()
+        .flat_map(|m| &m.files)
+        .map(|(n, _)| n.as_str());
 
     if args.dry_run {
         let outputs: Vec<String> = match part {
@@ -521,10 +544,17 @@ fn generate_checkpoint(args: &GenerateArgs, spec: &Spec, max: u64) -> Result<()>
                 .iter()
                 .map(|s| s.file.as_str())
                 .chain(layout.index.as_deref())
+                .chain(side)
                 .map(path_of)
                 .collect(),
             Part::Shard(k) => vec![path_of(&layout.shards[k - 1].file)],
-            Part::Index => layout.index.iter().map(|i| path_of(i)).collect(),
+            Part::Index => layout
+                .index
+                .as_deref()
+                .into_iter()
+                .chain(side)
+                .map(path_of)
+                .collect(),
         };
         let hashes = BTreeMap::new();
         let summary = Summary::new(&plan, Format::Safetensors, outputs, true, &hashes)

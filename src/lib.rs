@@ -30,6 +30,7 @@ pub mod error;
 pub mod fans;
 pub mod inspect;
 pub mod layers;
+pub mod model;
 pub mod plan;
 pub mod read;
 pub mod scheme;

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::fans::{Convention, Fans, fans};
 use crate::scheme::{self, Param, Resolved, Scheme};
 use crate::spec::{ParamSet, Spec};
-use crate::stream::torch::{TorchDType, TorchOp, torch_seed_to_u64};
+use crate::stream::torch::{TorchDType, TorchOp, TorchStep, torch_seed_to_u64};
 use crate::stream::{RngKind, TensorStream};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -27,6 +27,13 @@ pub struct PlannedTensor {
     pub params: Resolved,
     pub numel: u64,
     pub bytes: u64,
+    /// Elements `[start, end)` that are +0 whatever the law draws (an embedding's padding
+    /// row); the draws are made as for the whole tensor.
+    pub zeroed: Option<(u64, u64)>,
+    /// Under `--rng torch`, the element type PyTorch computes in when it differs from the
+    /// default (f64 for f64 tensors, else f32 then rounded): a model whose parameters are
+    /// created in bf16/f16 draws through PyTorch's reduced-precision kernels.
+    pub torch_dtype: Option<TorchDType>,
 }
 
 /// How a tensor appears in `--json`, `--dry-run` and the `weightgen.plan` metadata.
@@ -41,6 +48,8 @@ pub struct TensorSummary<'a> {
     pub numel: u64,
     pub bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub zeroed: Option<[u64; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<&'a str>,
 }
 
@@ -48,10 +57,10 @@ impl PlannedTensor {
     /// How `--rng torch` draws this tensor, or why it cannot.
     pub fn torch_plan(&self) -> Result<TorchPlan> {
         use crate::scheme::Distribution as D;
-        let dtype = match self.dtype {
+        let dtype = self.torch_dtype.unwrap_or(match self.dtype {
             DType::F64 => TorchDType::F64,
             _ => TorchDType::F32,
-        };
+        });
         let refuse = |why: &str| {
             Err(Error::invalid(
                 format!("tensor `{}`", self.name),
@@ -134,6 +143,7 @@ impl PlannedTensor {
             distribution: &self.params.distribution,
             numel: self.numel,
             bytes: self.bytes,
+            zeroed: self.zeroed.map(|(a, b)| [a, b]),
             sha256,
         }
     }
@@ -142,6 +152,7 @@ impl PlannedTensor {
     pub fn stream(&self, seed: u64) -> TensorStream {
         TensorStream::with_shape(seed, &self.name, &self.shape, &self.params.distribution)
             .with_dtype(self.dtype)
+            .with_zeroed(self.zeroed)
     }
 }
 
@@ -210,6 +221,12 @@ pub struct Plan {
     pub convention: Convention,
     pub metadata: BTreeMap<String, String>,
     pub tensors: Vec<PlannedTensor>,
+    /// The generator schedule under `--rng torch` when it is not simply each tensor in plan
+    /// order (a model's `from_config` sequence); `None` for plain specs.
+    pub torch_steps: Option<Vec<TorchStep>>,
+    /// The model this plan was built from (`hf_config`), with the files written beside the
+    /// weights.
+    pub model: Option<crate::model::ModelInfo>,
 }
 
 fn prefixed(e: Error, set: &ParamSet, defaults: &ParamSet, tensor: &str) -> Error {
@@ -241,6 +258,9 @@ impl Plan {
     pub fn new(spec: &Spec, seed: u64) -> Result<Plan> {
         let convention = spec.convention.unwrap_or_default();
         let rng = spec.rng.unwrap_or_default();
+        if let Some(model) = &spec.model {
+            return Plan::of_model(spec, model, seed, rng);
+        }
         // Layers first (the model, in order), then raw tensors.
         let mut all = Vec::new();
         for layer in &spec.layers {
@@ -362,6 +382,8 @@ impl Plan {
                 params,
                 numel,
                 bytes,
+                zeroed: None,
+                torch_dtype: None,
             });
         }
 
@@ -404,7 +426,51 @@ impl Plan {
             convention,
             metadata: spec.metadata.clone(),
             tensors,
+            torch_steps: None,
+            model: None,
         })
+    }
+
+    /// A model's plan: `hf_config` excludes layers, tensors, schemes and parameters (its
+    /// values are the family's `_init_weights`), and the keras convention.
+    fn of_model(
+        spec: &Spec,
+        model: &crate::model::HfConfig,
+        seed: u64,
+        rng: RngKind,
+    ) -> Result<Plan> {
+        let with = |what: &str| {
+            Error::invalid(
+                "hf_config",
+                format!(
+                    "a model's tensors and values come from its config; {what} cannot be given with it"
+                ),
+            )
+        };
+        if !spec.layers.is_empty() {
+            return Err(with("layers"));
+        }
+        if let Some(t) = spec.tensors.first() {
+            return Err(with(&format!("tensors ({})", t.origin)));
+        }
+        if spec.defaults.scheme.is_some() {
+            return Err(with(&format!("a scheme ({})", spec.defaults.scheme_origin)));
+        }
+        if let Some(origin) = spec.defaults.origins.values().next() {
+            return Err(with(&format!("scheme parameters ({origin})")));
+        }
+        if spec.convention == Some(Convention::Keras) {
+            return Err(with("the keras convention"));
+        }
+        crate::model::plan(model, spec.dtype, seed, rng, spec.metadata.clone())
+    }
+
+    /// The generator schedule under `--rng torch`: the model's, or each tensor in plan order.
+    pub fn torch_schedule(&self) -> Vec<TorchStep> {
+        match &self.torch_steps {
+            Some(steps) => steps.clone(),
+            None => (0..self.tensors.len()).map(TorchStep::Tensor).collect(),
+        }
     }
 
     /// Sum of tensor data bytes.

@@ -182,6 +182,8 @@ pub struct Spec {
     pub tensors: Vec<TensorSpec>,
     /// Layers, expanded to tensors by the plan (before `tensors`).
     pub layers: Vec<LayerSpec>,
+    /// A Hugging Face model config (`hf_config`): the plan is that model's checkpoint.
+    pub model: Option<crate::model::HfConfig>,
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -215,8 +217,9 @@ fn as_str<'a>(v: &'a Value, path: &str) -> Result<&'a str> {
         .ok_or_else(|| Error::invalid(path, format!("expected a string, got {}", kind(v))))
 }
 
-const TOP_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 11] = [
     "version",
+    "hf_config",
     "rng",
     "seed",
     "dtype",
@@ -402,12 +405,30 @@ impl Spec {
     pub fn from_json(text: &str, source: &str) -> Result<Spec> {
         let StrictValue(value) = serde_json::from_str(text)
             .map_err(|e| Error::invalid(format!("spec {source}"), format!("invalid JSON: {e}")))?;
-        Spec::from_value(&value).map_err(|e| match e {
+        let mut spec = Spec::from_value(&value).map_err(|e| match e {
             Error::Invalid { where_, msg } => {
                 Error::invalid(format!("spec {source}: {where_}"), msg)
             }
             other => other,
-        })
+        })?;
+        if let Some(v) = value.get("hf_config") {
+            let p = v.as_str().filter(|p| !p.is_empty()).ok_or_else(|| {
+                Error::invalid(
+                    format!("spec {source}: hf_config"),
+                    format!("expected the path of a config.json, got {v}"),
+                )
+            })?;
+            // A relative path is taken from the spec file's folder (stdin: the current one).
+            let mut path = std::path::PathBuf::from(p);
+            if path.is_relative()
+                && source != "<stdin>"
+                && let Some(dir) = std::path::Path::new(source).parent()
+            {
+                path = dir.join(path);
+            }
+            spec.model = Some(crate::model::load(&path)?);
+        }
+        Ok(spec)
     }
 
     fn from_value(value: &Value) -> Result<Spec> {

@@ -437,6 +437,9 @@ pub struct TensorStream {
     dtype: DType,
     sampler: Sampler,
     cache: Cache,
+    /// Elements `[start, end)` forced to +0 after sampling (an embedding's padding row, as
+    /// `nn.Embedding(padding_idx=…)` and transformers' `_init_weights` zero it).
+    zeroed: Option<(u64, u64)>,
 }
 
 /// splitmix64's finaliser (Steele, Lea & Flood 2014): a bijection on u64.
@@ -521,7 +524,23 @@ impl TensorStream {
             dtype: DType::F64,
             sampler,
             cache: Cache::default(),
+            zeroed: None,
         }
+    }
+
+    /// The same stream with elements `[start, end)` set to +0 (the other values unchanged).
+    pub fn with_zeroed(mut self, range: Option<(u64, u64)>) -> TensorStream {
+        self.zeroed = range.filter(|(a, b)| a < b);
+        self
+    }
+
+    /// The part of chunk `c` that is zeroed, as offsets into the chunk.
+    fn zeroed_in_chunk(&self, c: u64) -> Option<(usize, usize)> {
+        let (a, b) = self.zeroed?;
+        let start = c * CHUNK_ELEMS;
+        let end = start + self.chunk_len(c) as u64;
+        let (lo, hi) = (a.max(start), b.min(end));
+        (lo < hi).then(|| ((lo - start) as usize, (hi - start) as usize))
     }
 
     /// The same stream for an output of `dtype` (the default is f64). Uniform values of f32,
@@ -597,6 +616,14 @@ impl TensorStream {
 
     /// Fill `out` (exactly `chunk_len(c)` long) with the f64 values of chunk `c`.
     pub fn fill_chunk(&self, c: u64, out: &mut [f64]) {
+        self.fill_chunk_sampled(c, out);
+        if let Some((a, b)) = self.zeroed_in_chunk(c) {
+            out[a..b].fill(0.0);
+        }
+    }
+
+    /// Chunk `c`'s sampled values, before any zeroed range.
+    fn fill_chunk_sampled(&self, c: u64, out: &mut [f64]) {
         debug_assert_eq!(out.len(), self.chunk_len(c));
         let start = c * CHUNK_ELEMS;
         match &self.sampler {
@@ -687,13 +714,17 @@ impl TensorStream {
     /// Fill `out` with the little-endian bytes of chunk `c` in the stream's dtype (see
     /// [`TensorStream::with_dtype`]); `scratch` is reused between calls to avoid allocation.
     pub fn fill_chunk_bytes(&self, c: u64, scratch: &mut Vec<f64>, out: &mut [u8]) {
-        if self.dtype.is_narrow() && self.fill_narrow(c, out) {
-            return;
+        if !(self.dtype.is_narrow() && self.fill_narrow(c, out)) {
+            let n = self.chunk_len(c);
+            scratch.resize(n, 0.0);
+            self.fill_chunk_sampled(c, scratch);
+            self.dtype.encode(scratch, out);
         }
-        let n = self.chunk_len(c);
-        scratch.resize(n, 0.0);
-        self.fill_chunk(c, scratch);
-        self.dtype.encode(scratch, out);
+        // +0 is all-zero bytes in every float dtype.
+        if let Some((a, b)) = self.zeroed_in_chunk(c) {
+            let size = self.dtype.size();
+            out[a * size..b * size].fill(0);
+        }
     }
 
     /// Chunk `c`'s generator.

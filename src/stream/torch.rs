@@ -383,6 +383,23 @@ impl TorchGenerator {
     }
 }
 
+/// One step of the generator schedule of a plan under `--rng torch`. A plain spec's schedule
+/// is each tensor in plan order; a model's (`model`) follows `from_config`: constructor
+/// defaults drawn and thrown away, then the init pass, tied tensors' draws consumed and
+/// discarded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TorchStep {
+    /// Draws made and thrown away: the generator advances as `op` on `numel` elements would
+    /// advance it (no values are kept, memory stays flat).
+    Discard {
+        op: TorchOp,
+        dtype: TorchDType,
+        numel: u64,
+    },
+    /// The draws of plan tensor `i` (its `TorchPlan`).
+    Tensor(usize),
+}
+
 /// One ATen fill of a whole contiguous tensor, as PyTorch consumes the generator.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum TorchOp {

@@ -267,6 +267,7 @@ mod tests {
             )
             .with_dtype(dtype),
             torch: None,
+            zeroed: None,
         }
     }
 

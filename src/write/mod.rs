@@ -22,7 +22,8 @@ use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::plan::TorchPlan;
 use crate::stream::torch::{
-    ChunkedFill, TorchGenerator, sparse_with_zeros, trunc_normal_redraw, trunc_normal_reject,
+    ChunkedFill, TorchGenerator, TorchStep, sparse_with_zeros, trunc_normal_redraw,
+    trunc_normal_reject,
 };
 use crate::stream::{CHUNK_ELEMS, RngKind, TensorStream};
 use sha2::{Digest, Sha256};
@@ -95,6 +96,9 @@ pub struct OutTensor<'a> {
     /// Under `--rng torch`: the generator's state when this tensor's init starts (plan
     /// order), and how it draws. `None`: the native `stream` gives the values.
     pub torch: Option<(TorchGenerator, TorchPlan)>,
+    /// Elements forced to +0 after drawing (the torch path applies it; the native stream
+    /// already does).
+    pub zeroed: Option<(u64, u64)>,
 }
 
 /// Under `--rng torch`, the values of a tensor PyTorch initialises as a whole (sparse_, and both
@@ -128,34 +132,43 @@ fn torch_whole_tensor(g: &mut TorchGenerator, tp: TorchPlan, numel: u64) -> Vec<
 }
 
 /// The tensors of `plan` for a writer. Under `--rng torch` the generator is run through the
-/// plan once (skipping values) to record where each tensor's draws start, so tensors can then
-/// be written in any order with flat memory.
+/// plan's schedule once (skipping values) to record where each tensor's draws start, so
+/// tensors can then be written in any order with flat memory.
 fn out_tensors(plan: &Plan) -> Vec<OutTensor<'_>> {
-    let mut rng = (plan.rng == RngKind::Torch).then(|| TorchGenerator::from_u64_seed(plan.seed));
+    let mut starts: Vec<Option<(TorchGenerator, TorchPlan)>> = vec![None; plan.tensors.len()];
+    if plan.rng == RngKind::Torch {
+        let mut g = TorchGenerator::from_u64_seed(plan.seed);
+        for step in plan.torch_schedule() {
+            match step {
+                TorchStep::Discard { op, dtype, numel } => g.skip(op, dtype, numel),
+                TorchStep::Tensor(i) => {
+                    let t = &plan.tensors[i];
+                    let tp = t.torch_plan().expect("checked when planning");
+                    let start = g.clone();
+                    match tp {
+                        TorchPlan::Op(op, dt) => g.skip(op, dt, t.numel),
+                        TorchPlan::NoDraw => {}
+                        // Only the generator's end state is needed here; the values are drawn
+                        // again, from `start`, when the tensor is written (keeping memory flat
+                        // when the file order differs from the plan order).
+                        _ => drop(torch_whole_tensor(&mut g, tp, t.numel)),
+                    }
+                    starts[i] = (tp != TorchPlan::NoDraw).then_some((start, tp));
+                }
+            }
+        }
+    }
     plan.tensors
         .iter()
-        .map(|t| {
-            let torch = rng.as_mut().map(|g| {
-                let tp = t.torch_plan().expect("checked when planning");
-                let start = g.clone();
-                match tp {
-                    TorchPlan::Op(op, dt) => g.skip(op, dt, t.numel),
-                    TorchPlan::NoDraw => {}
-                    // Only the generator's end state is needed here; the values are drawn
-                    // again, from `start`, when the tensor is written (keeping memory flat
-                    // when the file order differs from the plan order).
-                    _ => drop(torch_whole_tensor(g, tp, t.numel)),
-                }
-                (start, tp)
-            });
-            OutTensor {
-                name: &t.name,
-                shape: &t.shape,
-                dtype: t.dtype,
-                bytes: t.bytes,
-                stream: t.stream(plan.seed),
-                torch: torch.filter(|(_, tp)| *tp != TorchPlan::NoDraw),
-            }
+        .zip(starts)
+        .map(|(t, torch)| OutTensor {
+            name: &t.name,
+            shape: &t.shape,
+            dtype: t.dtype,
+            bytes: t.bytes,
+            stream: t.stream(plan.seed),
+            torch,
+            zeroed: t.zeroed,
         })
         .collect()
 }
@@ -346,10 +359,19 @@ impl DataPath {
         let size = t.dtype.size();
         let mut values = vec![0.0f64; CHUNK_ELEMS as usize];
         let progress = &self.progress;
-        let mut write = |vals: &[f64], buf: &mut Vec<u8>| -> Result<()> {
+        let mut offset = 0u64;
+        let mut write = |vals: &mut [f64], buf: &mut Vec<u8>| -> Result<()> {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 return Err(Error::Interrupted { path: ctx.into() });
             }
+            if let Some((a, b)) = t.zeroed {
+                let end = offset + vals.len() as u64;
+                let (lo, hi) = (a.max(offset), b.min(end));
+                if lo < hi {
+                    vals[(lo - offset) as usize..(hi - offset) as usize].fill(0.0);
+                }
+            }
+            offset += vals.len() as u64;
             buf.resize(vals.len() * size, 0);
             t.dtype.encode(vals, buf);
             if let Some(h) = hasher.as_mut() {
@@ -369,14 +391,14 @@ impl DataPath {
                     if n == 0 {
                         break;
                     }
-                    write(&values[..n], &mut self.buf)?;
+                    write(&mut values[..n], &mut self.buf)?;
                 }
             }
             TorchPlan::NoDraw => unreachable!("no-draw tensors use the native stream"),
             _ => {
                 let mut g = start;
-                let all = torch_whole_tensor(&mut g, tp, numel);
-                for chunk in all.chunks(CHUNK_ELEMS as usize) {
+                let mut all = torch_whole_tensor(&mut g, tp, numel);
+                for chunk in all.chunks_mut(CHUNK_ELEMS as usize) {
                     write(chunk, &mut self.buf)?;
                 }
             }
@@ -469,6 +491,7 @@ pub fn check_plan(plan: &Plan, format: Format, to_stdout: bool) -> Result<()> {
             bytes: t.bytes,
             stream: t.stream(plan.seed),
             torch: None,
+            zeroed: t.zeroed,
         })
         .collect();
     let writer = format.writer();

@@ -421,6 +421,18 @@ pub fn write_checkpoint(
         Part::Shard(k) => vec![k - 1],
         Part::Index => Vec::new(),
     };
+    // A model's config files, written with the index (or the lone shard): they make the
+    // directory a checkpoint `from_pretrained` loads.
+    let side: Vec<&(String, Vec<u8>)> = match part {
+        Part::Shard(_) => Vec::new(),
+        _ => plan.model.iter().flat_map(|m| &m.files).collect(),
+    };
+    if !force && let Some((name, _)) = side.iter().find(|(n, _)| ckpt.dir.join(n).exists()) {
+        return Err(Error::Usage(format!(
+            "{} already exists; pass --force to replace it",
+            shown(name)
+        )));
+    }
     match part {
         Part::All if !force && !existing.is_empty() => {
             let all: Vec<&String> = existing.iter().collect();
@@ -464,7 +476,8 @@ pub fn write_checkpoint(
         .iter()
         .map(|&i| layout.shards[i].file_bytes)
         .sum::<u64>()
-        + index_bytes.as_ref().map_or(0, |b| b.len() as u64);
+        + index_bytes.as_ref().map_or(0, |b| b.len() as u64)
+        + side.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
     if part != Part::Index {
         fs::create_dir_all(&ckpt.dir)
             .map_err(|e| Error::io(format!("creating {}", ckpt.dir.display()), e))?;
@@ -521,6 +534,18 @@ pub fn write_checkpoint(
         )?),
         _ => None,
     };
+    let mut side_staged = Vec::new();
+    for (name, bytes) in &side {
+        side_staged.push(file::stage(
+            &ckpt.dir.join(name),
+            !opts.no_fsync,
+            |mut sink, ctx| {
+                sink.as_write()
+                    .write_all(bytes)
+                    .map_err(|e| Error::io(format!("writing {ctx}"), e))
+            },
+        )?);
+    }
     if super::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
         let path = match part {
             Part::Shard(k) => ckpt.dir.join(&layout.shards[k - 1].file),
@@ -556,7 +581,7 @@ pub fn write_checkpoint(
             }
         }
     };
-    for s in staged.into_iter().chain(index_staged) {
+    for s in staged.into_iter().chain(side_staged).chain(index_staged) {
         match s.persist(force) {
             Ok(p) => written.files.push(p),
             Err(e) => {
