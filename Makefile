@@ -61,9 +61,13 @@ verify-torch: $(TVENV)/.stamp
 fixtures-torch: $(TVENV)/.stamp
 	$(TVENV)/bin/python tests/torch_verify/make_fixtures.py fixtures/torch
 
+## lint: formatting, clippy, no tracked file pointing outside the repository, and the PyTorch
+## fixtures agreeing with the script that makes them
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	sh tests/no_outside_paths.sh
+	$(PYTHON) tests/torch_verify/make_fixtures.py --check
 
 fmt:
 	$(CARGO) fmt --all
