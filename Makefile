@@ -6,7 +6,7 @@ VPY    := $(VENV)/bin/python
 BIN    := target/debug/weightgen
 RBIN   := target/release/weightgen
 
-.PHONY: all build test test-rust test-interop test-large test-memory verify-torch lint fmt fixtures study-docs demo bench man clean fuzz
+.PHONY: all build test test-rust test-interop test-large test-memory verify-torch fixtures-torch lint fmt fixtures study-docs demo bench man clean fuzz
 
 all: build
 
@@ -45,9 +45,9 @@ test-memory:
 ## about 5 GB of wheels into target/venv-torch; not part of `make test`, whose PyTorch checks
 ## use the committed reference files in fixtures/torch/)
 TVENV := target/venv-torch
-$(TVENV)/.stamp:
+$(TVENV)/.stamp: tests/torch_verify/requirements.txt
 	$(PYTHON) -m venv $(TVENV)
-	$(TVENV)/bin/python -m pip install --quiet --disable-pip-version-check torch==2.15.0 numpy safetensors
+	$(TVENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/torch_verify/requirements.txt
 	touch $@
 
 verify-torch: $(TVENV)/.stamp
@@ -56,9 +56,18 @@ verify-torch: $(TVENV)/.stamp
 	cd target && ../$(TVENV)/bin/python ../tests/torch_verify/mkl_logf.py torch_logf.bin
 	WEIGHTGEN_MKL_LOGF=target/torch_logf.bin $(CARGO) test --locked --test torch_rng mkl_logf -- --ignored
 
+## fixtures-torch: rewrite every file in fixtures/torch/ with real PyTorch 2.15 (same venv as
+## verify-torch; see fixtures/torch/README.md), then `git status fixtures/torch` to compare
+fixtures-torch: $(TVENV)/.stamp
+	$(TVENV)/bin/python tests/torch_verify/make_fixtures.py fixtures/torch
+
+## lint: formatting, clippy, no tracked file pointing outside the repository, and the PyTorch
+## fixtures agreeing with the script that makes them
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	sh tests/no_outside_paths.sh
+	$(PYTHON) tests/torch_verify/make_fixtures.py --check
 
 fmt:
 	$(CARGO) fmt --all

@@ -5,7 +5,7 @@ filesystem, in one interleaved session. Writes bench/results.md.
 
 Each run is a separate process timed by GNU time (wall seconds and peak RSS). Before every run
 the previous output is removed and the page cache is synced (`sync`, 1 s pause), as the
-machine notes in shared/reference/perf.md recommend for this noisy VM. The tools of a case run
+measurement notes in docs/perf-notes.md §1 recommend for a noisy VM. The tools of a case run
 in a shuffled order in every repetition, and ratios are medians of per-repetition ratios.
 
 usage: run.py WEIGHTGEN PYTHON [TORCH_PYTHON] [--reps N] [--quick] [--out FILE]

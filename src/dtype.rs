@@ -79,7 +79,7 @@ impl DType {
     }
 
     /// Rank in the safetensors reference writer's `Dtype` enum declaration order. The reference
-    /// layout puts tensors in *descending* rank, then by name (file-formats.md §1.4).
+    /// layout puts tensors in *descending* rank, then by name (docs/file-formats.md §1.4).
     pub fn safetensors_rank(self) -> u8 {
         // BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ,
         // F8_E5M2FNUZ, I16, U16, F16, BF16, I32, U32, F32, C64, F64, I64, U64

@@ -1,7 +1,7 @@
 //! weightgen: initialised neural-network weights, written to `.npy`, `.npz` and `.safetensors`
 //! files that NumPy, PyTorch, JAX, TensorFlow, Candle and Burn load directly.
 //!
-//! The pipeline runs in one direction (see the README and `../shared/DESIGN.md`):
+//! The pipeline runs in one direction (see the README and `docs/design.md §1`):
 //!
 //! ```text
 //! flags / JSON ─► Spec ─► Plan ─► Streams ─► Writer ─► file(s) / stdout

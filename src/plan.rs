@@ -156,7 +156,8 @@ impl PlannedTensor {
     }
 }
 
-/// How `--rng torch` produces one tensor.
+/// How `--rng torch` produces one tensor (docs/torch-rng.md §5 for the two `trunc_normal_`
+/// branches, §8 for the order tensors consume the generator).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TorchPlan {
     /// One ATen fill of the whole tensor, computed in `dtype` (f32 for f16/bf16 outputs).

@@ -6,9 +6,9 @@
 //! Keras bit for bit, and f32 outputs are that f64 number rounded once). Does not own: drawing
 //! values (`stream`), nor deciding which parameters apply to which tensor (`plan`).
 //!
-//! Sources: ../shared/reference/init-schemes.md §1.2–1.5 (PyTorch `torch/nn/init.py`), §2
-//! (Keras 3 `keras/src/initializers/random_initializers.py`), §3.2 (JAX
-//! `jax/_src/nn/initializers.py`), §5 (the papers), Appendix A (constants).
+//! Sources: docs/init-schemes.md §1.2–1.5 (PyTorch `torch/nn/init.py`), §2 (Keras 3
+//! `keras/src/initializers/random_initializers.py`), §3 (JAX `jax/_src/nn/initializers.py`),
+//! §4 (where they differ), §5 (the papers), Appendix A (constants).
 
 use crate::error::{Error, Result};
 use crate::fans::{Convention, Fans};
@@ -119,7 +119,7 @@ pub enum Scheme {
     /// Martens (2010) as PyTorch implements it, `torch.nn.init.sparse_`: N(0, std²) with
     /// ⌈sparsity·rows⌉ zeros per column.
     Sparse,
-    /// What PyTorch modules do at construction (init-schemes.md §1.5): Linear/Conv weights
+    /// What PyTorch modules do at construction (docs/init-schemes.md §1.5): Linear/Conv weights
     /// `kaiming_uniform_(a=√5)` = U(±1/√fan_in), biases U(±1/√fan_in) with the weight's fan_in
     /// (`weight.size(1)·k` for transposed convs), Embedding N(0, 1), norms ones/zeros.
     TorchDefault,
@@ -1227,7 +1227,7 @@ fn resolve_fan_based(
                 // PyTorch's default Linear/Conv weight init: kaiming_uniform_(w, a=math.sqrt(5)).
                 // gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2)); std = gain / math.sqrt(fan);
                 // bound = math.sqrt(3.0) * std. Equal to 1/√fan in exact arithmetic, but not
-                // always in f64 (init-schemes.md §1.5), so keep PyTorch's order.
+                // always in f64 (docs/init-schemes.md §1.5), so keep PyTorch's order.
                 let s5 = 5.0f64.sqrt();
                 let gain = (2.0 / (1.0 + s5 * s5)).sqrt();
                 fan.map_or(0.0, |f| 3.0f64.sqrt() * (gain / f.sqrt()))

@@ -1,5 +1,5 @@
-//! Real PyTorch 2.15 outputs (`fixtures/torch/`, copied from `shared/golden/torch`; the code that
-//! made each file is in `fixtures/torch/cases.json`) against the distributions weightgen
+//! Real PyTorch 2.15 outputs (`fixtures/torch/`, written by `tests/torch_verify/make_fixtures.py`;
+//! the code of each file is in `fixtures/torch/cases.json`) against the distributions weightgen
 //! resolves for the same call. weightgen's native stream does not reproduce PyTorch's numbers
 //! (that is `--rng torch`, a later feature), so the check is distributional: the PyTorch values
 //! must lie inside our bounds, reach them, and pass a Kolmogorov–Smirnov test against our law.

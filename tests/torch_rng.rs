@@ -1,5 +1,6 @@
-//! `weightgen::stream::torch` against real PyTorch 2.15 outputs (`fixtures/torch/`, copied from
-//! `shared/golden/torch`; `fixtures/torch/cases.json` has the Python that made each file).
+//! `weightgen::stream::torch` against real PyTorch 2.15 outputs (`fixtures/torch/`, written by
+//! `tests/torch_verify/make_fixtures.py`, which holds the Python of each file; the recipe and
+//! what was verified: docs/torch-rng.md).
 //! Every case must match bit for bit; `exactness_table` prints the per-case counts
 //! (`cargo test --test torch_rng exactness_table -- --nocapture`).
 

@@ -1,4 +1,4 @@
-//! A sharded checkpoint's `model.safetensors.index.json` (file-formats.md §2):
+//! A sharded checkpoint's `model.safetensors.index.json` (docs/file-formats.md §2):
 //! `{"metadata": {"total_size": N, …}, "weight_map": {tensor: shard file}}`. Shard names must be
 //! plain relative file names ending in `.safetensors` (the index can never point outside its
 //! directory), every tensor is listed once, and after the shards are read `inspect` checks that

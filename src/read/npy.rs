@@ -1,4 +1,4 @@
-//! `.npy` reader (file-formats.md §3.1): magic, version 1.0/2.0/3.0, header length checked
+//! `.npy` reader (docs/file-formats.md §3.1): magic, version 1.0/2.0/3.0, header length checked
 //! against a cap and the bytes present, the header dict parsed as the Python literal it is
 //! (exactly the keys `descr`, `fortran_order`, `shape`, no duplicates), sizes with checked
 //! arithmetic, and the data exactly as long as the shape says (no trailing bytes).

@@ -1,4 +1,4 @@
-//! `.npz` reader: a ZIP archive of `.npy` members (file-formats.md §3.4), read in memory and
+//! `.npz` reader: a ZIP archive of `.npy` members (docs/file-formats.md §3.4), read in memory and
 //! never extracted. Before a member is trusted: its name (UTF-8, `<name>.npy`, no absolute path,
 //! no `..`, no backslash or NUL, no duplicates — the `zip` crate silently keeps the last of two
 //! equal names, so the central directory is walked here too), its data range inside the file,

@@ -1,8 +1,8 @@
 //! `.safetensors` reader: our own checks first, for precise messages and the rules the
-//! reference reader leaves out (duplicate keys; file-formats.md §1.3), then the reference
-//! crate's `SafeTensors::read_metadata` on the whole buffer as the authority (§1.2: header
-//! length, UTF-8, JSON shape, contiguous offsets, sizes with checked arithmetic, no trailing
-//! bytes).
+//! reference reader leaves out (duplicate keys; docs/file-formats.md §1.3), then the reference
+//! crate's `SafeTensors::read_metadata` on the whole buffer as the authority
+//! (docs/file-formats.md §1.2: header length, UTF-8, JSON shape, contiguous offsets, sizes with
+//! checked arithmetic, no trailing bytes).
 
 use super::{ByteOrder, ElemType, FileFormat, Location, Parsed, TensorInfo, UniqueMap, bad, sizes};
 use crate::error::Result;

@@ -2,7 +2,7 @@
 //! fills that `torch.nn.init` uses, reproduced bit for bit as x86-64 builds of PyTorch 2.15
 //! produce them. Self-contained: nothing here depends on the native `weightgen-1` streams.
 //!
-//! Sources (read and transliterated, see ../shared/reference/init-schemes.md §1.4–1.8):
+//! Sources (read and transliterated; the recipe and its verification: docs/torch-rng.md):
 //! `aten/src/ATen/core/MT19937RNGEngine.h`, `CPUGeneratorImpl.cpp`, `DistributionsHelper.h`,
 //! `TransformationHelper.h`, `native/cpu/DistributionTemplates.h`, `native/cpu/avx_mathfun.h`,
 //! `native/TensorFactories.cpp` (`randperm`), `torch/csrc/Generator.cpp` (seed unpacking),
@@ -18,9 +18,9 @@
 //! - **`uniform_(from, to)`.** `from`, `to` are cast to the dtype first. f32: one `random()` per
 //!   element, `x = (r & (2²⁴−1))·2⁻²⁴`, value `fma(x, to − from, from)` in f32. f64: one
 //!   `random64()` per element, `x = (r & (2⁵³−1))·2⁻⁵³`, `fma(x, to − from, from)` in f64. The
-//!   multiply-add is *fused* (§1.7b, measured on PyTorch 2.15). A value that rounds to `to` is
-//!   replaced by `from`, as current `uniform_kernel` does (this happens about once in 2²⁴ draws
-//!   for f32, only at the top of the range).
+//!   multiply-add is *fused* (docs/torch-rng.md §3, measured on PyTorch 2.15). A value that
+//!   rounds to `to` is replaced by `from`, as current `uniform_kernel` does (this happens about
+//!   once in 2²⁴ draws for f32, only at the top of the range).
 //! - **`normal_(mean, std)`**, path chosen by the element count `n` (tensors are contiguous):
 //!   - *Path A*, `n < 16`: per element, the cached double normal if there is one; otherwise
 //!     `u1 = uniform64`, `u2 = uniform64`, `r = √(−2·log1p(−u2))`, `θ = 2π·u1`, cache `r·sin θ`,
@@ -1163,7 +1163,7 @@ mod tests {
         assert_eq!(a.random(), b.random());
     }
 
-    /// §1.7, karpathy/llm.c `llmc/rand.h`, seed 137.
+    /// Published vector (docs/torch-rng.md §9): karpathy/llm.c `llmc/rand.h`, seed 137.
     #[test]
     fn llm_c_vectors_for_seed_137() {
         let mut g = TorchGenerator::manual_seed(137);

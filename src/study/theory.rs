@@ -4,7 +4,7 @@
 //! of a [`Distribution`], Glorot & Bengio's forward and backward variance products, and the
 //! Marchenko–Pastur mean singular value of a random layer. Does not own: anything measured.
 //!
-//! Glorot & Bengio (2010), §4.2.1 (../shared/reference/init-schemes.md §5.1), assuming the
+//! Glorot & Bengio (2010), §4.2.1 (docs/init-schemes.md §5.1), assuming the
 //! linear regime (f′(s) ≈ 1), independent zero-mean weights and inputs:
 //!
 //! - forward: `Var[z^i] = Var[x] · ∏_{i′<i} n_{i′} Var[W^{i′}]` (n = fan-in of each layer);

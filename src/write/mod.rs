@@ -4,7 +4,8 @@
 //! shared data path that turns a tensor's chunks into bytes (and optionally their SHA-256), and
 //! the entry point [`write_plan`]. Writers see names, shapes, dtypes and a source of chunks —
 //! never schemes. File safety (temp file, fsync, rename, no clobber, special files, free space)
-//! lives in `file`.
+//! lives in `file`. Sharded checkpoints (`shard`) are composed from the safetensors writer and
+//! sit beside the trait, not behind it (docs/design.md §4).
 
 mod file;
 mod mapped;

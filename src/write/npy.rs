@@ -1,6 +1,6 @@
 //! `.npy`: one tensor, version 1.0 header (2.0 only if the header needs it), explicit
 //! little-endian `descr`, C order, prefix padded with spaces to a multiple of 64 bytes
-//! (NumPy ≥ 1.14's `ARRAY_ALIGN`; file-formats.md §3.1).
+//! (NumPy ≥ 1.14's `ARRAY_ALIGN`; docs/file-formats.md §3.1).
 
 use super::{DataPath, FormatWriter, OutTensor, Sink, WriteOptions};
 use crate::dtype::DType;

@@ -1,4 +1,4 @@
-//! `.safetensors`: the reference crate's byte layout (file-formats.md §1.4): an 8-byte
+//! `.safetensors`: the reference crate's byte layout (docs/file-formats.md §1.4): an 8-byte
 //! little-endian header length, compact JSON with `__metadata__` first, then tensors ordered by
 //! dtype (descending, in the reference `Dtype` enum order) and name, header padded with spaces
 //! so data starts at a multiple of 8. Our own writer rather than `safetensors::serialize` because

@@ -1,5 +1,5 @@
 //! Sharded Hugging Face checkpoints: `model-00001-of-0000N.safetensors` files plus
-//! `model.safetensors.index.json` (file-formats.md §2 and §7 "Sharding").
+//! `model.safetensors.index.json` (docs/file-formats.md §2; docs/design.md §4).
 //!
 //! Owns: `--max-shard-size` values, the split into shards (huggingface_hub's
 //! `split_state_dict_into_shards_factory`, greedy in plan order), file names, the index, and
