@@ -442,35 +442,51 @@ pub enum TorchDType {
     F32,
     F64,
     /// `torch.bfloat16`: ATen's `c10::BFloat16` kernels, whose arithmetic type
-    /// (`at::opmath_type`) is float. From
-    /// [`aten/src/ATen/native/cpu/DistributionTemplates.h`](https://github.com/pytorch/pytorch/blob/main/aten/src/ATen/native/cpu/DistributionTemplates.h)
-    /// (the version after pytorch/pytorch#179834, 2026, which 2.15 ships):
+    /// (`at::opmath_type`) is float. Read from `normal_fill`, `NormalFill16`, `normal_kernel` and
+    /// `uniform_kernel` in
+    /// [`aten/src/ATen/native/cpu/DistributionTemplates.h`](https://github.com/pytorch/pytorch/blob/27a4844d7fb/aten/src/ATen/native/cpu/DistributionTemplates.h)
+    /// at pytorch commit `27a4844d7fb` (after pytorch/pytorch#179834, "Use AVX2/VSX for
+    /// bfloat16 and half in randn kernel", 2026), with `uniform_real_distribution` and
+    /// `normal_distribution` from
+    /// [`aten/src/ATen/core/DistributionsHelper.h`](https://github.com/pytorch/pytorch/blob/main/aten/src/ATen/core/DistributionsHelper.h)
+    /// and `uniform_real` from
+    /// [`aten/src/ATen/core/TransformationHelper.h`](https://github.com/pytorch/pytorch/blob/main/aten/src/ATen/core/TransformationHelper.h).
+    /// Torch 2.15 behaves as this source (measured word counts and values, see below); older
+    /// releases instantiated `uniform_real_distribution<BFloat16>` (an 8-bit mask,
+    /// `std::numeric_limits<BFloat16>::digits`; 11 for Half) and did the Box–Muller in bf16,
+    /// which is *not* what 2.15 does.
     ///
     /// - `uniform_kernel`: `from`/`to` are cast to float and drive
-    ///   `uniform_real_distribution<float>` (one `random()` per element, 24-bit mask, the
-    ///   multiply-add in float, fused as for F32); each float result is rounded to bf16 (nearest
-    ///   even), and a result equal to `bf16(to)` is replaced by `bf16(from)`. So the values are
-    ///   the F32 draw rounded, except that this clamp acts on the *rounded* value, which rounds
-    ///   up to the top of the range far more often than in f32.
+    ///   `uniform_real_distribution<float>` (one `random()` per element, 24-bit mask,
+    ///   `x·(to − from) + from` in float, fused as measured for F32); each float result is cast
+    ///   to bf16 (nearest even), and a result equal to `bf16(to)` is replaced by `bf16(from)`.
+    ///   So the values are the F32 draw rounded, except that this replacement acts on the
+    ///   *rounded* value, which lands on the top of the range far more often than in f32 (a few
+    ///   per thousand draws instead of one in 2²⁴).
     /// - `normal_kernel` → `normal_fill<BFloat16>` (≥ 16 elements, contiguous): blocks of 16
     ///   float uniforms are drawn into a 16-slot stack buffer *one block at a time*, transformed
     ///   by `NormalFill16<float>` (on x86 the AVX2 specialisation, the same Cephes
     ///   `log256_ps`/`sincos256_ps` kernel as F32) and rounded into the tensor. If
     ///   `numel % 16 ≠ 0`, 16 fresh uniforms make one more block, written to the last 16
     ///   slots. Unlike F32, the uniforms of the partial block are never drawn: the op consumes
-    ///   `16·⌈numel/16⌉` words (F32: `numel + 16`), and for `numel % 16 ≠ 0` the last values
-    ///   differ from the F32 op's.
-    /// - fewer than 16 elements: `normal_distribution<double>` per element (cached pair as for
-    ///   F32), the double cast to float and then to bf16 (`c10::BFloat16` converts from float).
+    ///   `16·⌈numel/16⌉` words (F32: `numel + 16`), and for `numel % 16 ≠ 0` the values from
+    ///   slot `numel − 16` on differ from the F32 op's.
+    /// - fewer than 16 elements (or non-contiguous): `normal_distribution<double>` per element
+    ///   (cached pair as for F32), the double cast to float and then to bf16
+    ///   (`c10::BFloat16` converts from float).
     ///
     /// Verified bit for bit against a `LlamaForCausalLM` built in bf16 by transformers 5.24 with
-    /// torch 2.15 (`tests/torch_half.rs`): the `normal_` values and every op's word count
-    /// (`uniform_` values there are all overwritten, so only their word count is checked).
+    /// torch 2.15 (`tests/torch_half.rs`): the `normal_` values and every op's word count. Not
+    /// covered there: `uniform_` values (all overwritten by the init pass) and the
+    /// `numel % 16 ≠ 0` tail (every tensor has a multiple of 16 elements); those follow the
+    /// source and the unit tests pin that reading.
     BF16,
     /// `torch.float16` (`c10::Half`): the same source paths as [`BF16`](Self::BF16) (the
-    /// arithmetic type is float too; rounding to binary16, nearest even, subnormals kept).
-    /// **Not verified against real PyTorch output**: no float16 reference exists; it follows
-    /// the same code as BF16 and shares its tests of self-consistency only.
+    /// arithmetic type is float too; values rounded to binary16, nearest even, subnormals
+    /// kept, overflow to infinity).
+    ///
+    /// **Not verified against real PyTorch output**: no float16 reference exists. It follows the
+    /// same source as BF16 and shares its self-consistency tests only.
     F16,
 }
 
