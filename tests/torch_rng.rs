@@ -107,6 +107,7 @@ fn ulps(a: f64, b: f64, dtype: TorchDType) -> u64 {
     match dtype {
         TorchDType::F32 => key32(a as f32).abs_diff(key32(b as f32)),
         TorchDType::F64 => key64(a).abs_diff(key64(b)) as u64,
+        TorchDType::BF16 | TorchDType::F16 => unreachable!("no bf16/f16 kernel cases here"),
     }
 }
 

@@ -35,6 +35,15 @@
 //!     compiler contracts into FMAs, see `cephes`); x86 PyTorch runs this kernel on AVX2 and
 //!     on AVX-512 machines (`normal_stub` is registered without an AVX-512 variant). f64 uses
 //!     the scalar `normal_fill_16` with the C library's `log`, `sin`, `cos`.
+//! - **bf16 / f16 tensors** ([`TorchDType::BF16`], [`TorchDType::F16`]): ATen computes in
+//!   float (`at::opmath_type`) and rounds each value to the dtype (nearest even). `uniform_`:
+//!   the f32 draw above, rounded, with the `to → from` replacement applied to the *rounded*
+//!   value. `normal_`, `n ≥ 16`: blocks of 16 float uniforms drawn one block at a time, the
+//!   f32 AVX2 transform, rounded; if `n % 16 ≠ 0` one more block of 16 fresh uniforms is
+//!   written to the last 16 slots. The partial block's uniforms are never drawn, so the op
+//!   consumes `16·⌈n/16⌉` words, not `n + 16`. `n < 16`: path A, cast double → float → dtype.
+//!   (`normal_fill`, `NormalFill16` and `uniform_kernel` in `native/cpu/DistributionTemplates.h`
+//!   after pytorch/pytorch#179834.) These variants are used only when a caller asks for them.
 //! - **`trunc_normal_(mean, std, a, b)`** (2.15's `_no_grad_trunc_normal_`), chosen by
 //!   `p = Φ((b−mean)/std) − Φ((a−mean)/std)` (Python floats, `math.erf`):
 //!   - `p > 0.3`: [`trunc_normal_redraw`]: `normal_(mean, std)`, then while any value lies
@@ -275,8 +284,9 @@ impl TorchGenerator {
         r * clib::cos(theta)
     }
 
-    /// Values of the whole op, in order, widened to f64 (f32 values are exact in f64).
-    /// Consumes the generator exactly as the op does. `out.len()` is the element count.
+    /// Values of the whole op, in order, widened to f64 (f32, bf16 and f16 values are exact in
+    /// f64; for BF16/F16 every value is a bf16/f16 number). Consumes the generator exactly as
+    /// the op does. `out.len()` is the element count.
     pub fn fill(&mut self, op: TorchOp, dtype: TorchDType, out: &mut [f64]) {
         let kernel = Kernel::new(op, dtype, out.len() as u64);
         self.fill_kernel(kernel, out);
@@ -316,6 +326,18 @@ impl TorchGenerator {
                     *o = *d as f64;
                 }
             }
+            Kernel::NormalBReduced { mean, std, dtype } => {
+                // As normal_fill for bf16/f16: one block of 16 float uniforms at a time in a
+                // stack buffer, then (n % 16 ≠ 0) one more block for the last 16 slots.
+                let mut i = 0;
+                while i + 16 <= n {
+                    self.normal_block_reduced(mean, std, dtype, &mut out[i..i + 16]);
+                    i += 16;
+                }
+                if !n.is_multiple_of(16) {
+                    self.normal_block_reduced(mean, std, dtype, &mut out[n - 16..]);
+                }
+            }
             Kernel::NormalB64 { mean, std, .. } => {
                 for o in out.iter_mut() {
                     *o = self.uniform01_f64();
@@ -332,6 +354,19 @@ impl TorchGenerator {
                     normal16_f64(&mut out[n - 16..], mean, std);
                 }
             }
+        }
+    }
+
+    /// One block of `normal_fill` for bf16/f16: 16 float uniforms, `NormalFill16<float>`,
+    /// each value rounded to `dtype` into `out` (16 slots).
+    fn normal_block_reduced(&mut self, mean: f32, std: f32, dtype: TorchDType, out: &mut [f64]) {
+        let mut buf = [0f32; 16];
+        for b in &mut buf {
+            *b = self.uniform01_f32();
+        }
+        normal16_f32(&mut buf, mean, std);
+        for (o, b) in out.iter_mut().zip(buf) {
+            *o = dtype.narrow(b);
         }
     }
 
@@ -360,6 +395,7 @@ impl TorchGenerator {
                 self.engine
                     .discard(2 * (numel + if !numel.is_multiple_of(16) { 16 } else { 0 }));
             }
+            Kernel::NormalBReduced { .. } => self.engine.discard(16 * numel.div_ceil(16)),
         }
     }
 
@@ -411,12 +447,91 @@ pub enum TorchOp {
     Fill { value: f64 },
 }
 
-/// Element type PyTorch computes in. f16/bf16 outputs are generated as F32 and rounded by the
-/// caller (what `init` on an f32 tensor followed by `.to(dtype)` gives).
+/// Element type of the tensor PyTorch fills.
+///
+/// `F32` and `F64` are PyTorch's float and double kernels. The planner (`--rng torch`) uses only
+/// these two: an f16/bf16 output there is an F32 fill rounded by the caller, which is what `init`
+/// on an f32 tensor followed by `.to(dtype)` gives. `BF16` and `F16` are the kernels PyTorch runs
+/// on a tensor that *is* bfloat16/float16 (a Hugging Face model built with `dtype` bfloat16 or
+/// float16); they are used only when a caller asks for them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TorchDType {
     F32,
     F64,
+    /// `torch.bfloat16`: ATen's `c10::BFloat16` kernels, whose arithmetic type
+    /// (`at::opmath_type`) is float. Read from `normal_fill`, `NormalFill16`, `normal_kernel` and
+    /// `uniform_kernel` in
+    /// [`aten/src/ATen/native/cpu/DistributionTemplates.h`](https://github.com/pytorch/pytorch/blob/27a4844d7fb/aten/src/ATen/native/cpu/DistributionTemplates.h)
+    /// at pytorch commit `27a4844d7fb` (after pytorch/pytorch#179834, "Use AVX2/VSX for
+    /// bfloat16 and half in randn kernel", 2026), with `uniform_real_distribution` and
+    /// `normal_distribution` from
+    /// [`aten/src/ATen/core/DistributionsHelper.h`](https://github.com/pytorch/pytorch/blob/main/aten/src/ATen/core/DistributionsHelper.h)
+    /// and `uniform_real` from
+    /// [`aten/src/ATen/core/TransformationHelper.h`](https://github.com/pytorch/pytorch/blob/main/aten/src/ATen/core/TransformationHelper.h).
+    /// Torch 2.15 behaves as this source (measured word counts and values, see below); older
+    /// releases instantiated `uniform_real_distribution<BFloat16>` (an 8-bit mask,
+    /// `std::numeric_limits<BFloat16>::digits`; 11 for Half) and did the Box–Muller in bf16,
+    /// which is *not* what 2.15 does.
+    ///
+    /// - `uniform_kernel`: `from`/`to` are cast to float and drive
+    ///   `uniform_real_distribution<float>` (one `random()` per element, 24-bit mask,
+    ///   `x·(to − from) + from` in float, fused as measured for F32); each float result is cast
+    ///   to bf16 (nearest even), and a result equal to `bf16(to)` is replaced by `bf16(from)`.
+    ///   So the values are the F32 draw rounded, except that this replacement acts on the
+    ///   *rounded* value, which lands on the top of the range far more often than in f32 (a few
+    ///   per thousand draws instead of one in 2²⁴).
+    /// - `normal_kernel` → `normal_fill<BFloat16>` (≥ 16 elements, contiguous): blocks of 16
+    ///   float uniforms are drawn into a 16-slot stack buffer *one block at a time*, transformed
+    ///   by `NormalFill16<float>` (on x86 the AVX2 specialisation, the same Cephes
+    ///   `log256_ps`/`sincos256_ps` kernel as F32) and rounded into the tensor. If
+    ///   `numel % 16 ≠ 0`, 16 fresh uniforms make one more block, written to the last 16
+    ///   slots. Unlike F32, the uniforms of the partial block are never drawn: the op consumes
+    ///   `16·⌈numel/16⌉` words (F32: `numel + 16`), and for `numel % 16 ≠ 0` the values from
+    ///   slot `numel − 16` on differ from the F32 op's.
+    /// - fewer than 16 elements (or non-contiguous): `normal_distribution<double>` per element
+    ///   (cached pair as for F32), the double cast to float and then to bf16
+    ///   (`c10::BFloat16` converts from float).
+    ///
+    /// Verified bit for bit against a `LlamaForCausalLM` built in bf16 by transformers 5.24 with
+    /// torch 2.15 (`tests/torch_half.rs`): the `normal_` values and every op's word count. Not
+    /// covered there: `uniform_` values (all overwritten by the init pass) and the
+    /// `numel % 16 ≠ 0` tail (every tensor has a multiple of 16 elements); those follow the
+    /// source and the unit tests pin that reading.
+    BF16,
+    /// `torch.float16` (`c10::Half`): the same source paths as [`BF16`](Self::BF16) (the
+    /// arithmetic type is float too; values rounded to binary16, nearest even, subnormals
+    /// kept, overflow to infinity).
+    ///
+    /// **Not verified against real PyTorch output**: no float16 reference exists. It follows the
+    /// same source as BF16 and shares its self-consistency tests only.
+    F16,
+}
+
+impl TorchDType {
+    /// Whether this is a reduced-precision type whose ATen kernels compute in float.
+    pub fn is_reduced(self) -> bool {
+        matches!(self, TorchDType::BF16 | TorchDType::F16)
+    }
+
+    /// Round a float to this dtype as `static_cast<scalar_t>(float)` does (nearest even),
+    /// widened to f64 (exact).
+    #[inline]
+    fn narrow(self, v: f32) -> f64 {
+        match self {
+            TorchDType::F32 | TorchDType::F64 => v as f64,
+            TorchDType::BF16 => half::bf16::from_f32(v).to_f64(),
+            TorchDType::F16 => half::f16::from_f32(v).to_f64(),
+        }
+    }
+
+    /// A double cast to this dtype (`static_cast<scalar_t>(double)`; bf16/f16 go through float).
+    #[inline]
+    fn cast(self, v: f64) -> f64 {
+        match self {
+            TorchDType::F64 => v,
+            _ => self.narrow(v as f32),
+        }
+    }
 }
 
 /// An op resolved for one dtype and size: constants cast once, path chosen.
@@ -437,13 +552,33 @@ enum Kernel {
         mean: f64,
         std: f64,
     },
+    /// `normal_fill` for bf16/f16: float blocks drawn one at a time, no partial-block draws.
+    NormalBReduced {
+        mean: f32,
+        std: f32,
+        dtype: TorchDType,
+    },
 }
 
 /// Ops that consume a fixed number of draws per element, independently of the others.
 #[derive(Clone, Copy, Debug)]
 enum Elementwise {
-    Uniform32 { from: f32, to: f32 },
-    Uniform64 { from: f64, to: f64 },
+    Uniform32 {
+        from: f32,
+        to: f32,
+    },
+    Uniform64 {
+        from: f64,
+        to: f64,
+    },
+    /// bf16/f16: the float draw rounded; a rounded value equal to `to_s` becomes `from_s`.
+    UniformReduced {
+        from: f32,
+        to: f32,
+        from_s: f64,
+        to_s: f64,
+        dtype: TorchDType,
+    },
 }
 
 impl Kernel {
@@ -457,6 +592,11 @@ impl Kernel {
                     std: std as f32,
                 },
                 TorchDType::F64 => Kernel::NormalB64 { mean, std },
+                TorchDType::BF16 | TorchDType::F16 => Kernel::NormalBReduced {
+                    mean: mean as f32,
+                    std: std as f32,
+                    dtype,
+                },
             }
         }
     }
@@ -464,16 +604,20 @@ impl Kernel {
     fn new(op: TorchOp, dtype: TorchDType, numel: u64) -> Kernel {
         use TorchDType::*;
         match op {
-            TorchOp::Fill { value } => Kernel::Fill(match dtype {
-                F32 => value as f32 as f64,
-                F64 => value,
-            }),
+            TorchOp::Fill { value } => Kernel::Fill(dtype.cast(value)),
             TorchOp::Uniform { from, to } => Kernel::Elementwise(match dtype {
                 F32 => Elementwise::Uniform32 {
                     from: from as f32,
                     to: to as f32,
                 },
                 F64 => Elementwise::Uniform64 { from, to },
+                BF16 | F16 => Elementwise::UniformReduced {
+                    from: from as f32,
+                    to: to as f32,
+                    from_s: dtype.cast(from),
+                    to_s: dtype.cast(to),
+                    dtype,
+                },
             }),
             TorchOp::Normal { mean, std } => Kernel::normal(mean, std, dtype, numel),
         }
@@ -505,6 +649,18 @@ impl Elementwise {
         match *self {
             Elementwise::Uniform32 { from, to } => uniform_f32(g, from, to) as f64,
             Elementwise::Uniform64 { from, to } => uniform_f64(g, from, to),
+            Elementwise::UniformReduced {
+                from,
+                to,
+                from_s,
+                to_s,
+                dtype,
+            } => {
+                // uniform_real<float> (no f32 clamp here: the kernel clamps the rounded value).
+                let x = g.uniform01_f32();
+                let v = dtype.narrow(x.mul_add(to - from, from));
+                if v == to_s { from_s } else { v }
+            }
         }
     }
 }
@@ -541,10 +697,7 @@ mod clib {
 #[inline]
 fn normal_a_value(g: &mut TorchGenerator, mean: f64, std: f64, dtype: TorchDType) -> f64 {
     let v = g.standard_normal_path_a().mul_add(std, mean);
-    match dtype {
-        TorchDType::F32 => v as f32 as f64,
-        TorchDType::F64 => v,
-    }
+    dtype.cast(v)
 }
 
 /// `normal_fill_16_AVX2` on one block of 16 f32 uniforms in [0, 1).
@@ -751,10 +904,7 @@ pub fn trunc_normal_redraw(
     b: f64,
     dtype: TorchDType,
 ) -> Vec<f64> {
-    let (lo, hi) = match dtype {
-        TorchDType::F32 => (a as f32 as f64, b as f32 as f64),
-        TorchDType::F64 => (a, b),
-    };
+    let (lo, hi) = (dtype.cast(a), dtype.cast(b));
     let op = TorchOp::Normal { mean, std };
     let mut result = vec![0.0; numel as usize];
     g.fill(op, dtype, &mut result);
@@ -787,6 +937,9 @@ pub fn trunc_normal_redraw(
 /// The tensor ops work in the dtype with the Python scalars cast to it (`/ std` a true
 /// division, `** 2` a product; measured: 8 × 10⁶ values equal to PyTorch's). `log_` is MKL's
 /// (see [`mkl_log`]). Values in order; holds the tensor and two buffers.
+///
+/// # Panics
+/// For [`TorchDType::BF16`] and [`TorchDType::F16`], whose tensor arithmetic is not reproduced.
 pub fn trunc_normal_reject(
     g: &mut TorchGenerator,
     numel: u64,
@@ -796,6 +949,10 @@ pub fn trunc_normal_reject(
     b: f64,
     dtype: TorchDType,
 ) -> Vec<f64> {
+    assert!(
+        !dtype.is_reduced(),
+        "trunc_normal_reject is implemented for F32 and F64 only, not {dtype:?}"
+    );
     let n = numel as usize;
     let mode = a.max(mean.min(b));
     // Python's `x ** 2` is C `pow(x, 2.0)`; keep the library call (black_box stops LLVM from
@@ -845,6 +1002,7 @@ pub fn trunc_normal_reject(
                 }
             }
         }
+        TorchDType::BF16 | TorchDType::F16 => unreachable!("asserted above"),
     }
     result
 }
@@ -984,7 +1142,8 @@ pub fn sparse_with_zeros(
 /// Memory is bounded by the caller's chunk plus 32 values: for normal path B with
 /// `numel % 16 ≠ 0`, the first `numel % 16` values of the last full block of 16 are emitted,
 /// then the generator skips the rest of that block's uniforms and the 16 values of the refilled
-/// tail follow (they overwrite the remaining values of that block in PyTorch).
+/// tail follow (they overwrite the remaining values of that block in PyTorch). For BF16/F16
+/// there is nothing to skip: PyTorch never draws the partial block's uniforms.
 pub struct ChunkedFill {
     rng: TorchGenerator,
     kernel: Kernel,
@@ -1055,7 +1214,9 @@ impl ChunkedFill {
                     self.emitted += k as u64;
                 }
                 Kernel::NormalA { .. } => unreachable!("path A values are pending from new()"),
-                Kernel::NormalB32 { .. } | Kernel::NormalB64 { .. } => self.refill_normal_b(),
+                Kernel::NormalB32 { .. }
+                | Kernel::NormalB64 { .. }
+                | Kernel::NormalBReduced { .. } => self.refill_normal_b(),
             }
         }
         w
@@ -1083,6 +1244,9 @@ impl ChunkedFill {
                 }
                 normal16_f64(out, mean, std);
             }
+            Kernel::NormalBReduced { mean, std, dtype } => {
+                rng.normal_block_reduced(mean, std, dtype, out);
+            }
             _ => unreachable!(),
         };
         draw_block(&mut self.rng, self.kernel, &mut self.pending[..16]);
@@ -1093,11 +1257,11 @@ impl ChunkedFill {
             return;
         }
         // Keep the first r values of the last full block, skip the uniforms of the partial
-        // block, then the refilled last 16 slots follow.
-        let per = if matches!(self.kernel, Kernel::NormalB64 { .. }) {
-            2
-        } else {
-            1
+        // block (f32/f64 draw them; bf16/f16 never do), then the refilled last 16 slots follow.
+        let per = match self.kernel {
+            Kernel::NormalB64 { .. } => 2,
+            Kernel::NormalBReduced { .. } => 0,
+            _ => 1,
         };
         self.rng.engine.discard((r * per) as u64);
         let mut tail = [0.0; 16];
@@ -1331,5 +1495,247 @@ mod chunk_tests {
         let mut h = TorchGenerator::manual_seed(0);
         h.engine.discard(76 + 54);
         assert!(g == h);
+    }
+}
+
+/// The bf16/f16 kernels, pinned to what `normal_fill`, `NormalFill16` and `uniform_kernel` in
+/// `native/cpu/DistributionTemplates.h` (after pytorch/pytorch#179834) do: self-consistency of
+/// `fill`, `skip` and `ChunkedFill`, and the relation to the F32 kernels the source implies.
+#[cfg(test)]
+mod half_tests {
+    use super::*;
+
+    const REDUCED: [TorchDType; 2] = [TorchDType::BF16, TorchDType::F16];
+
+    fn sizes() -> Vec<u64> {
+        let mut v: Vec<u64> = (1..=70).collect();
+        v.extend([1000, 4099]);
+        v
+    }
+
+    fn normal(mean: f64, std: f64) -> TorchOp {
+        TorchOp::Normal { mean, std }
+    }
+
+    fn fill(g: &mut TorchGenerator, op: TorchOp, dtype: TorchDType, n: u64) -> Vec<f64> {
+        let mut v = vec![0.0; n as usize];
+        g.fill(op, dtype, &mut v);
+        v
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    fn round_all(v: &[f64], dtype: TorchDType) -> Vec<f64> {
+        v.iter().map(|&x| dtype.narrow(x as f32)).collect()
+    }
+
+    /// A generator with a cached double normal (path A leaves one behind).
+    fn start() -> TorchGenerator {
+        let mut g = TorchGenerator::manual_seed(77);
+        fill(&mut g, normal(0.0, 1.0), TorchDType::F64, 3);
+        assert!(g.next_double_normal_sample().is_some());
+        g
+    }
+
+    /// How many engine words an op took, measured by replaying the engine alone.
+    fn words_used(op: TorchOp, dtype: TorchDType, n: u64) -> u64 {
+        let mut g = TorchGenerator::manual_seed(5);
+        fill(&mut g, op, dtype, n);
+        let mut h = TorchGenerator::manual_seed(5);
+        for k in 0..20_000u64 {
+            let mut probe = h.clone();
+            probe.next_double_normal = g.next_double_normal;
+            if probe == g {
+                return k;
+            }
+            h.random();
+        }
+        panic!("more than 20000 words for {op:?} {dtype:?} {n}");
+    }
+
+    #[test]
+    fn skip_consumes_exactly_the_words_fill_does() {
+        let ops = [
+            TorchOp::Uniform {
+                from: -0.125,
+                to: 0.125,
+            },
+            normal(0.0, 0.02),
+            TorchOp::Fill { value: 1.0 },
+        ];
+        for dtype in REDUCED {
+            for op in ops {
+                for n in sizes() {
+                    let mut a = start();
+                    fill(&mut a, op, dtype, n);
+                    let mut b = start();
+                    b.skip(op, dtype, n);
+                    assert!(a == b, "{op:?} {dtype:?} n {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn word_counts_follow_the_source() {
+        for dtype in REDUCED {
+            for n in sizes() {
+                // uniform_: one random() per element, as float.
+                let u = TorchOp::Uniform {
+                    from: -1.0,
+                    to: 1.0,
+                };
+                assert_eq!(words_used(u, dtype, n), n, "uniform {dtype:?} {n}");
+                // normal_: path A (two random64 per pair, from a fresh generator) below 16;
+                // 16 per block, partial block never drawn, one refill block from 16 on.
+                let want = if n < 16 {
+                    4 * n.div_ceil(2)
+                } else {
+                    16 * n.div_ceil(16)
+                };
+                assert_eq!(
+                    words_used(normal(0.0, 1.0), dtype, n),
+                    want,
+                    "{dtype:?} {n}"
+                );
+                // Where F32 differs: it draws the partial block too.
+                let f32_words = if n < 16 || n % 16 == 0 { want } else { n + 16 };
+                assert_eq!(words_used(normal(0.0, 1.0), TorchDType::F32, n), f32_words);
+            }
+        }
+    }
+
+    #[test]
+    fn normal_values_are_float_blocks_rounded_with_a_fresh_tail_block() {
+        // The float blocks a bf16 op of n ≥ 16 uses are the blocks of an F32 op of
+        // 16·⌈n/16⌉ elements (a multiple of 16: no F32 tail rule there). Slots [0, 16q) take
+        // the first q blocks; for n % 16 ≠ 0, slots [n−16, n) take block q.
+        let op = normal(0.25, 0.5);
+        for dtype in REDUCED {
+            for n in sizes().into_iter().filter(|&n| n >= 16) {
+                let q = (n / 16) as usize;
+                let m = 16 * n.div_ceil(16);
+                let float = fill(&mut start(), op, TorchDType::F32, m);
+                let mut want = round_all(&float[..16 * q], dtype);
+                if n % 16 != 0 {
+                    want.truncate(n as usize - 16);
+                    want.extend(round_all(&float[16 * q..16 * q + 16], dtype));
+                }
+                let got = fill(&mut start(), op, dtype, n);
+                assert_eq!(bits(&got), bits(&want), "{dtype:?} n {n}");
+                // Every value is a number of the dtype.
+                assert_eq!(bits(&got), bits(&round_all(&got, dtype)));
+            }
+        }
+    }
+
+    #[test]
+    fn small_normal_is_path_a_rounded_through_float() {
+        let op = normal(0.0, 0.02);
+        for dtype in REDUCED {
+            for n in 1..16u64 {
+                let mut a = start();
+                let got = fill(&mut a, op, dtype, n);
+                let mut b = start();
+                let want = round_all(&fill(&mut b, op, TorchDType::F32, n), dtype);
+                assert_eq!(bits(&got), bits(&want), "{dtype:?} n {n}");
+                assert!(a == b, "state {dtype:?} {n}");
+            }
+        }
+        // double → float → bf16, not double → bf16: a double just above a bf16 tie that
+        // float rounds onto the tie, which then goes to even.
+        let x = 1.0 + f64::powi(2.0, -8) + f64::powi(2.0, -40);
+        assert_eq!(TorchDType::BF16.cast(x), 1.0);
+        let y = 1.0 + f64::powi(2.0, -11) + f64::powi(2.0, -40);
+        assert_eq!(TorchDType::F16.cast(y), 1.0);
+    }
+
+    #[test]
+    fn uniform_is_the_float_draw_rounded_with_the_clamp_on_the_rounded_value() {
+        // A kaiming_uniform_(a=√5) bound for fan_in 64, computed as Python does.
+        let gain = (2.0f64 / (1.0 + 5.0)).sqrt();
+        let bound = 3.0f64.sqrt() * (gain / 64f64.sqrt());
+        let op = TorchOp::Uniform {
+            from: -bound,
+            to: bound,
+        };
+        let n = 200_000u64;
+        for dtype in REDUCED {
+            let got = fill(&mut start(), op, dtype, n);
+            let (from, to) = (-bound as f32, bound as f32);
+            let (from_s, to_s) = (dtype.cast(-bound), dtype.cast(bound));
+            let mut raw = start();
+            let mut clamped = 0;
+            for (i, &v) in got.iter().enumerate() {
+                let x = ((raw.random() & 0x00ff_ffff) as f32) * (1.0 / 16_777_216.0);
+                let r = dtype.narrow(x.mul_add(to - from, from));
+                if r == to_s {
+                    clamped += 1;
+                    assert_eq!(v, from_s, "{dtype:?} {i}");
+                } else {
+                    assert_eq!(v.to_bits(), r.to_bits(), "{dtype:?} {i}");
+                }
+                assert!(v >= from_s && v < to_s);
+            }
+            // The clamp acts on the rounded value, so it fires far more often than the f32
+            // kernel's (about once in 2²⁴): this is where f32-then-round differs.
+            let f32_rounded = round_all(&fill(&mut start(), op, TorchDType::F32, n), dtype);
+            let differ = got
+                .iter()
+                .zip(&f32_rounded)
+                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                .count();
+            assert_eq!(differ, clamped, "{dtype:?}");
+            assert!(clamped > 10, "{dtype:?} clamped {clamped}");
+        }
+    }
+
+    #[test]
+    fn fill_constant_rounds_through_float() {
+        let mut v = [0.0; 3];
+        TorchGenerator::manual_seed(0).fill(TorchOp::Fill { value: 0.1 }, TorchDType::BF16, &mut v);
+        assert_eq!(v[0], half::bf16::from_f32(0.1).to_f64());
+        TorchGenerator::manual_seed(0).fill(TorchOp::Fill { value: 0.1 }, TorchDType::F16, &mut v);
+        assert_eq!(v[2], half::f16::from_f32(0.1).to_f64());
+    }
+
+    #[test]
+    fn chunked_fill_equals_fill() {
+        let ops = [
+            TorchOp::Uniform {
+                from: -0.25,
+                to: 0.5,
+            },
+            normal(0.5, 0.1),
+            TorchOp::Fill { value: 0.3 },
+        ];
+        let numels = [1u64, 15, 16, 17, 31, 32, 33, 47, 48, 49, 1000, 4099, 65537];
+        for dtype in REDUCED {
+            for op in ops {
+                for n in numels {
+                    let mut g = start();
+                    let want = fill(&mut g, op, dtype, n);
+                    for chunk in [1usize, 7, 16, 17, 4096] {
+                        let mut c = ChunkedFill::new(start(), op, dtype, n);
+                        let mut got = Vec::with_capacity(n as usize);
+                        let mut buf = vec![0.0; chunk];
+                        loop {
+                            let k = c.next_chunk(&mut buf);
+                            if k == 0 {
+                                break;
+                            }
+                            got.extend_from_slice(&buf[..k]);
+                        }
+                        assert_eq!(bits(&got), bits(&want), "{op:?} {dtype:?} {n} {chunk}");
+                        assert!(c.into_generator() == g, "state {op:?} {dtype:?} {n}");
+                    }
+                    let mut c = ChunkedFill::new(start(), op, dtype, n);
+                    c.next_chunk(&mut [0.0; 5]);
+                    assert!(c.into_generator() == g);
+                }
+            }
+        }
     }
 }
