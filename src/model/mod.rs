@@ -59,7 +59,8 @@ pub fn load(path: &Path) -> Result<HfConfig> {
 fn torch_dtype(d: DType) -> TorchDType {
     match d {
         DType::F64 => TorchDType::F64,
-        // Until the reduced-precision kernels land: f32 draws rounded (not bit-exact).
+        DType::BF16 => TorchDType::BF16,
+        DType::F16 => TorchDType::F16,
         _ => TorchDType::F32,
     }
 }
@@ -253,6 +254,22 @@ enum Law {
 /// The plan of `config`'s checkpoint: tensors in `state_dict` order, in `dtype` (the config's
 /// when `None`), the `from_config` draw schedule, and the files written beside the weights.
 pub fn plan(
+    config: &HfConfig,
+    dtype: Option<DType>,
+    seed: u64,
+    rng: RngKind,
+    metadata: BTreeMap<String, String>,
+) -> Result<Plan> {
+    plan_of(config, dtype, seed, rng, metadata).map_err(|e| match e {
+        // Name the config file, as its parse errors do.
+        Error::Invalid { where_, msg } => {
+            Error::invalid(format!("hf config {}: {where_}", config.source), msg)
+        }
+        o => o,
+    })
+}
+
+fn plan_of(
     config: &HfConfig,
     dtype: Option<DType>,
     seed: u64,

@@ -1,4 +1,5 @@
 //! Helpers shared by integration tests (each test binary uses a part of them).
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod stat;

@@ -1,0 +1,468 @@
+//! `generate --hf-config`: checkpoints from Hugging Face configs.
+//!
+//! The references in `fixtures/hf/<case>/` were written by real transformers 5.24 + torch 2.15
+//! (`torch.manual_seed(0); Auto….from_config(cfg).save_pretrained(dir)`; see
+//! `fixtures/hf/README.md`): `sha256.json` holds every saved tensor's name, shape, dtype and the
+//! SHA-256 of its bytes, beside the `config.json` / `generation_config.json` transformers wrote.
+
+mod common;
+
+use common::cli::{fixture, ok, run, run_stdin};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+/// The reference cases: folders of `fixtures/hf` with a `sha256.json`.
+fn cases() -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(fixture("hf"))
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            e.path()
+                .join("sha256.json")
+                .exists()
+                .then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect();
+    v.sort();
+    assert!(v.len() >= 8, "reference cases: {v:?}");
+    v
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap()
+}
+
+/// name → (shape, dtype, sha256) of every tensor in the checkpoint directory.
+fn digests(dir: &Path) -> BTreeMap<String, (Vec<usize>, String, String)> {
+    let mut out = BTreeMap::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "safetensors") {
+            continue;
+        }
+        let bytes = fs::read(&p).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        for (name, t) in st.tensors() {
+            let h: String = Sha256::digest(t.data())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let dtype = format!("{:?}", t.dtype());
+            out.insert(name, (t.shape().to_vec(), dtype, h));
+        }
+    }
+    out
+}
+
+fn reference(case: &str) -> BTreeMap<String, (Vec<usize>, String, String)> {
+    let v = json(&fixture(&format!("hf/{case}/sha256.json")));
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, t)| {
+            let shape = t["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            let dtype = t["dtype"].as_str().unwrap().to_string();
+            (
+                k.clone(),
+                (shape, dtype, t["sha256"].as_str().unwrap().into()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn torch_rng_reproduces_from_config_bit_for_bit_for_every_reference_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    for case in cases() {
+        let out = tmp.path().join(&case);
+        let cfg = fixture(&format!("hf/{case}/input_config.json"));
+        let o = run(
+            tmp.path(),
+            &[
+                "generate",
+                "--hf-config",
+                cfg.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--rng",
+                "torch",
+                "--seed",
+                "0",
+                "-q",
+            ],
+        );
+        ok(&o);
+        let want = reference(&case);
+        let got = digests(&out);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{case}: saved tensor names"
+        );
+        for (name, w) in &want {
+            assert_eq!(&got[name], w, "{case}: {name} (shape, dtype, sha256)");
+        }
+    }
+}
+
+#[test]
+fn written_configs_agree_with_what_transformers_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    for case in cases() {
+        let out = tmp.path().join(&case);
+        let dir = fixture(&format!("hf/{case}"));
+        let cfg = dir.join("input_config.json");
+        ok(&run(
+            tmp.path(),
+            &[
+                "generate",
+                "--hf-config",
+                cfg.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--seed",
+                "1",
+                "-q",
+            ],
+        ));
+        // config.json: the input, plus what transformers fills in that names the model.
+        let input = json(&cfg);
+        let theirs = json(&dir.join("config.json"));
+        let ours = json(&out.join("config.json"));
+        for (k, v) in input.as_object().unwrap() {
+            if k == "torch_dtype" {
+                continue; // transformers 5.x renames it `dtype`
+            }
+            assert_eq!(&ours[k], v, "{case}: config.json {k}");
+        }
+        for k in ["architectures", "model_type", "dtype"] {
+            assert_eq!(ours[k], theirs[k], "{case}: config.json {k}");
+        }
+        // generation_config.json: written exactly when transformers writes one, with the same
+        // values (but the version stamp).
+        let gen_theirs = dir.join("generation_config.json");
+        let gen_ours = out.join("generation_config.json");
+        assert_eq!(gen_ours.exists(), gen_theirs.exists(), "{case}");
+        if gen_theirs.exists() {
+            let mut t = json(&gen_theirs);
+            t.as_object_mut().unwrap().remove("transformers_version");
+            assert_eq!(json(&gen_ours), t, "{case}: generation_config.json");
+        }
+    }
+}
+
+#[test]
+fn native_checkpoints_pass_inspect_check_and_zero_the_padding_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    for case in ["gemma", "phi3", "gpt2", "t5", "bert", "llama_bf16"] {
+        let out = tmp.path().join(case);
+        let cfg = fixture(&format!("hf/{case}/input_config.json"));
+        let o = out.to_str().unwrap();
+        ok(&run(
+            tmp.path(),
+            &[
+                "generate",
+                "--hf-config",
+                cfg.to_str().unwrap(),
+                "-o",
+                o,
+                "--seed",
+                "7",
+                "-q",
+            ],
+        ));
+        let st = out.join("model.safetensors");
+        ok(&run(
+            tmp.path(),
+            &["inspect", "--check", st.to_str().unwrap(), "-q"],
+        ));
+        // Same names, shapes and dtypes as transformers'.
+        let want = reference(case);
+        let got = digests(&out);
+        for (name, (shape, dtype, _)) in &want {
+            assert_eq!(
+                (&got[name].0, &got[name].1),
+                (shape, dtype),
+                "{case}: {name}"
+            );
+        }
+        assert_eq!(got.len(), want.len(), "{case}");
+    }
+    // Gemma's pad_token_id is 0: row 0 of the embedding is +0, row 1 is not.
+    let bytes = fs::read(tmp.path().join("gemma/model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let e = st.tensor("model.embed_tokens.weight").unwrap();
+    let row = e.shape()[1] * 4;
+    assert!(e.data()[..row].iter().all(|&b| b == 0));
+    assert!(e.data()[row..2 * row].iter().any(|&b| b != 0));
+}
+
+#[test]
+fn shards_written_alone_equal_one_run_and_the_configs_come_with_the_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = fixture("hf/phi3/input_config.json");
+    let cfg = cfg.to_str().unwrap();
+    let base = [
+        "generate",
+        "--hf-config",
+        cfg,
+        "--seed",
+        "5",
+        "--rng",
+        "torch",
+        "--max-shard-size",
+        "150KB",
+        "-q",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let run = |dir: &Path, args: &[String]| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(dir, &a)
+    };
+    ok(&run(tmp.path(), &with(&["-o", "one"])));
+    let files: Vec<String> = {
+        let mut v: Vec<String> = fs::read_dir(tmp.path().join("one"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let shards: Vec<&String> = files
+        .iter()
+        .filter(|f| f.ends_with("safetensors"))
+        .collect();
+    assert!(shards.len() >= 3, "{files:?}");
+    assert!(files.contains(&"config.json".to_string()), "{files:?}");
+    assert!(files.contains(&"model.safetensors.index.json".to_string()));
+    for k in 1..=shards.len() {
+        ok(&run(
+            tmp.path(),
+            &with(&["-o", "parts", "--shard", &k.to_string()]),
+        ));
+    }
+    assert!(!tmp.path().join("parts/config.json").exists());
+    ok(&run(tmp.path(), &with(&["-o", "parts", "--index-only"])));
+    for f in &files {
+        assert_eq!(
+            fs::read(tmp.path().join("one").join(f)).unwrap(),
+            fs::read(tmp.path().join("parts").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn a_spec_names_the_config_relative_to_itself_or_on_stdin() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir(tmp.path().join("specs")).unwrap();
+    fs::copy(
+        fixture("hf/gpt2/input_config.json"),
+        tmp.path().join("specs/gpt2.json"),
+    )
+    .unwrap();
+    fs::write(
+        tmp.path().join("specs/model.json"),
+        r#"{"hf_config": "gpt2.json", "seed": 3, "rng": "torch", "dtype": "bf16"}"#,
+    )
+    .unwrap();
+    ok(&run(
+        tmp.path(),
+        &["generate", "--spec", "specs/model.json", "-o", "a", "-q"],
+    ));
+    let spec = r#"{"hf_config": "specs/gpt2.json", "seed": 3, "rng": "torch", "dtype": "bf16"}"#;
+    ok(&run_stdin(
+        tmp.path(),
+        &["generate", "--spec", "-", "-o", "b", "-q"],
+        spec.as_bytes(),
+    ));
+    assert_eq!(
+        fs::read(tmp.path().join("a/model.safetensors")).unwrap(),
+        fs::read(tmp.path().join("b/model.safetensors")).unwrap()
+    );
+    // --dtype (here the spec's) overrides the config's, and config.json says what was written.
+    assert_eq!(json(&tmp.path().join("a/config.json"))["dtype"], "bfloat16");
+    let d = digests(&tmp.path().join("a"));
+    assert!(d.values().all(|(_, dtype, _)| dtype == "BF16"));
+}
+
+#[test]
+fn bad_configs_are_one_line_errors_with_exit_2_and_nothing_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"model_type": "mamba"}"#,
+            "model_type: unknown model_type `mamba`",
+        ),
+        (r#"{"hidden_size": 64}"#, "model_type: missing"),
+        (
+            r#"{"model_type": "llama", "hidden_size": 100, "num_attention_heads": 3}"#,
+            "num_attention_heads: 3 heads do not divide hidden_size 100",
+        ),
+        (
+            r#"{"model_type": "llama", "vocab_size": 100, "pad_token_id": 100}"#,
+            "pad_token_id: 100 is not a row of the embedding (vocab_size 100)",
+        ),
+        (
+            r#"{"model_type": "qwen2", "num_attention_heads": 6, "num_key_value_heads": 4, "hidden_size": 48}"#,
+            "num_key_value_heads: 4 key/value heads do not divide num_attention_heads 6",
+        ),
+        (
+            r#"{"model_type": "gpt2", "n_embd": "big"}"#,
+            "n_embd: expected a positive integer",
+        ),
+        (
+            r#"{"model_type": "t5", "feed_forward_proj": "gated-gelu-x"}"#,
+            "feed_forward_proj",
+        ),
+        (
+            r#"{"model_type": "llama", "torch_dtype": "int8"}"#,
+            "torch_dtype: unsupported dtype `int8`",
+        ),
+        (
+            r#"{"model_type": "bert", "architectures": ["BertForSequenceClassification"]}"#,
+            "architectures: `BertForSequenceClassification` is not a supported bert architecture",
+        ),
+        (r#"[1, 2]"#, "expected a JSON object"),
+        (r#"{"model_type": "llama",}"#, "invalid JSON"),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let cfg = tmp.path().join(format!("c{i}.json"));
+        fs::write(&cfg, text).unwrap();
+        let o = run(
+            tmp.path(),
+            &[
+                "generate",
+                "--hf-config",
+                cfg.to_str().unwrap(),
+                "-o",
+                "out",
+                "--seed",
+                "1",
+            ],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{text}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("weightgen: error: hf config "), "{err}");
+        assert!(err.contains(want), "{text}: {err}");
+        assert!(!tmp.path().join("out").exists(), "{text}");
+    }
+    // A missing file, and a config mixed with layers or scheme flags.
+    let o = run(
+        tmp.path(),
+        &["generate", "--hf-config", "nope", "-o", "out"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let cfg = fixture("hf/llama_f32/input_config.json");
+    for extra in [["--mlp", "4,4"], ["--scheme", "zeros"], ["--std", "0.1"]] {
+        let mut a = vec![
+            "generate",
+            "--hf-config",
+            cfg.to_str().unwrap(),
+            "-o",
+            "out",
+        ];
+        a.extend_from_slice(&extra);
+        let o = run(tmp.path(), &a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains("hf_config: a model's tensors and values come from its config"));
+    }
+    assert!(!tmp.path().join("out").exists());
+}
+
+#[test]
+fn an_existing_config_is_kept_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = fixture("hf/llama_f32/input_config.json");
+    fs::create_dir(tmp.path().join("out")).unwrap();
+    fs::write(tmp.path().join("out/config.json"), "mine").unwrap();
+    let args = [
+        "generate",
+        "--hf-config",
+        cfg.to_str().unwrap(),
+        "-o",
+        "out",
+        "--seed",
+        "1",
+        "-q",
+    ];
+    let o = run(tmp.path(), &args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("config.json already exists"));
+    assert_eq!(
+        fs::read(tmp.path().join("out/config.json")).unwrap(),
+        b"mine"
+    );
+    assert!(!tmp.path().join("out/model.safetensors").exists());
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    ok(&run(tmp.path(), &forced));
+    assert_eq!(
+        json(&tmp.path().join("out/config.json"))["model_type"],
+        "llama"
+    );
+}
+
+#[test]
+fn a_70b_dry_run_lists_every_tensor_with_exact_parameter_counts() {
+    // Llama-2-70B's shape. Its parameter count from the architecture alone: embedding and
+    // lm_head 2·32000·8192; per layer q and o 2·8192², k and v 2·1024·8192 (8 KV heads of 128),
+    // gate/up/down 3·8192·28672, two norms 2·8192; 80 layers; final norm 8192:
+    // 524,288,000 + 80·855,654,400 + 8,192 = 68,976,648,192.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("config.json");
+    fs::write(
+        &cfg,
+        r#"{"model_type": "llama", "hidden_size": 8192, "intermediate_size": 28672,
+            "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8,
+            "vocab_size": 32000, "torch_dtype": "bfloat16"}"#,
+    )
+    .unwrap();
+    let o = run(
+        tmp.path(),
+        &[
+            "generate",
+            "--hf-config",
+            tmp.path().to_str().unwrap(),
+            "-o",
+            "ckpt",
+            "--dry-run",
+            "--json",
+            "--seed",
+            "1",
+        ],
+    );
+    ok(&o);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let tensors = v["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), 1 + 80 * 9 + 2);
+    let params: u64 = tensors.iter().map(|t| t["numel"].as_u64().unwrap()).sum();
+    assert_eq!(params, 68_976_648_192);
+    assert_eq!(v["total_bytes"].as_u64().unwrap(), 2 * params);
+    let outputs: Vec<&str> = v["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    assert_eq!(outputs.len(), 3 + 3, "{outputs:?}"); // 3 shards of ≤ 50GB, index, 2 configs
+    assert!(
+        outputs
+            .iter()
+            .any(|o| o.ends_with("generation_config.json"))
+    );
+    assert!(!tmp.path().join("ckpt").exists());
+}
