@@ -466,3 +466,34 @@ fn a_70b_dry_run_lists_every_tensor_with_exact_parameter_counts() {
     );
     assert!(!tmp.path().join("ckpt").exists());
 }
+
+#[test]
+fn the_readme_model_commands_run() {
+    // Every `weightgen generate --hf-config` line of the README's model section, run from a
+    // copy of the paths it names (the Python line is checked by `make verify-hf`).
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("weightgen generate --hf-config"))
+        .collect();
+    assert!(lines.len() >= 2, "{lines:?}");
+    for line in lines {
+        let args: Vec<String> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|a| {
+                if a.starts_with("fixtures/") {
+                    fixture(a.trim_start_matches("fixtures/")).display().to_string()
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(tmp.path(), &a);
+        ok(&o);
+        assert!(tmp.path().join("tiny-llama/config.json").exists(), "{line}");
+    }
+}
