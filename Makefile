@@ -6,7 +6,7 @@ VPY    := $(VENV)/bin/python
 BIN    := target/debug/weightgen
 RBIN   := target/release/weightgen
 
-.PHONY: all build test test-rust test-interop test-large test-memory verify-torch lint fmt fixtures study-docs demo bench man clean fuzz
+.PHONY: all build test test-rust test-interop test-large test-memory verify-torch verify-hf verify-hf-selftest hf-fixtures lint fmt fixtures study-docs demo bench man clean fuzz
 
 all: build
 
@@ -55,6 +55,31 @@ verify-torch: $(TVENV)/.stamp
 	cd target && ../$(TVENV)/bin/python ../tests/torch_verify/verify.py ../$(BIN) ../fixtures/specs
 	cd target && ../$(TVENV)/bin/python ../tests/torch_verify/mkl_logf.py torch_logf.bin
 	WEIGHTGEN_MKL_LOGF=target/torch_logf.bin $(CARGO) test --locked --test torch_rng mkl_logf -- --ignored
+
+## verify-hf: compare `generate --hf-config` (with --rng torch bit for bit, and native) with a
+## real transformers 5.24 / PyTorch 2.15 on the fixtures/hf/tiny_* configs (downloads about 5 GB
+## of wheels into target/venv-hf; not part of `make test`). VERIFY_HF_ARGS="--only TEXT" runs
+## the cases whose name contains TEXT.
+# The venv is rebuilt when the pinned requirements change.
+HVENV := target/venv-hf
+VERIFY_HF_ARGS ?=
+$(HVENV)/.stamp: tests/hf_verify/requirements.txt
+	$(PYTHON) -m venv $(HVENV)
+	$(HVENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/hf_verify/requirements.txt
+	touch $@
+
+verify-hf: $(HVENV)/.stamp
+	$(CARGO) build --locked
+	$(HVENV)/bin/python tests/hf_verify/verify.py $(BIN) fixtures/hf $(VERIFY_HF_ARGS)
+
+## verify-hf-selftest: verify.py's own checks against a stand-in binary and tampered outputs
+verify-hf-selftest: $(HVENV)/.stamp
+	$(HVENV)/bin/python tests/hf_verify/verify.py --self-test fixtures/hf $(VERIFY_HF_ARGS)
+
+## hf-fixtures: regenerate fixtures/hf (tiny checkpoints' hashes, key lists and RNG draw order,
+## real-size key lists on the meta device, config defaults); see fixtures/hf/README.md
+hf-fixtures: $(HVENV)/.stamp
+	$(HVENV)/bin/python tests/hf_verify/make_fixtures.py fixtures/hf
 
 lint:
 	$(CARGO) fmt --all -- --check
