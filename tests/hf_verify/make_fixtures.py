@@ -286,7 +286,7 @@ TINY = [
         "d_model": 40, "d_kv": 10, "d_ff": 64, "num_layers": 2, "num_decoder_layers": 2,
         "num_heads": 4, "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
         "feed_forward_proj": "relu", "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0}),
-    ("t5_gated", "seq2seq", {  # t5 v1.1 style
+    ("t5_gated", "seq2seq", {  # t5 v1.1 style (5.24 keeps lm_head tied: tie_word_embeddings false only means scale_decoder_outputs false)
         "architectures": ["T5ForConditionalGeneration"], "model_type": "t5", "vocab_size": 256,
         "d_model": 32, "d_kv": 8, "d_ff": 48, "num_layers": 2, "num_decoder_layers": 2,
         "num_heads": 4, "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
