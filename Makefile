@@ -6,7 +6,7 @@ VPY    := $(VENV)/bin/python
 BIN    := target/debug/weightgen
 RBIN   := target/release/weightgen
 
-.PHONY: all build test test-rust test-interop test-large test-memory verify-torch fixtures-torch lint fmt fixtures study-docs demo bench man clean fuzz
+.PHONY: all build test test-rust test-interop test-large test-memory verify-torch fixtures-torch verify-hf verify-hf-selftest hf-fixtures bench-hf lint fmt fixtures study-docs demo bench man clean fuzz
 
 all: build
 
@@ -61,6 +61,40 @@ verify-torch: $(TVENV)/.stamp
 fixtures-torch: $(TVENV)/.stamp
 	$(TVENV)/bin/python tests/torch_verify/make_fixtures.py fixtures/torch
 
+## verify-hf: compare `generate --hf-config` (with --rng torch bit for bit, and native) with a
+## real transformers 5.24 / PyTorch 2.15 on the fixtures/hf/tiny_* configs (downloads about 5 GB
+## of wheels into target/venv-hf; not part of `make test`). VERIFY_HF_ARGS="--only TEXT" runs
+## the cases whose name contains TEXT.
+# The venv is rebuilt when the pinned requirements change.
+HVENV := target/venv-hf
+VERIFY_HF_ARGS ?=
+$(HVENV)/.stamp: tests/hf_verify/requirements.txt
+	$(PYTHON) -m venv $(HVENV)
+	$(HVENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/hf_verify/requirements.txt
+	touch $@
+
+verify-hf: $(HVENV)/.stamp
+	$(CARGO) build --locked
+	$(HVENV)/bin/python tests/hf_verify/verify.py $(BIN) fixtures/hf $(VERIFY_HF_ARGS)
+
+## verify-hf-selftest: verify.py's own checks against a stand-in binary and tampered outputs
+verify-hf-selftest: $(HVENV)/.stamp
+	$(HVENV)/bin/python tests/hf_verify/verify.py --self-test fixtures/hf $(VERIFY_HF_ARGS)
+
+## hf-fixtures: regenerate fixtures/hf (tiny checkpoints' hashes, key lists and RNG draw order,
+## real-size key lists on the meta device, config defaults); see fixtures/hf/README.md
+hf-fixtures: $(HVENV)/.stamp
+	$(HVENV)/bin/python tests/hf_verify/make_fixtures.py fixtures/hf
+	$(HVENV)/bin/python tests/hf_verify/make_reference.py fixtures/hf target/hf-reference --write
+
+## bench-hf: bench/hf.py: a TinyLlama-1.1B-shaped fp32 checkpoint from its config.json,
+## weightgen (native and --rng torch) against from_config + save_pretrained measured in the same
+## run (the verify-hf venv); writes bench/results-hf.md. `make bench` runs it too when that venv
+## exists.
+bench-hf: $(HVENV)/.stamp
+	$(CARGO) build --release --locked
+	$(HVENV)/bin/python bench/hf.py $(RBIN) $(HVENV)/bin/python
+
 ## lint: formatting, clippy, no tracked file pointing outside the repository, and the PyTorch
 ## fixtures agreeing with the script that makes them
 lint:
@@ -93,6 +127,7 @@ BENCH_ARGS ?=
 bench: $(VENV)/.stamp
 	$(CARGO) build --release --locked
 	$(VPY) bench/run.py $(RBIN) $(VPY) $(wildcard $(TVENV)/bin/python) $(BENCH_ARGS)
+	if [ -x $(HVENV)/bin/python ]; then $(HVENV)/bin/python bench/hf.py $(RBIN) $(HVENV)/bin/python; fi
 
 ## demo: the README's first command
 demo:

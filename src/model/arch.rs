@@ -409,7 +409,11 @@ fn t5(c: &HfConfig) -> Result<Vec<Stage>> {
     let nh = c.count("num_heads", 8)?;
     let buckets = c.count("relative_attention_num_buckets", 32)?;
     let f = c.number("initializer_factor", 1.0)?;
-    let tie = c.flag("tie_word_embeddings", true)?;
+    // transformers 5.24's T5Config always ties the head to `shared`: an input
+    // `tie_word_embeddings: false` only turns off the decoder output scaling
+    // (`scale_decoder_outputs`), so lm_head is still tied and not saved.
+    c.flag("tie_word_embeddings", true)?;
+    let tie = true;
     let proj = c.text("feed_forward_proj", "relu")?;
     let gated = match proj.split('-').collect::<Vec<_>>().as_slice() {
         [_] => false,

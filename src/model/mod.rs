@@ -349,7 +349,11 @@ fn plan_of(
 fn generation_defaults(f: Family) -> Vec<(&'static str, Option<u64>)> {
     use Family::*;
     match f {
-        Llama | Mistral => vec![("bos_token_id", Some(1)), ("eos_token_id", Some(2))],
+        Llama | Mistral => vec![
+            ("bos_token_id", Some(1)),
+            ("eos_token_id", Some(2)),
+            ("pad_token_id", None),
+        ],
         Gemma | Gemma2 => vec![
             ("bos_token_id", Some(2)),
             ("eos_token_id", Some(1)),
@@ -360,8 +364,16 @@ fn generation_defaults(f: Family) -> Vec<(&'static str, Option<u64>)> {
             ("eos_token_id", Some(32000)),
             ("pad_token_id", Some(32000)),
         ],
-        Qwen2 | Qwen3 => vec![("bos_token_id", None), ("eos_token_id", None)],
-        Gpt2 => vec![("bos_token_id", Some(50256)), ("eos_token_id", Some(50256))],
+        Qwen2 | Qwen3 => vec![
+            ("bos_token_id", None),
+            ("eos_token_id", None),
+            ("pad_token_id", None),
+        ],
+        Gpt2 => vec![
+            ("bos_token_id", Some(50256)),
+            ("eos_token_id", Some(50256)),
+            ("pad_token_id", None),
+        ],
         T5 => vec![
             ("decoder_start_token_id", Some(0)),
             ("eos_token_id", Some(1)),
