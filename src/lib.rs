@@ -9,6 +9,8 @@
 //!
 //! - [`spec`]: what the user asked for, validated, with error paths.
 //! - [`plan`]: every tensor resolved to a name, shape, dtype and [`scheme::Distribution`].
+//! - [`model`]: a Hugging Face `config.json` as one more way to build a plan (families,
+//!   `state_dict` names, `_init_weights` laws, `from_config`'s draw order).
 //! - [`scheme`] and [`fans`]: the formulas (PyTorch's and Keras' exactly).
 //! - [`stream`]: keyed, chunked random streams (`weightgen-3`), the only code that draws numbers.
 //! - [`write`]: one module per format behind one trait, and atomic file handling.
