@@ -93,29 +93,28 @@ fn reference(case: &str) -> BTreeMap<String, (Vec<usize>, String, String)> {
         .collect()
 }
 
+/// `weightgen generate --hf-config fixtures/hf/CASE/input_config.json -o OUT -q EXTRA…`.
+fn generate(case: &str, out: &Path, extra: &[&str]) {
+    let cfg = fixture(&format!("hf/{case}/input_config.json"));
+    let mut args = vec![
+        "generate",
+        "--hf-config",
+        cfg.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    ok(&run(out.parent().unwrap(), &args));
+}
+
 #[test]
 fn torch_rng_reproduces_from_config_bit_for_bit_for_every_reference_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for case in cases() {
         let out = tmp.path().join(&case);
-        let cfg = fixture(&format!("hf/{case}/input_config.json"));
-        let o = run(
-            tmp.path(),
-            &[
-                "generate",
-                "--hf-config",
-                cfg.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-                "--rng",
-                "torch",
-                "--seed",
-                "0",
-                "-q",
-            ],
-        );
-        ok(&o);
+        generate(&case, &out, &["--rng", "torch", "--seed", "0"]);
         let want = reference(&case);
         let got = digests(&out);
         if got.keys().ne(want.keys()) {
@@ -142,19 +141,7 @@ fn written_configs_agree_with_what_transformers_writes() {
         let out = tmp.path().join(&case);
         let dir = fixture(&format!("hf/{case}"));
         let cfg = dir.join("input_config.json");
-        ok(&run(
-            tmp.path(),
-            &[
-                "generate",
-                "--hf-config",
-                cfg.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-                "--seed",
-                "1",
-                "-q",
-            ],
-        ));
+        generate(&case, &out, &["--seed", "1"]);
         // config.json: the input, plus what transformers fills in that names the model.
         let input = json(&cfg);
         let theirs = json(&dir.join("config.json"));
@@ -186,21 +173,7 @@ fn native_checkpoints_pass_inspect_check_and_zero_the_padding_row() {
     let tmp = tempfile::tempdir().unwrap();
     for case in ["gemma", "phi3", "gpt2", "t5", "bert", "llama_bf16"] {
         let out = tmp.path().join(case);
-        let cfg = fixture(&format!("hf/{case}/input_config.json"));
-        let o = out.to_str().unwrap();
-        ok(&run(
-            tmp.path(),
-            &[
-                "generate",
-                "--hf-config",
-                cfg.to_str().unwrap(),
-                "-o",
-                o,
-                "--seed",
-                "7",
-                "-q",
-            ],
-        ));
+        generate(case, &out, &["--seed", "7"]);
         let st = out.join("model.safetensors");
         ok(&run(
             tmp.path(),

@@ -522,30 +522,21 @@ pub fn write_checkpoint(
             (e, _) => e,
         })?;
     }
+    let stage_bytes = |name: &str, bytes: &[u8]| {
+        file::stage(&ckpt.dir.join(name), !opts.no_fsync, |mut sink, ctx| {
+            sink.as_write()
+                .write_all(bytes)
+                .map_err(|e| Error::io(format!("writing {ctx}"), e))
+        })
+    };
     let index_staged = match (&index_name, &index_bytes) {
-        (Some(name), Some(bytes)) => Some(file::stage(
-            &ckpt.dir.join(name),
-            !opts.no_fsync,
-            |mut sink, ctx| {
-                sink.as_write()
-                    .write_all(bytes)
-                    .map_err(|e| Error::io(format!("writing {ctx}"), e))
-            },
-        )?),
+        (Some(name), Some(bytes)) => Some(stage_bytes(name, bytes)?),
         _ => None,
     };
-    let mut side_staged = Vec::new();
-    for (name, bytes) in &side {
-        side_staged.push(file::stage(
-            &ckpt.dir.join(name),
-            !opts.no_fsync,
-            |mut sink, ctx| {
-                sink.as_write()
-                    .write_all(bytes)
-                    .map_err(|e| Error::io(format!("writing {ctx}"), e))
-            },
-        )?);
-    }
+    let side_staged = side
+        .iter()
+        .map(|(name, bytes)| stage_bytes(name, bytes))
+        .collect::<Result<Vec<_>>>()?;
     if super::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
         let path = match part {
             Part::Shard(k) => ckpt.dir.join(&layout.shards[k - 1].file),
