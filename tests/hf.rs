@@ -493,3 +493,61 @@ fn the_readme_model_commands_run() {
         assert!(tmp.path().join("tiny-llama/config.json").exists(), "{line}");
     }
 }
+
+#[test]
+fn real_size_configs_plan_the_names_shapes_and_order_of_transformers_state_dict() {
+    // fixtures/hf/meta: the state dict of real-size configs built by transformers on the meta
+    // device (minus tied keys), in order. A dry run must list the same tensors in the same
+    // order (the order decides the shards), with the same parameter count.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    for e in fs::read_dir(fixture("hf/meta")).unwrap() {
+        let p = e.unwrap().path();
+        let meta = json(&p);
+        let cfg = tmp.path().join("config.json");
+        fs::write(&cfg, meta["input_config"].to_string()).unwrap();
+        let o = run(
+            tmp.path(),
+            &[
+                "generate",
+                "--hf-config",
+                cfg.to_str().unwrap(),
+                "-o",
+                "ckpt",
+                "--dry-run",
+                "--json",
+                "--seed",
+                "1",
+            ],
+        );
+        ok(&o);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let ours: Vec<(String, Value)> = v["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["name"].as_str().unwrap().to_string(), t["shape"].clone()))
+            .collect();
+        let theirs: Vec<(String, Value)> = meta["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["name"].as_str().unwrap().to_string(), t["shape"].clone()))
+            .collect();
+        assert_eq!(ours, theirs, "{}", p.display());
+        let params: u64 = v["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["numel"].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            params,
+            meta["num_params"].as_u64().unwrap(),
+            "{}",
+            p.display()
+        );
+        n += 1;
+    }
+    assert!(n >= 14, "{n} real-size configs");
+}
