@@ -551,3 +551,48 @@ fn real_size_configs_plan_the_names_shapes_and_order_of_transformers_state_dict(
     }
     assert!(n >= 14, "{n} real-size configs");
 }
+
+/// The dry-run tensor list (name, shape) of a config given as JSON text.
+fn planned(dir: &Path, config: &str) -> Vec<(String, Value)> {
+    let cfg = dir.join("config.json");
+    fs::write(&cfg, config).unwrap();
+    let o = run(
+        dir,
+        &[
+            "generate",
+            "--hf-config",
+            cfg.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+            "--seed",
+            "1",
+        ],
+    );
+    ok(&o);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_string(), t["shape"].clone()))
+        .collect()
+}
+
+#[test]
+fn absent_fields_take_the_config_class_defaults_of_transformers() {
+    // fixtures/hf/defaults.json: `AutoConfig.for_model(model_type)` of transformers 5.24. A
+    // config naming only the model type must plan exactly what those defaults, written out,
+    // plan.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = json(&fixture("hf/defaults.json"));
+    let types = d["model_types"].as_object().unwrap();
+    assert!(types.len() >= 10, "{:?}", types.keys());
+    for (t, c) in types {
+        let bare = planned(tmp.path(), &format!(r#"{{"model_type": "{t}"}}"#));
+        let mut explicit = c["fields"].as_object().unwrap().clone();
+        explicit.insert("model_type".into(), Value::String(t.clone()));
+        let full = planned(tmp.path(), &Value::Object(explicit).to_string());
+        assert_eq!(bare, full, "{t}: defaults");
+        assert!(!bare.is_empty());
+    }
+}
