@@ -22,6 +22,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from run import timed  # noqa: E402  (GNU time: wall seconds and peak RSS, as make bench)
 
 # TinyLlama-1.1B's published shape.
 CONFIG = {
@@ -36,16 +38,6 @@ ANCHOR = (
     "torch.manual_seed(0); m = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(sys.argv[1])); "
     "m.save_pretrained(sys.argv[2])"
 )
-
-
-def timed(cmd, workdir):
-    tfile = os.path.join(workdir, ".time")
-    r = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", tfile, "sh", "-c", cmd],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"failed ({r.returncode}): {cmd}\n{r.stderr}")
-    wall, rss_kb = open(tfile).read().split()[-2:]
-    return float(wall), int(rss_kb) * 1024
 
 
 def main():

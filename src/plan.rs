@@ -160,7 +160,8 @@ impl PlannedTensor {
 /// branches, §8 for the order tensors consume the generator).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TorchPlan {
-    /// One ATen fill of the whole tensor, computed in `dtype` (f32 for f16/bf16 outputs).
+    /// One ATen fill of the whole tensor, computed in `dtype` (f32 for f16/bf16 outputs of a
+    /// plain spec; the tensor's own dtype for a model created in bf16/f16).
     Op(TorchOp, TorchDType),
     /// `torch.nn.init.sparse_`: normal_(0, std), then per column a randperm.
     Sparse {
@@ -467,10 +468,13 @@ impl Plan {
     }
 
     /// The generator schedule under `--rng torch`: the model's, or each tensor in plan order.
-    pub fn torch_schedule(&self) -> Vec<TorchStep> {
+    pub fn torch_schedule(&self) -> std::borrow::Cow<'_, [TorchStep]> {
         match &self.torch_steps {
-            Some(steps) => steps.clone(),
-            None => (0..self.tensors.len()).map(TorchStep::Tensor).collect(),
+            Some(steps) => steps.into(),
+            None => (0..self.tensors.len())
+                .map(TorchStep::Tensor)
+                .collect::<Vec<_>>()
+                .into(),
         }
     }
 

@@ -425,22 +425,7 @@ fn a_70b_dry_run_lists_every_tensor_with_exact_parameter_counts() {
             "vocab_size": 32000, "torch_dtype": "bfloat16"}"#,
     )
     .unwrap();
-    let o = run(
-        tmp.path(),
-        &[
-            "generate",
-            "--hf-config",
-            tmp.path().to_str().unwrap(),
-            "-o",
-            "ckpt",
-            "--dry-run",
-            "--json",
-            "--seed",
-            "1",
-        ],
-    );
-    ok(&o);
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = dry_run(tmp.path(), tmp.path());
     let tensors = v["tensors"].as_array().unwrap();
     assert_eq!(tensors.len(), 1 + 80 * 9 + 2);
     let params: u64 = tensors.iter().map(|t| t["numel"].as_u64().unwrap()).sum();
@@ -506,34 +491,9 @@ fn real_size_configs_plan_the_names_shapes_and_order_of_transformers_state_dict(
         let meta = json(&p);
         let cfg = tmp.path().join("config.json");
         fs::write(&cfg, meta["input_config"].to_string()).unwrap();
-        let o = run(
-            tmp.path(),
-            &[
-                "generate",
-                "--hf-config",
-                cfg.to_str().unwrap(),
-                "-o",
-                "ckpt",
-                "--dry-run",
-                "--json",
-                "--seed",
-                "1",
-            ],
-        );
-        ok(&o);
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-        let ours: Vec<(String, Value)> = v["tensors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| (t["name"].as_str().unwrap().to_string(), t["shape"].clone()))
-            .collect();
-        let theirs: Vec<(String, Value)> = meta["tensors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| (t["name"].as_str().unwrap().to_string(), t["shape"].clone()))
-            .collect();
+        let v = dry_run(tmp.path(), &cfg);
+        let ours = names_and_shapes(&v);
+        let theirs = names_and_shapes(&meta);
         assert_eq!(ours, theirs, "{}", p.display());
         let params: u64 = v["tensors"]
             .as_array()
@@ -556,12 +516,19 @@ fn real_size_configs_plan_the_names_shapes_and_order_of_transformers_state_dict(
 fn planned(dir: &Path, config: &str) -> Vec<(String, Value)> {
     let cfg = dir.join("config.json");
     fs::write(&cfg, config).unwrap();
+    names_and_shapes(&dry_run(dir, &cfg))
+}
+
+/// `generate --hf-config CONFIG -o ckpt --dry-run --json --seed 1` in `dir`, parsed.
+fn dry_run(dir: &Path, config: &Path) -> Value {
     let o = run(
         dir,
         &[
             "generate",
             "--hf-config",
-            cfg.to_str().unwrap(),
+            config.to_str().unwrap(),
+            "-o",
+            "ckpt",
             "--dry-run",
             "--json",
             "--seed",
@@ -569,7 +536,11 @@ fn planned(dir: &Path, config: &str) -> Vec<(String, Value)> {
         ],
     );
     ok(&o);
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// (name, shape) of every entry of `v["tensors"]`, in order.
+fn names_and_shapes(v: &Value) -> Vec<(String, Value)> {
     v["tensors"]
         .as_array()
         .unwrap()

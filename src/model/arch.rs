@@ -35,6 +35,18 @@ pub enum Kind {
     Bias { dim: u64 },
 }
 
+impl Kind {
+    /// Elements of the module's weight (a norm's or bare bias's own vector).
+    pub fn weight_numel(self) -> u64 {
+        match self {
+            Kind::Linear { out, inp, .. } => out.saturating_mul(inp),
+            Kind::Conv1D { nx, nf } => nx.saturating_mul(nf),
+            Kind::Embedding { rows, cols, .. } => rows.saturating_mul(cols),
+            Kind::Norm { dim, .. } | Kind::Bias { dim } => dim,
+        }
+    }
+}
+
 /// One module of the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Module {
@@ -64,6 +76,22 @@ impl Module {
         }
     }
 
+    /// `nn.Linear(inp, out, bias)` whose weight the init pass draws N(0, std).
+    fn linear(path: impl Into<String>, out: u64, inp: u64, bias: bool, std: f64) -> Module {
+        Module::new(path, Kind::Linear { out, inp, bias }, std)
+    }
+
+    /// `nn.Embedding(rows, cols, padding_idx=pad)` drawn N(0, std) by the init pass.
+    fn embedding(
+        path: impl Into<String>,
+        rows: u64,
+        cols: u64,
+        pad: Option<u64>,
+        std: f64,
+    ) -> Module {
+        Module::new(path, Kind::Embedding { rows, cols, pad }, std)
+    }
+
     fn norm(path: impl Into<String>, dim: u64, bias: bool, value: f64) -> Module {
         Module {
             norm_value: value,
@@ -83,8 +111,9 @@ pub enum Visit {
     /// Drawn and overwritten later (transformers' generic init of a T5 leaf before T5's own;
     /// GPT-2's `c_proj` before its scaled redraw).
     Discard(String, f64),
-    /// The draw the weight keeps (discarded too when the module is tied).
-    Keep(String, f64),
+    /// The draw the weight keeps, N(0, the module's kept std) (discarded too when the module
+    /// is tied).
+    Keep(String),
 }
 
 /// A stage: the modules constructed before one `post_init()`, and that init pass's draws.
@@ -103,13 +132,10 @@ impl Stage {
             if matches!(m.kind, Kind::Norm { .. } | Kind::Bias { .. }) {
                 continue;
             }
-            match m.redraw {
-                Some(kept) => {
-                    visits.push(Visit::Discard(m.path.clone(), m.std));
-                    visits.push(Visit::Keep(m.path.clone(), kept));
-                }
-                None => visits.push(Visit::Keep(m.path.clone(), m.std)),
+            if m.redraw.is_some() {
+                visits.push(Visit::Discard(m.path.clone(), m.std));
             }
+            visits.push(Visit::Keep(m.path.clone()));
         }
         Stage { modules, visits }
     }
@@ -192,18 +218,9 @@ fn decoder(c: &HfConfig) -> Result<Vec<Stage>> {
     } else {
         1.0
     };
-    let lin = |path: String, out: u64, inp: u64, bias: bool| {
-        Module::new(path, Kind::Linear { out, inp, bias }, r)
-    };
-    let mut inner = vec![Module::new(
-        "model.embed_tokens",
-        Kind::Embedding {
-            rows: v,
-            cols: h,
-            pad,
-        },
-        r,
-    )];
+    let lin =
+        |path: String, out: u64, inp: u64, bias: bool| Module::linear(path, out, inp, bias, r);
+    let mut inner = vec![Module::embedding("model.embed_tokens", v, h, pad, r)];
     for k in 0..l {
         let p = format!("model.layers.{k}");
         let a = format!("{p}.self_attn");
@@ -279,17 +296,7 @@ fn gpt2(c: &HfConfig) -> Result<Vec<Stage>> {
     }
     let proj_std = r / ((2 * l) as f64).sqrt();
     let conv = |path: String, nx: u64, nf: u64| Module::new(path, Kind::Conv1D { nx, nf }, r);
-    let emb = |path: &str, rows: u64| {
-        Module::new(
-            path,
-            Kind::Embedding {
-                rows,
-                cols: h,
-                pad: None,
-            },
-            r,
-        )
-    };
+    let emb = |path: &str, rows: u64| Module::embedding(path, rows, h, None, r);
     let mut m = vec![emb("transformer.wte", v), emb("transformer.wpe", pos)];
     for k in 0..l {
         let p = format!("transformer.h.{k}");
@@ -305,15 +312,7 @@ fn gpt2(c: &HfConfig) -> Result<Vec<Stage>> {
         m.push(proj);
     }
     m.push(Module::norm("transformer.ln_f", h, true, 1.0));
-    let head = Module::new(
-        "lm_head",
-        Kind::Linear {
-            out: v,
-            inp: h,
-            bias: false,
-        },
-        r,
-    );
+    let head = Module::linear("lm_head", v, h, false, r);
     Ok(vec![
         Stage::plain(m),
         Stage::plain(vec![if tie { head.tied() } else { head }]),
@@ -340,23 +339,9 @@ fn bert(c: &HfConfig) -> Result<Vec<Stage>> {
         ));
     }
     let pre = if mlm { "bert." } else { "" };
-    let lin = |path: String, out: u64, inp: u64| {
-        Module::new(
-            path,
-            Kind::Linear {
-                out,
-                inp,
-                bias: true,
-            },
-            r,
-        )
-    };
+    let lin = |path: String, out: u64, inp: u64| Module::linear(path, out, inp, true, r);
     let emb = |name: &str, rows: u64, pad: Option<u64>| {
-        Module::new(
-            format!("{pre}embeddings.{name}"),
-            Kind::Embedding { rows, cols: h, pad },
-            r,
-        )
+        Module::embedding(format!("{pre}embeddings.{name}"), rows, h, pad, r)
     };
     let mut m = vec![
         emb("word_embeddings", v, pad),
@@ -428,35 +413,17 @@ fn t5(c: &HfConfig) -> Result<Vec<Stage>> {
     let dm = d as f64;
     // The generic init's std: `initializer_range` if the config has one (values discarded).
     let generic = c.number("initializer_range", 0.02)?;
-    let lin = |path: String, out: u64, inp: u64, std: f64| {
-        Module::new(
-            path,
-            Kind::Linear {
-                out,
-                inp,
-                bias: false,
-            },
-            std,
-        )
-    };
-    let emb = |path: &str, rows: u64, cols: u64, std: f64| {
-        Module::new(
-            path,
-            Kind::Embedding {
-                rows,
-                cols,
-                pad: None,
-            },
-            std,
-        )
-    };
+    let lin =
+        |path: String, out: u64, inp: u64, std: f64| Module::linear(path, out, inp, false, std);
+    let emb =
+        |path: &str, rows: u64, cols: u64, std: f64| Module::embedding(path, rows, cols, None, std);
     // A parent module's leaves: generic draws for all of them, then T5's kept draws.
     let group = |st: &mut Stage, leaves: Vec<Module>| {
         for m in &leaves {
             st.visits.push(Visit::Discard(m.path.clone(), generic));
         }
         for m in &leaves {
-            st.visits.push(Visit::Keep(m.path.clone(), m.std));
+            st.visits.push(Visit::Keep(m.path.clone()));
         }
         st.modules.extend(leaves);
     };
@@ -534,10 +501,10 @@ fn t5(c: &HfConfig) -> Result<Vec<Stage>> {
     let mut visits = vec![
         Visit::Discard("shared".into(), generic),
         Visit::Discard("lm_head".into(), generic),
-        Visit::Keep("shared".into(), f),
+        Visit::Keep("shared".into()),
     ];
     if !tie {
-        visits.push(Visit::Keep("lm_head".into(), f));
+        visits.push(Visit::Keep("lm_head".into()));
     }
     Ok(vec![
         Stage {

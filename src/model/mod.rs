@@ -104,38 +104,29 @@ impl Builder {
         match m.kind {
             Kind::Linear { out, inp, bias } => {
                 let b = kaiming_a_sqrt5_bound(inp);
-                self.discard(
-                    TorchOp::Uniform { from: -b, to: b },
-                    out.saturating_mul(inp),
-                );
+                self.discard(TorchOp::Uniform { from: -b, to: b }, m.kind.weight_numel());
                 if bias {
                     let b = 1.0 / (inp as f64).sqrt();
                     self.discard(TorchOp::Uniform { from: -b, to: b }, out);
                 }
             }
-            Kind::Conv1D { nx, nf } => self.discard(Builder::normal(0.02), nx.saturating_mul(nf)),
-            Kind::Embedding { rows, cols, .. } => {
-                self.discard(Builder::normal(1.0), rows.saturating_mul(cols))
-            }
+            Kind::Conv1D { .. } => self.discard(Builder::normal(0.02), m.kind.weight_numel()),
+            Kind::Embedding { .. } => self.discard(Builder::normal(1.0), m.kind.weight_numel()),
             Kind::Norm { .. } | Kind::Bias { .. } => {}
         }
     }
 
-    /// One draw of the init pass: kept by the module's saved weight, or thrown away.
-    fn visit(&mut self, m: &Module, keep: bool, std: f64) {
-        match self.weight_of.get(&m.path) {
-            Some(&i) if keep => self.steps.push(TorchStep::Tensor(i)),
-            _ => self.discard(Builder::normal(std), self.numel_of(m)),
-        }
-    }
-
-    fn numel_of(&self, m: &Module) -> u64 {
-        match m.kind {
-            Kind::Linear { out, inp, .. } => out.saturating_mul(inp),
-            Kind::Conv1D { nx, nf } => nx.saturating_mul(nf),
-            Kind::Embedding { rows, cols, .. } => rows.saturating_mul(cols),
-            Kind::Norm { dim, .. } | Kind::Bias { dim } => dim,
-        }
+    /// One draw of the init pass: the kept draw of a saved weight (its plan tensor), or one
+    /// thrown away.
+    fn visit(&mut self, m: &Module, v: &Visit) {
+        let std = match v {
+            Visit::Keep(_) => match self.weight_of.get(&m.path) {
+                Some(&i) => return self.steps.push(TorchStep::Tensor(i)),
+                None => kept_std(m),
+            },
+            Visit::Discard(_, std) => *std,
+        };
+        self.discard(Builder::normal(std), m.kind.weight_numel());
     }
 
     /// Add a saved tensor with its law.
@@ -310,13 +301,8 @@ fn plan_of(
             b.construct(m);
         }
         for v in &s.visits {
-            let (path, keep, std) = match v {
-                Visit::Discard(p, std) => (p, false, *std),
-                Visit::Keep(p, std) => (p, true, *std),
-            };
-            let m = by_path[path.as_str()];
-            debug_assert!(!keep || std == kept_std(m), "{path}: kept law");
-            b.visit(m, keep, std);
+            let (Visit::Discard(path, _) | Visit::Keep(path)) = v;
+            b.visit(by_path[path.as_str()], v);
         }
     }
     let generation = config.generation_config(&generation_defaults(config.family))?;
@@ -383,22 +369,13 @@ fn generation_defaults(f: Family) -> Vec<(&'static str, Option<u64>)> {
     }
 }
 
-/// Element and byte counts must fit in 64 bits.
+/// The model's total size must fit in 64 bits (each tensor's was checked as it was added).
 fn check_sizes(tensors: &[PlannedTensor]) -> Result<()> {
-    let mut total: u64 = 0;
-    for t in tensors {
-        let n = t
-            .shape
-            .iter()
-            .try_fold(1u64, |a, &d| a.checked_mul(d))
-            .and_then(|n| n.checked_mul(t.dtype.size() as u64))
-            .and_then(|b| total.checked_add(b));
-        total = n.ok_or_else(|| {
-            Error::invalid(
-                format!("tensor `{}`", t.name),
-                "the model's size does not fit in 64 bits",
-            )
-        })?;
+    match tensors.iter().try_fold(0u64, |a, t| a.checked_add(t.bytes)) {
+        Some(_) => Ok(()),
+        None => Err(Error::invalid(
+            "config",
+            "the model's size in bytes does not fit in 64 bits",
+        )),
     }
-    Ok(())
 }

@@ -534,13 +534,16 @@ impl TensorStream {
         self
     }
 
+    /// The zeroed part of elements `[start, start + len)`, as offsets from `start`.
+    pub fn zeroed_within(&self, start: u64, len: usize) -> Option<(usize, usize)> {
+        let (a, b) = self.zeroed?;
+        let (lo, hi) = (a.max(start), b.min(start + len as u64));
+        (lo < hi).then(|| ((lo - start) as usize, (hi - start) as usize))
+    }
+
     /// The part of chunk `c` that is zeroed, as offsets into the chunk.
     fn zeroed_in_chunk(&self, c: u64) -> Option<(usize, usize)> {
-        let (a, b) = self.zeroed?;
-        let start = c * CHUNK_ELEMS;
-        let end = start + self.chunk_len(c) as u64;
-        let (lo, hi) = (a.max(start), b.min(end));
-        (lo < hi).then(|| ((lo - start) as usize, (hi - start) as usize))
+        self.zeroed_within(c * CHUNK_ELEMS, self.chunk_len(c))
     }
 
     /// The same stream for an output of `dtype` (the default is f64). Uniform values of f32,

@@ -1382,6 +1382,19 @@ mod tests {
 
 #[cfg(test)]
 mod chunk_tests {
+    /// Every value `c` has left, pulled `chunk` at a time.
+    pub(super) fn drain(c: &mut super::ChunkedFill, chunk: usize) -> Vec<f64> {
+        let mut got = Vec::with_capacity(c.remaining() as usize);
+        let mut buf = vec![0.0; chunk];
+        loop {
+            let k = c.next_chunk(&mut buf);
+            if k == 0 {
+                return got;
+            }
+            got.extend_from_slice(&buf[..k]);
+        }
+    }
+
     use super::*;
 
     const NUMELS: [u64; 9] = [1, 15, 16, 17, 31, 32, 33, 1000, 65537];
@@ -1432,15 +1445,7 @@ mod chunk_tests {
 
                     for chunk in CHUNKS {
                         let mut c = ChunkedFill::new(start(), op, dtype, n);
-                        let mut got = Vec::with_capacity(n as usize);
-                        let mut buf = vec![0.0; chunk];
-                        loop {
-                            let k = c.next_chunk(&mut buf);
-                            if k == 0 {
-                                break;
-                            }
-                            got.extend_from_slice(&buf[..k]);
-                        }
+                        let got = drain(&mut c, chunk);
                         let same = got.len() == want.len()
                             && got
                                 .iter()
@@ -1503,6 +1508,7 @@ mod chunk_tests {
 /// `fill`, `skip` and `ChunkedFill`, and the relation to the F32 kernels the source implies.
 #[cfg(test)]
 mod half_tests {
+    use super::chunk_tests::drain;
     use super::*;
 
     const REDUCED: [TorchDType; 2] = [TorchDType::BF16, TorchDType::F16];
@@ -1719,15 +1725,7 @@ mod half_tests {
                     let want = fill(&mut g, op, dtype, n);
                     for chunk in [1usize, 7, 16, 17, 4096] {
                         let mut c = ChunkedFill::new(start(), op, dtype, n);
-                        let mut got = Vec::with_capacity(n as usize);
-                        let mut buf = vec![0.0; chunk];
-                        loop {
-                            let k = c.next_chunk(&mut buf);
-                            if k == 0 {
-                                break;
-                            }
-                            got.extend_from_slice(&buf[..k]);
-                        }
+                        let got = drain(&mut c, chunk);
                         assert_eq!(bits(&got), bits(&want), "{op:?} {dtype:?} {n} {chunk}");
                         assert!(c.into_generator() == g, "state {op:?} {dtype:?} {n}");
                     }

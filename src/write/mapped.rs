@@ -267,7 +267,6 @@ mod tests {
             )
             .with_dtype(dtype),
             torch: None,
-            zeroed: None,
         }
     }
 

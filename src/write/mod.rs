@@ -97,9 +97,6 @@ pub struct OutTensor<'a> {
     /// Under `--rng torch`: the generator's state when this tensor's init starts (plan
     /// order), and how it draws. `None`: the native `stream` gives the values.
     pub torch: Option<(TorchGenerator, TorchPlan)>,
-    /// Elements forced to +0 after drawing (the torch path applies it; the native stream
-    /// already does).
-    pub zeroed: Option<(u64, u64)>,
 }
 
 /// Under `--rng torch`, the values of a tensor PyTorch initialises as a whole (sparse_, and both
@@ -139,7 +136,7 @@ fn out_tensors(plan: &Plan) -> Vec<OutTensor<'_>> {
     let mut starts: Vec<Option<(TorchGenerator, TorchPlan)>> = vec![None; plan.tensors.len()];
     if plan.rng == RngKind::Torch {
         let mut g = TorchGenerator::from_u64_seed(plan.seed);
-        for step in plan.torch_schedule() {
+        for &step in plan.torch_schedule().iter() {
             match step {
                 TorchStep::Discard { op, dtype, numel } => g.skip(op, dtype, numel),
                 TorchStep::Tensor(i) => {
@@ -169,7 +166,6 @@ fn out_tensors(plan: &Plan) -> Vec<OutTensor<'_>> {
             bytes: t.bytes,
             stream: t.stream(plan.seed),
             torch,
-            zeroed: t.zeroed,
         })
         .collect()
 }
@@ -365,12 +361,9 @@ impl DataPath {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 return Err(Error::Interrupted { path: ctx.into() });
             }
-            if let Some((a, b)) = t.zeroed {
-                let end = offset + vals.len() as u64;
-                let (lo, hi) = (a.max(offset), b.min(end));
-                if lo < hi {
-                    vals[(lo - offset) as usize..(hi - offset) as usize].fill(0.0);
-                }
+            // The stream's zeroed elements (a padding row), as on the native path.
+            if let Some((lo, hi)) = t.stream.zeroed_within(offset, vals.len()) {
+                vals[lo..hi].fill(0.0);
             }
             offset += vals.len() as u64;
             buf.resize(vals.len() * size, 0);
@@ -492,7 +485,6 @@ pub fn check_plan(plan: &Plan, format: Format, to_stdout: bool) -> Result<()> {
             bytes: t.bytes,
             stream: t.stream(plan.seed),
             torch: None,
-            zeroed: t.zeroed,
         })
         .collect();
     let writer = format.writer();
