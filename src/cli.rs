@@ -6,16 +6,13 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use std::collections::BTreeMap;
-use std::io::Read;
-use weightgen::dtype::DType;
+use weightgen::exec::Cancel;
 use weightgen::fans::Convention;
-use weightgen::plan::Plan;
+use weightgen::job::{Generate, Inspect, SpecInput};
 use weightgen::scheme::{Param, Scheme};
-use weightgen::spec::{Spec, parse_tensor_arg};
-use weightgen::summary::Summary;
-use weightgen::write::shard::{self, Checkpoint, Part};
-use weightgen::write::{self, Format, Target, WriteOptions};
+use weightgen::spec::{Spec, parse_size};
+use weightgen::write::shard::Part;
+use weightgen::write::{Format, WriteOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -219,17 +216,6 @@ struct GenerateArgs {
 }
 
 impl GenerateArgs {
-    /// How the flags say to write.
-    fn write_options(&self) -> WriteOptions {
-        WriteOptions {
-            compress: self.compress,
-            hash: self.json,
-            threads: self.threads,
-            progress: !self.quiet,
-            no_fsync: self.no_fsync,
-        }
-    }
-
     fn flag_params(&self) -> [(Param, &Option<String>); 15] {
         [
             (Param::Gain, &self.gain),
@@ -250,91 +236,90 @@ impl GenerateArgs {
         ]
     }
 
-    /// Flags and spec file → one Spec.
-    fn to_spec(&self) -> Result<Spec> {
-        let mut spec = match &self.spec {
-            None => Spec::default(),
-            Some(path) => {
-                let (text, source) = if path == "-" {
-                    let mut s = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut s)
-                        .context("reading the spec from stdin")?;
-                    (s, "<stdin>".to_string())
-                } else {
-                    let s = std::fs::read_to_string(path).map_err(|e| {
-                        weightgen::Error::Usage(format!("cannot read spec {path}: {e}"))
-                    })?;
-                    (s, path.clone())
-                };
-                Spec::from_json(&text, &source)?
-            }
+    /// The flags as the library's [`Generate`] job.
+    fn to_job(&self) -> weightgen::Result<Generate> {
+        let input = SpecInput {
+            spec_file: self.spec.clone(),
+            hf_config: self.hf_config.as_ref().map(Into::into),
+            tensors: self.tensors.clone(),
+            mlp: self.mlp.clone(),
+            scheme: self.scheme.clone(),
+            params: (self.flag_params().into_iter())
+                .filter_map(|(p, v)| Some((p, v.clone()?)))
+                .collect(),
+            seed: self.seed.clone(),
+            rng: self.rng.clone(),
+            dtype: self.dtype.clone(),
+            convention: self.convention.clone(),
+            names: Some(|key| format!("--{}", key.replace('_', "-"))),
         };
-        if let Some(p) = &self.hf_config {
-            spec.model = Some(weightgen::model::load(std::path::Path::new(p))?);
-        }
-        let mut flags = weightgen::spec::ParamSet::default();
-        if let Some(s) = &self.scheme {
-            flags.set_scheme(s, "--scheme")?;
-        }
-        for (p, v) in self.flag_params() {
-            if let Some(v) = v {
-                flags.set_str(p, v, &p.flag())?;
-            }
-        }
-        spec.defaults = spec.defaults.overlaid(&flags);
-        if let Some(seed) = &self.seed {
-            spec.seed = Some(seed.trim().parse::<i128>().map_err(|_| {
-                weightgen::Error::invalid("--seed", format!("expected an integer, got `{seed}`"))
-            })?);
-        }
-        if let Some(r) = &self.rng {
-            spec.rng = Some(weightgen::stream::RngKind::parse(r).map_err(|e| at(e, "--rng"))?);
-        }
-        if let Some(d) = &self.dtype {
-            spec.dtype = Some(DType::parse(d).map_err(|e| at(e, "--dtype"))?);
-        }
-        if let Some(c) = &self.convention {
-            spec.convention = Some(Convention::parse(c).map_err(|e| at(e, "--convention"))?);
-        }
-        if let Some(widths) = &self.mlp {
-            let w = widths
-                .split(',')
-                .map(|x| {
-                    x.trim().parse::<u64>().map_err(|_| {
-                        weightgen::Error::invalid(
-                            "--mlp",
-                            format!("expected widths like 784,256,10, got `{widths}`"),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<u64>, _>>()?;
-            spec.layers.extend(weightgen::layers::mlp(&w)?);
-        }
-        for arg in &self.tensors {
-            spec.tensors.push(parse_tensor_arg(arg)?);
-        }
-        Ok(spec)
+        let max = self.max_shard_size.as_deref().map(parse_size).transpose();
+        Ok(Generate {
+            spec: input.to_spec()?,
+            output: self.output.clone(),
+            format: self.format.as_deref().map(Format::parse).transpose()?,
+            max_shard_size: max.map_err(|e| at(e, "max_shard_size"))?,
+            part: match (self.shard, self.index_only) {
+                (Some(k), _) => Part::Shard(k),
+                (None, true) => Part::Index,
+                (None, false) => Part::All,
+            },
+            force: self.force,
+            dry_run: self.dry_run,
+            options: WriteOptions {
+                compress: self.compress,
+                hash: self.json,
+                threads: self.threads,
+                progress: !self.quiet,
+                no_fsync: self.no_fsync,
+            },
+        })
     }
+
+    /// The job's fields, which these flags set.
+    const FIELDS: [&str; 4] = ["shard", "index_only", "max_shard_size", "format"];
 }
 
-fn at(e: weightgen::Error, flag: &str) -> weightgen::Error {
+/// `e` located at `where_` unless it already names a place.
+fn at(e: weightgen::Error, where_: &str) -> weightgen::Error {
     match e {
-        weightgen::Error::Invalid { where_, msg } if where_.is_empty() => {
-            weightgen::Error::invalid(flag, msg)
+        weightgen::Error::Invalid { where_: w, msg } if w.is_empty() => {
+            weightgen::Error::invalid(where_, msg)
         }
         o => o,
     }
 }
 
-/// Parse the command line and run it.
-pub fn run() -> Result<()> {
+/// The library names parameters (`max_shard_size`); on the command line they are flags
+/// (`--max-shard-size`). Only names in `fields` (set by this subcommand's flags) are renamed.
+fn flagged(e: weightgen::Error, fields: &[&str]) -> weightgen::Error {
+    use weightgen::Error as E;
+    let flag = |name: String| match fields.contains(&name.as_str()) {
+        true => format!("--{}", name.replace('_', "-")),
+        false => name,
+    };
+    match e {
+        E::Invalid { where_, msg } => E::Invalid {
+            where_: flag(where_),
+            msg,
+        },
+        E::Needs { param, needs, why } => E::Needs {
+            param: flag(param),
+            needs: flag(needs),
+            why,
+        },
+        o => o,
+    }
+}
+
+/// Parse the command line and run it; `cancel` is cancelled by Ctrl-C.
+pub fn run(cancel: &Cancel) -> Result<()> {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => return Err(ClapError(e).into()),
     };
     match cli.command {
-        Command::Generate(args) => generate(&args),
+        Command::Generate(args) => generate(&args, cancel),
         Command::Inspect(args) => inspect(&args),
         Command::Schemes { json } => stdout_text(&schemes_text(json)),
         Command::Study(args) => study(&args),
@@ -365,268 +350,27 @@ impl std::fmt::Display for ClapError {
 
 impl std::error::Error for ClapError {}
 
-/// The run's seed: the spec's (or --seed), else one drawn from the OS (second value true).
-fn seed_for(spec: &Spec) -> Result<(u64, bool)> {
-    Ok(match spec.seed {
-        Some(s) => (
-            weightgen::plan::resolve_seed(s, spec.rng.unwrap_or_default())?,
-            false,
-        ),
-        None => (
-            getrandom::u64().map_err(|e| anyhow::anyhow!("drawing a seed from the OS: {e}"))?,
-            true,
-        ),
-    })
-}
-
-fn generate(args: &GenerateArgs) -> Result<()> {
-    let spec = args.to_spec()?;
-    let max_shard = match &args.max_shard_size {
-        Some(s) => Some(shard::parse_size(s).map_err(|e| at(e, "--max-shard-size"))?),
-        // A model is always a checkpoint directory; transformers 5.x shards at 50GB.
-        None => spec
-            .max_shard_size
-            .or(spec.model.as_ref().map(|_| MODEL_MAX_SHARD)),
-    };
-    match max_shard {
-        Some(max) => return generate_checkpoint(args, &spec, max),
-        None => {
-            let needs = |flag: &str| {
-                weightgen::Error::invalid(
-                    flag,
-                    "only for a sharded checkpoint: add --max-shard-size (or max_shard_size in the spec)",
-                )
-            };
-            if args.shard.is_some() {
-                return Err(needs("--shard").into());
-            }
-            if args.index_only {
-                return Err(needs("--index-only").into());
-            }
-        }
-    }
-    if args.output.as_deref() == Some("") {
-        return Err(weightgen::Error::Usage("the output path is empty".into()).into());
-    }
-    let target = args.output.as_deref().map(Target::parse);
-    let format = match &args.format {
-        Some(f) => Format::parse(f)?,
-        None => match &target {
-            Some(Target::Path(p)) => Format::from_path(p).ok_or_else(|| {
-                weightgen::Error::Usage(format!(
-                    "cannot tell the format from {}; name it .npy, .npz or .safetensors, or pass --format",
-                    p.display()
-                ))
-            })?,
-            Some(Target::Stdout) => {
-                return Err(weightgen::Error::Usage(
-                    "writing to stdout needs --format npy or --format safetensors".into(),
-                )
-                .into());
-            }
-            None => Format::Safetensors,
-        },
-    };
-
-    let (seed, drawn) = seed_for(&spec)?;
-    let plan = Plan::new(&spec, seed)?;
-    let to_stdout = target == Some(Target::Stdout);
+fn generate(args: &GenerateArgs, cancel: &Cancel) -> Result<()> {
+    let job = args
+        .to_job()
+        .map_err(|e| flagged(e, &GenerateArgs::FIELDS))?;
+    let done = job
+        .run(cancel)
+        .map_err(|e| flagged(e, &GenerateArgs::FIELDS))?;
     // Printed only once the run has succeeded, so an error stays a single line.
-    let print_seed = || {
-        if drawn && !args.quiet {
-            eprintln!("seed: {seed}");
-        }
-    };
-    let outputs: Vec<String> = target.iter().map(Target::display).collect();
-
-    if args.dry_run {
-        write::check_plan(&plan, format, to_stdout)?;
-        let hashes = BTreeMap::new();
-        let summary = Summary::new(&plan, format, outputs, true, &hashes);
-        print_seed();
-        return if args.json {
-            stdout_text(&(summary.to_json() + "\n"))
-        } else {
-            stdout_text(&summary.to_table())
-        };
+    if done.seed_drawn && !args.quiet {
+        eprintln!("seed: {}", done.seed());
     }
-
-    let target = target.expect("clap requires --output without --dry-run");
-    let hashes = write::write_plan(&plan, format, &target, args.force, args.write_options())?;
-    print_seed();
-    if args.json {
-        let summary = Summary::new(&plan, format, outputs, false, &hashes);
-        if to_stdout {
-            eprintln!("{}", summary.to_json());
-        } else {
-            stdout_text(&(summary.to_json() + "\n"))?;
-        }
-    } else if !args.quiet && !to_stdout {
-        eprintln!(
-            "wrote {}: {} tensor{}, {} bytes of data",
-            target.display(),
-            plan.tensors.len(),
-            if plan.tensors.len() == 1 { "" } else { "s" },
-            plan.data_bytes()
-        );
+    let json = done.summary().to_json();
+    if args.dry_run && !args.json {
+        return stdout_text(&done.summary().to_table());
     }
-    Ok(())
-}
-
-/// `save_pretrained`'s default `max_shard_size` in transformers 5.x ("50GB").
-const MODEL_MAX_SHARD: u64 = 50_000_000_000;
-
-/// `generate` with `--max-shard-size` (or the spec's `max_shard_size`): a sharded checkpoint,
-/// or one part of it (`--shard K`, `--index-only`).
-fn generate_checkpoint(args: &GenerateArgs, spec: &Spec, max: u64) -> Result<()> {
-    let not_sharded = |why: String| weightgen::Error::invalid("--max-shard-size", why);
-    if let Some(f) = &args.format {
-        let f = Format::parse(f)?;
-        if f != Format::Safetensors {
-            return Err(not_sharded(format!(
-                "checkpoints are sharded safetensors; --format {f} cannot be sharded"
-            ))
-            .into());
-        }
-    }
-    if let Some(o) = &args.output
-        && let Some(f) = Format::from_path(std::path::Path::new(o))
-        && f != Format::Safetensors
-    {
-        return Err(not_sharded(format!(
-            "checkpoints are sharded safetensors; {o} is a .{f} file"
-        ))
-        .into());
-    }
-    let part = match (args.shard, args.index_only) {
-        (Some(k), _) => Part::Shard(k),
-        (None, true) => Part::Index,
-        (None, false) => Part::All,
-    };
-    if part != Part::All && spec.seed.is_none() {
-        let flag = if args.index_only {
-            "--index-only"
-        } else {
-            "--shard"
-        };
-        return Err(weightgen::Error::invalid(
-            flag,
-            "needs a fixed seed (--seed N or seed in the spec), the same on every machine, or the parts would not fit together",
-        )
-        .into());
-    }
-    let ckpt = match args.output.as_deref() {
-        Some(o) => Checkpoint::from_output(o)?,
-        None => Checkpoint {
-            dir: ".".into(),
-            prefix: "model".into(),
-        },
-    };
-    let (seed, drawn) = seed_for(spec)?;
-    let plan = Plan::new(spec, seed)?;
-    let layout = shard::plan_checkpoint(&plan, &ckpt, max, part)?;
-    let print_seed = || {
-        if drawn && !args.quiet {
-            eprintln!("seed: {seed}");
-        }
-    };
-    let path_of = |name: &str| ckpt.dir.join(name).display().to_string();
-    let side = plan
-        .model
-        .iter()
-        .flat_map(|m| &m.files)
-        .map(|(n, _)| n.as_str());
-
-    if args.dry_run {
-        let outputs: Vec<String> = match part {
-            Part::All => layout
-                .shards
-                .iter()
-                .map(|s| s.file.as_str())
-                .chain(layout.index.as_deref())
-                .chain(side)
-                .map(path_of)
-                .collect(),
-            Part::Shard(k) => vec![path_of(&layout.shards[k - 1].file)],
-            Part::Index => layout
-                .index
-                .as_deref()
-                .into_iter()
-                .chain(side)
-                .map(path_of)
-                .collect(),
-        };
-        let hashes = BTreeMap::new();
-        let summary = Summary::new(&plan, Format::Safetensors, outputs, true, &hashes)
-            .with_checkpoint(&layout);
-        print_seed();
-        return if args.json {
-            stdout_text(&(summary.to_json() + "\n"))
-        } else {
-            stdout_text(&summary.to_table())
-        };
-    }
-
-    // Sharded checkpoints are .safetensors: nothing to compress.
-    let opts = WriteOptions {
-        compress: false,
-        ..args.write_options()
-    };
-    let written = shard::write_checkpoint(&plan, &ckpt, &layout, part, args.force, opts)?;
-    print_seed();
-    let outputs: Vec<String> = written
-        .files
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    if args.json {
-        let summary = Summary::new(&plan, Format::Safetensors, outputs, false, &written.hashes)
-            .with_checkpoint(&layout);
-        stdout_text(&(summary.to_json() + "\n"))?;
-    } else if !args.quiet {
-        let n = layout.shards.len();
-        let s = |k: usize| if k == 1 { "" } else { "s" };
-        match part {
-            Part::All if n == 1 => eprintln!(
-                "wrote {}: one shard is enough (no index), {} tensor{}, {} bytes of data",
-                path_of(&layout.shards[0].file),
-                plan.tensors.len(),
-                s(plan.tensors.len()),
-                layout.total_size
-            ),
-            Part::All => eprintln!(
-                "wrote {}: {n} shards and {}, {} tensor{}, {} bytes of data",
-                ckpt.dir.display(),
-                layout.index.as_deref().unwrap_or_default(),
-                plan.tensors.len(),
-                s(plan.tensors.len()),
-                layout.total_size
-            ),
-            Part::Shard(k) => {
-                let f = &layout.shards[k - 1];
-                eprintln!(
-                    "wrote {}: shard {k} of {n}, {} tensor{}, {} bytes of data",
-                    path_of(&f.file),
-                    f.tensors.len(),
-                    s(f.tensors.len()),
-                    f.bytes
-                )
-            }
-            Part::Index => eprintln!(
-                "wrote {}: index of {n} shards, {} tensors, {} bytes of data",
-                path_of(layout.index.as_deref().unwrap_or_default()),
-                plan.tensors.len(),
-                layout.total_size
-            ),
-        }
-        if !written.removed.is_empty() {
-            let names: Vec<String> = written
-                .removed
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            eprintln!("removed stale {}", names.join(", "));
-        }
+    if args.json && done.to_stdout {
+        eprintln!("{json}");
+    } else if args.json {
+        stdout_text(&(json + "\n"))?;
+    } else if let Some(line) = done.report().filter(|_| !args.quiet) {
+        eprintln!("{line}");
     }
     Ok(())
 }
@@ -812,29 +556,7 @@ struct InspectArgs {
 
 fn inspect(args: &InspectArgs) -> Result<()> {
     use std::io::IsTerminal;
-    use weightgen::inspect::{self as insp, Expect, Options};
-
-    let mut files = args.files.clone();
-    let convention = match &args.convention {
-        Some(c) => Convention::parse(c).map_err(|e| at(e, "--convention"))?,
-        None => Convention::default(),
-    };
-    let expect = if args.expect.is_empty() {
-        if args.convention.is_some() {
-            return Err(weightgen::Error::Usage("--convention needs --expect".into()).into());
-        }
-        None
-    } else {
-        let (e, more) = Expect::from_args(&args.expect, convention)?;
-        files.extend(more);
-        Some(e)
-    };
-    if files.is_empty() {
-        return Err(weightgen::Error::Usage(
-            "no files given (see weightgen inspect --help)".into(),
-        )
-        .into());
-    }
+    let fields = ["expect", "convention", "check"];
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let progress = |done: u64, total: u64| {
         if show_progress && total >= 64 << 20 {
@@ -844,43 +566,20 @@ fn inspect(args: &InspectArgs) -> Result<()> {
             }
         }
     };
-    let opts = Options {
-        expect,
-        progress: Some(&progress),
-        ..Default::default()
+    let job = Inspect {
+        files: args.files.clone(),
+        expect: args.expect.clone(),
+        convention: (args.convention.as_deref().map(Convention::parse))
+            .transpose()
+            .map_err(|e| at(e, "--convention"))?,
+        check: args.check,
+        threads: args.threads,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
-        .build()
-        .context("starting worker threads")?;
-    let mut reports = Vec::new();
-    for f in &files {
-        reports.extend(pool.install(|| insp::inspect_path(std::path::Path::new(f), &opts))?);
-    }
-    if args.check
-        && let Some(r) = reports.iter().find(|r| !r.has_claims())
-    {
-        return Err(weightgen::Error::Usage(format!(
-            "--check: {} records no weightgen plan; say what to expect with --expect SCHEME",
-            r.path
-        ))
-        .into());
-    }
+    let found = job.run(Some(&progress)).map_err(|e| flagged(e, &fields))?;
     if args.json {
-        stdout_text(&(insp::reports_json(&reports) + "\n"))?;
+        stdout_text(&(found.to_json() + "\n"))?;
     } else {
-        stdout_text(&insp::reports_table(&reports))?;
+        stdout_text(&found.to_table())?;
     }
-    let failures: Vec<String> = reports
-        .iter()
-        .flat_map(|r| {
-            r.failures()
-                .into_iter()
-                .map(move |f| format!("{}: {f}", r.path))
-        })
-        .collect();
-    if args.check && !failures.is_empty() {
-        return Err(weightgen::Error::CheckFailed(failures.join("; ")).into());
-    }
-    Ok(())
+    Ok(found.verdict()?)
 }

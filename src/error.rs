@@ -15,6 +15,15 @@ pub enum Error {
     #[error("{}{msg}", if where_.is_empty() { String::new() } else { format!("{where_}: ") })]
     Invalid { where_: String, msg: String },
 
+    /// A parameter was given without another one it needs (`shard` without `max_shard_size`).
+    /// `param` and `needs` are parameter names where they name parameters; `why` may be empty.
+    #[error("{param} needs {needs}{}", if why.is_empty() { String::new() } else { format!(" ({why})") })]
+    Needs {
+        param: String,
+        needs: String,
+        why: String,
+    },
+
     /// The requested output cannot be produced as asked (format/dtype/destination mismatch,
     /// existing file without `--force`). Also an invalid-usage error (exit 2).
     #[error("{0}")]
@@ -67,6 +76,19 @@ impl Error {
         }
     }
 
+    /// `param` was given without `needs`, for the reason `why` (may be empty).
+    pub fn needs(
+        param: impl Into<String>,
+        needs: impl Into<String>,
+        why: impl Into<String>,
+    ) -> Self {
+        Error::Needs {
+            param: param.into(),
+            needs: needs.into(),
+            why: why.into(),
+        }
+    }
+
     /// An I/O error with what we were doing.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
@@ -80,7 +102,7 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::Invalid { .. } | Error::Usage(_) | Error::Malformed(_)
+            Error::Invalid { .. } | Error::Needs { .. } | Error::Usage(_) | Error::Malformed(_)
         )
     }
 }

@@ -29,18 +29,23 @@
 
 pub mod dtype;
 pub mod error;
+pub mod exec;
 pub mod fans;
 pub mod inspect;
+pub mod job;
 pub mod layers;
+pub mod memory;
 pub mod model;
 pub mod plan;
 pub mod read;
 pub mod scheme;
 pub mod spec;
 pub mod stream;
+#[cfg(feature = "study")]
 pub mod study;
 pub mod summary;
 pub mod table;
 pub mod write;
 
 pub use error::{Error, Result};
+pub use model::plan_spec;

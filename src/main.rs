@@ -24,8 +24,13 @@ fn main() -> ExitCode {
         );
     }));
     // Ctrl-C: stop at the next chunk so the temp file is removed and the destination untouched.
-    let _ = ctrlc::set_handler(|| weightgen::write::INTERRUPTED.store(true, Ordering::Relaxed));
-    match std::panic::catch_unwind(cli::run) {
+    let cancel = weightgen::exec::Cancel::new();
+    let on_signal = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        on_signal.cancel();
+        weightgen::write::INTERRUPTED.store(true, Ordering::Relaxed);
+    });
+    match std::panic::catch_unwind(|| cli::run(&cancel)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(err)) => report(err),
         Err(_) => ExitCode::from(1), // the hook above printed the one line

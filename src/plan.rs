@@ -228,7 +228,7 @@ pub struct Plan {
     pub torch_steps: Option<Vec<TorchStep>>,
     /// The model this plan was built from (`hf_config`), with the files written beside the
     /// weights.
-    pub model: Option<crate::model::ModelInfo>,
+    pub model: Option<crate::model::config::ModelInfo>,
 }
 
 fn prefixed(e: Error, set: &ParamSet, defaults: &ParamSet, tensor: &str) -> Error {
@@ -260,8 +260,11 @@ impl Plan {
     pub fn new(spec: &Spec, seed: u64) -> Result<Plan> {
         let convention = spec.convention.unwrap_or_default();
         let rng = spec.rng.unwrap_or_default();
-        if let Some(model) = &spec.model {
-            return Plan::of_model(spec, model, seed, rng);
+        if spec.model.is_some() {
+            return Err(Error::invalid(
+                "hf_config",
+                "a model is planned by weightgen::plan_spec (or model::plan_spec), not Plan::new",
+            ));
         }
         // Layers first (the model, in order), then raw tensors.
         let mut all = Vec::new();
@@ -431,40 +434,6 @@ impl Plan {
             torch_steps: None,
             model: None,
         })
-    }
-
-    /// A model's plan: `hf_config` excludes layers, tensors, schemes and parameters (its
-    /// values are the family's `_init_weights`), and the keras convention.
-    fn of_model(
-        spec: &Spec,
-        model: &crate::model::HfConfig,
-        seed: u64,
-        rng: RngKind,
-    ) -> Result<Plan> {
-        let with = |what: &str| {
-            Error::invalid(
-                "hf_config",
-                format!(
-                    "a model's tensors and values come from its config; {what} cannot be given with it"
-                ),
-            )
-        };
-        if !spec.layers.is_empty() {
-            return Err(with("layers"));
-        }
-        if let Some(t) = spec.tensors.first() {
-            return Err(with(&format!("tensors ({})", t.origin)));
-        }
-        if spec.defaults.scheme.is_some() {
-            return Err(with(&format!("a scheme ({})", spec.defaults.scheme_origin)));
-        }
-        if let Some(origin) = spec.defaults.origins.values().next() {
-            return Err(with(&format!("scheme parameters ({origin})")));
-        }
-        if spec.convention == Some(Convention::Keras) {
-            return Err(with("the keras convention"));
-        }
-        crate::model::plan(model, spec.dtype, seed, rng, spec.metadata.clone())
     }
 
     /// The generator schedule under `--rng torch`: the model's, or each tensor in plan order.

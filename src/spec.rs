@@ -183,7 +183,7 @@ pub struct Spec {
     /// Layers, expanded to tensors by the plan (before `tensors`).
     pub layers: Vec<LayerSpec>,
     /// A Hugging Face model config (`hf_config`): the plan is that model's checkpoint.
-    pub model: Option<crate::model::HfConfig>,
+    pub model: Option<crate::model::config::HfConfig>,
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -426,7 +426,7 @@ impl Spec {
             {
                 path = dir.join(path);
             }
-            spec.model = Some(crate::model::load(&path)?);
+            spec.model = Some(crate::model::config::load(&path)?);
         }
         Ok(spec)
     }
@@ -472,7 +472,7 @@ impl Spec {
         }
         if let Some(v) = top.get("max_shard_size") {
             let size = match v {
-                Value::String(s) => crate::write::shard::parse_size(s),
+                Value::String(s) => parse_size(s),
                 Value::Number(_) => v.as_u64().filter(|&n| n > 0).ok_or_else(|| {
                     Error::invalid("", format!("expected a positive number of bytes, got {v}"))
                 }),
@@ -711,9 +711,110 @@ fn parse_tensor(v: &Value, path: &str) -> Result<TensorSpec> {
     })
 }
 
+/// Parse a shard size as huggingface_hub's `parse_size_to_int` does: a number (fractions
+/// allowed) and a decimal unit `KB`/`MB`/`GB`/`TB` (10³…10¹², any letter case, the value
+/// truncated to whole bytes like Python's `int(value * unit)`); also binary units
+/// `KiB`/`MiB`/`GiB`/`TiB` (2¹⁰…2⁴⁰, as transformers' `convert_file_size_to_int`), and a
+/// plain integer number of bytes. A trailing lower-case `b` (`5Gb`) is refused: huggingface_hub
+/// reads it as bytes, transformers as bits.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let bad = |why: &str| {
+        Error::invalid(
+            "",
+            format!("{why} in `{s}` (write a size like 5GB, 500MB, 2GiB, or a number of bytes)"),
+        )
+    };
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim();
+    if num.is_empty() {
+        return Err(bad("no number"));
+    }
+    let upper = unit.to_ascii_uppercase();
+    let mult: u64 = match upper.as_str() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        "KIB" => 1 << 10,
+        "MIB" => 1 << 20,
+        "GIB" => 1 << 30,
+        "TIB" => 1 << 40,
+        _ => return Err(bad(&format!("unknown unit `{unit}`"))),
+    };
+    if mult > 1 && !upper.ends_with("IB") && unit.ends_with('b') {
+        return Err(bad(
+            "a lower-case `b` means bits to transformers and bytes to huggingface_hub; write B",
+        ));
+    }
+    let bytes = if let Ok(n) = num.parse::<u64>() {
+        n.checked_mul(mult)
+            .ok_or_else(|| bad("more bytes than fit in 64 bits"))?
+    } else {
+        if mult == 1 {
+            return Err(bad("a number of bytes must be a whole number"));
+        }
+        let x: f64 = num.parse().map_err(|_| bad("not a number"))?;
+        // huggingface_hub: int(float(value) * multiplier).
+        let b = (x * mult as f64).trunc();
+        if b >= u64::MAX as f64 {
+            return Err(bad("more bytes than fit in 64 bits"));
+        }
+        b as u64
+    };
+    if bytes == 0 {
+        return Err(bad("the size must be at least one byte"));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_as_huggingface_hub_does() {
+        assert_eq!(parse_size("5GB").unwrap(), 5_000_000_000);
+        assert_eq!(parse_size("5gB").unwrap(), 5_000_000_000);
+        assert_eq!(parse_size("500MB").unwrap(), 500_000_000);
+        assert_eq!(parse_size(" 1.5 GB ").unwrap(), 1_500_000_000);
+        assert_eq!(parse_size("10KB").unwrap(), 10_000);
+        assert_eq!(parse_size("2TB").unwrap(), 2_000_000_000_000);
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_size("3MiB").unwrap(), 3 << 20);
+        assert_eq!(parse_size("1kib").unwrap(), 1024);
+        assert_eq!(parse_size("12345").unwrap(), 12345);
+        assert_eq!(parse_size("100B").unwrap(), 100);
+        // int(0.1 * 10**9) in Python.
+        assert_eq!(parse_size("0.1GB").unwrap(), 100_000_000);
+        assert_eq!(parse_size("0.3KB").unwrap(), 300);
+    }
+
+    #[test]
+    fn bad_sizes_are_refused() {
+        for bad in [
+            "",
+            "GB",
+            "5XB",
+            "5Gb",
+            "5gb",
+            "0",
+            "0GB",
+            "1.5",
+            "-1GB",
+            "1e3GB",
+            "5 G B",
+            "99999999999TB",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+        let e = parse_size("5Gb").unwrap_err().to_string();
+        assert!(e.contains("bits"), "{e}");
+    }
 
     fn err(json: &str) -> String {
         Spec::from_json(json, "t.json").unwrap_err().to_string()

@@ -511,8 +511,14 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
             "written to a directory",
         ),
         (&["-o", "-", "--max-shard-size", "1MB"], "stdout"),
-        (&["-o", "ck", "--shard", "1"], "add --max-shard-size"),
-        (&["-o", "ck", "--index-only"], "add --max-shard-size"),
+        (
+            &["-o", "ck", "--shard", "1"],
+            "--shard needs --max-shard-size",
+        ),
+        (
+            &["-o", "ck", "--index-only"],
+            "--index-only needs --max-shard-size",
+        ),
     ];
     for (extra, fragment) in plain {
         let mut a = vec!["generate", "--spec", "spec.json"];

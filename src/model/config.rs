@@ -10,6 +10,7 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
 
 /// A model family weightgen can lay out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,6 +380,28 @@ fn pretty_sorted(v: &Value) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(v).expect("a JSON value serialises");
     out.push(b'\n');
     out
+}
+
+/// What a plan built from a model records about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub family: Family,
+    pub architecture: String,
+    /// Files written beside the weights, by name: `config.json` and, for generative models,
+    /// `generation_config.json`.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Read a model config: `path` is a `config.json` or a directory holding one.
+pub fn load(path: &Path) -> Result<HfConfig> {
+    let file: PathBuf = if path.is_dir() {
+        path.join("config.json")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| Error::Usage(format!("cannot read hf config {}: {}", file.display(), e)))?;
+    HfConfig::parse(&text, &file.display().to_string())
 }
 
 #[cfg(test)]

@@ -19,39 +19,50 @@
 pub mod arch;
 pub mod config;
 
-pub use config::{Family, HfConfig};
+pub use config::{Family, HfConfig, ModelInfo, load};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fans::{Convention, Fans};
 use crate::plan::{Plan, PlannedTensor};
 use crate::scheme::{self, Role, Scheme, TensorCtx, Values};
+use crate::spec::Spec;
 use crate::stream::RngKind;
 use crate::stream::torch::{TorchDType, TorchOp, TorchStep};
 use arch::{Kind, Module, Stage, Visit};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-/// What a plan built from a model records about it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelInfo {
-    pub family: Family,
-    pub architecture: String,
-    /// Files written beside the weights, by name: `config.json` and, for generative models,
-    /// `generation_config.json`.
-    pub files: Vec<(String, Vec<u8>)>,
-}
-
-/// Read a model config: `path` is a `config.json` or a directory holding one.
-pub fn load(path: &Path) -> Result<HfConfig> {
-    let file: PathBuf = if path.is_dir() {
-        path.join("config.json")
-    } else {
-        path.to_path_buf()
+/// Plan `spec`: its model's checkpoint when it names a Hugging Face config (`hf_config`),
+/// else its layers and tensors ([`Plan::new`]).
+pub fn plan_spec(spec: &Spec, seed: u64) -> Result<Plan> {
+    let Some(model) = &spec.model else {
+        return Plan::new(spec, seed);
     };
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| Error::Usage(format!("cannot read hf config {}: {}", file.display(), e)))?;
-    HfConfig::parse(&text, &file.display().to_string())
+    let with = |what: &str| {
+        Error::invalid(
+            "hf_config",
+            format!(
+                "a model's tensors and values come from its config; {what} cannot be given with it"
+            ),
+        )
+    };
+    if !spec.layers.is_empty() {
+        return Err(with("layers"));
+    }
+    if let Some(t) = spec.tensors.first() {
+        return Err(with(&format!("tensors ({})", t.origin)));
+    }
+    if spec.defaults.scheme.is_some() {
+        return Err(with(&format!("a scheme ({})", spec.defaults.scheme_origin)));
+    }
+    if let Some(origin) = spec.defaults.origins.values().next() {
+        return Err(with(&format!("scheme parameters ({origin})")));
+    }
+    if spec.convention == Some(Convention::Keras) {
+        return Err(with("the keras convention"));
+    }
+    let rng = spec.rng.unwrap_or_default();
+    plan(model, spec.dtype, seed, rng, spec.metadata.clone())
 }
 
 /// The element type PyTorch computes a model's parameters in under `--rng torch`: they are

@@ -30,7 +30,7 @@ use crate::stream::{CHUNK_ELEMS, RngKind, TensorStream};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{IsTerminal, Seek, Write};
+use std::io::{Seek, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -186,15 +186,21 @@ pub struct WriteOptions {
 }
 
 /// Outputs at least this large get a progress bar (when stderr is a terminal).
+#[cfg(feature = "cli")]
 const PROGRESS_MIN_BYTES: u64 = 256 << 20;
 
-/// A progress bar on stderr counting data bytes, or nothing.
-pub struct Progress(Option<indicatif::ProgressBar>);
+/// A progress bar on stderr counting data bytes, or nothing (always nothing without the
+/// `cli` feature, which brings the progress-bar crate).
+pub struct Progress(#[cfg(feature = "cli")] Option<indicatif::ProgressBar>);
 
 impl Progress {
     /// A bar for `total` bytes if `wanted`, stderr is a terminal and the job is large.
+    #[cfg(feature = "cli")]
     fn new(wanted: bool, total: u64) -> Progress {
-        if !wanted || total < PROGRESS_MIN_BYTES || !std::io::stderr().is_terminal() {
+        if !wanted
+            || total < PROGRESS_MIN_BYTES
+            || !std::io::IsTerminal::is_terminal(&std::io::stderr())
+        {
             return Progress(None);
         }
         let bar = indicatif::ProgressBar::new(total);
@@ -207,15 +213,22 @@ impl Progress {
         Progress(Some(bar))
     }
 
-    fn inc(&self, bytes: u64) {
+    #[cfg(not(feature = "cli"))]
+    fn new(_wanted: bool, _total: u64) -> Progress {
+        Progress()
+    }
+
+    fn inc(&self, _bytes: u64) {
+        #[cfg(feature = "cli")]
         if let Some(b) = &self.0 {
-            b.inc(bytes);
+            b.inc(_bytes);
         }
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
+        #[cfg(feature = "cli")]
         if let Some(b) = &self.0 {
             b.finish_and_clear();
         }
@@ -490,5 +503,18 @@ pub fn check_plan(plan: &Plan, format: Format, to_stdout: bool) -> Result<()> {
     let writer = format.writer();
     writer.check(&tensors, to_stdout)?;
     writer.size(&tensors, &plan.safetensors_metadata())?;
+    Ok(())
+}
+
+/// The data bytes of each listed tensor of `plan` (by index), written to its sink exactly as
+/// every file format lays them out (little-endian, row-major): the in-memory API reads
+/// through the same path as the writers. Under `--rng torch` the schedule runs once.
+pub(crate) fn tensor_data(plan: &Plan, which: &mut [(usize, &mut dyn Write)]) -> Result<()> {
+    let tensors = out_tensors(plan);
+    let mut data = DataPath::new(&WriteOptions::default(), 0);
+    for (i, sink) in which.iter_mut() {
+        let t = &tensors[*i];
+        data.emit(t, *sink, t.name)?;
+    }
     Ok(())
 }

@@ -1,0 +1,570 @@
+//! Jobs: one run of weightgen described as a value, run, and summarised.
+//!
+//! Owns: what a run means beyond its [`Plan`]: building the [`Spec`] from a user's raw inputs
+//! ([`SpecInput`]), the seed rule (fixed, or drawn from the OS and reported), the output's
+//! format (named, or from the path's extension), the checkpoint rules (`max_shard_size`, one
+//! shard or the index alone, which files a dry run lists), and `inspect` over many files on one
+//! worker pool. Does not own: flags or printing (the binary maps flags onto these values and
+//! prints what they return), nor any format or scheme logic.
+//!
+//! Errors name the job's fields (`shard`, `max_shard_size`, `format`) and spec keys, never a
+//! flag: the binary says which flag set them.
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::exec::{Cancel, pool};
+use crate::fans::Convention;
+use crate::inspect::{self, Expect, FileReport};
+use crate::plan::{Plan, resolve_seed};
+use crate::scheme::Param;
+use crate::spec::{ParamSet, Spec, parse_tensor_arg};
+use crate::stream::RngKind;
+use crate::summary::Summary;
+use crate::write::shard::{self, Checkpoint, Layout, Part};
+use crate::write::{self, Format, Target, WriteOptions};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// `save_pretrained`'s default `max_shard_size` in transformers 5.x ("50GB"): a model is
+/// always written as a checkpoint directory.
+pub const MODEL_MAX_SHARD: u64 = 50_000_000_000;
+
+/// A spec as a user gives it, before checking: a JSON file and values typed as text (the
+/// command line's flags, a form's fields). Values given here override the file's top level;
+/// values on a tensor in the file win over both.
+#[derive(Debug, Clone, Default)]
+pub struct SpecInput {
+    /// A JSON spec file; `-` reads standard input.
+    pub spec_file: Option<String>,
+    /// A Hugging Face `config.json` (or its directory).
+    pub hf_config: Option<PathBuf>,
+    /// Tensors as `NAME=DIMS` or `DIMS`.
+    pub tensors: Vec<String>,
+    /// Widths `IN,H1,…,OUT` of an `nn.Sequential` of linear layers.
+    pub mlp: Option<String>,
+    /// The scheme's name.
+    pub scheme: Option<String>,
+    /// Scheme parameters as text, e.g. `(Param::Std, "0.02")`.
+    pub params: Vec<(Param, String)>,
+    pub seed: Option<String>,
+    pub rng: Option<String>,
+    pub dtype: Option<String>,
+    pub convention: Option<String>,
+    /// What the caller calls each parameter in error messages (the command line: `std` →
+    /// `--std`); by default its key.
+    pub names: Option<fn(&str) -> String>,
+}
+
+/// `e` located at `where_` unless it already names a place.
+fn at(e: Error, where_: &str) -> Error {
+    match e {
+        Error::Invalid { where_: w, msg } if w.is_empty() => Error::invalid(where_, msg),
+        o => o,
+    }
+}
+
+/// The text of a spec file (`-`: standard input) and the name errors give it.
+fn read_spec(path: &str) -> Result<(String, String)> {
+    if path == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Error::io("reading the spec from stdin", e))?;
+        return Ok((s, "<stdin>".into()));
+    }
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read spec {path}: {e}")))?;
+    Ok((s, path.to_string()))
+}
+
+impl SpecInput {
+    /// The one checked [`Spec`] these inputs describe. Errors name the field (`seed`,
+    /// `negative_slope`, `mlp`) or the spec file's path.
+    pub fn to_spec(&self) -> Result<Spec> {
+        let name = |key: &str| self.names.map_or_else(|| key.to_string(), |f| f(key));
+        let mut spec = match &self.spec_file {
+            None => Spec::default(),
+            Some(path) => {
+                let (text, source) = read_spec(path)?;
+                Spec::from_json(&text, &source)?
+            }
+        };
+        if let Some(p) = &self.hf_config {
+            spec.model = Some(crate::model::load(p)?);
+        }
+        let mut given = ParamSet::default();
+        if let Some(s) = &self.scheme {
+            given.set_scheme(s, &name("scheme"))?;
+        }
+        for (p, v) in &self.params {
+            given.set_str(*p, v, &name(p.key()))?;
+        }
+        spec.defaults = spec.defaults.overlaid(&given);
+        if let Some(seed) = &self.seed {
+            spec.seed = Some(seed.trim().parse::<i128>().map_err(|_| {
+                Error::invalid(name("seed"), format!("expected an integer, got `{seed}`"))
+            })?);
+        }
+        if let Some(r) = &self.rng {
+            spec.rng = Some(RngKind::parse(r).map_err(|e| at(e, &name("rng")))?);
+        }
+        if let Some(d) = &self.dtype {
+            spec.dtype = Some(DType::parse(d).map_err(|e| at(e, &name("dtype")))?);
+        }
+        if let Some(c) = &self.convention {
+            spec.convention = Some(Convention::parse(c).map_err(|e| at(e, &name("convention")))?);
+        }
+        if let Some(widths) = &self.mlp {
+            let w = widths
+                .split(',')
+                .map(|x| {
+                    x.trim().parse::<u64>().map_err(|_| {
+                        Error::invalid(
+                            name("mlp"),
+                            format!("expected widths like 784,256,10, got `{widths}`"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<u64>>>()?;
+            spec.layers.extend(crate::layers::mlp(&w)?);
+        }
+        for arg in &self.tensors {
+            spec.tensors.push(parse_tensor_arg(arg)?);
+        }
+        Ok(spec)
+    }
+}
+
+/// The run's seed: the spec's, else one drawn from the OS (second value true).
+pub fn seed_for(spec: &Spec) -> Result<(u64, bool)> {
+    Ok(match spec.seed {
+        Some(s) => (resolve_seed(s, spec.rng.unwrap_or_default())?, false),
+        None => (
+            getrandom::u64()
+                .map_err(|e| Error::io("drawing a seed from the OS", std::io::Error::other(e)))?,
+            true,
+        ),
+    })
+}
+
+/// A `generate` run: what to plan, where to write it, and how.
+#[derive(Debug, Clone)]
+pub struct Generate {
+    pub spec: Spec,
+    /// A file path, `-` for standard output, or a checkpoint directory (or
+    /// `DIR/PREFIX.safetensors.index.json`). `None` only for a dry run (and a checkpoint, whose
+    /// default is the current directory).
+    pub output: Option<String>,
+    /// The format; by default the output's extension names it.
+    pub format: Option<Format>,
+    /// Shard the output as a Hugging Face checkpoint at this many tensor bytes per file
+    /// (overrides the spec's `max_shard_size`; a model defaults to [`MODEL_MAX_SHARD`]).
+    pub max_shard_size: Option<u64>,
+    /// Which files of a checkpoint to write.
+    pub part: Part,
+    /// Replace existing outputs.
+    pub force: bool,
+    /// Plan and check only: nothing is drawn or written.
+    pub dry_run: bool,
+    pub options: WriteOptions,
+}
+
+impl Generate {
+    /// A job writing `spec` to `output` with default options.
+    pub fn new(spec: Spec, output: impl Into<String>) -> Generate {
+        Generate {
+            spec,
+            output: Some(output.into()),
+            format: None,
+            max_shard_size: None,
+            part: Part::All,
+            force: false,
+            dry_run: false,
+            options: WriteOptions::default(),
+        }
+    }
+
+    /// Run: plan, check, then (unless a dry run) write. Nothing is left at a destination
+    /// unless this returns `Ok`; `cancel` stops it at the next chunk.
+    pub fn run(&self, cancel: &Cancel) -> Result<Generated> {
+        let max_shard = self.max_shard_size.or(self.spec.max_shard_size).or(self
+            .spec
+            .model
+            .as_ref()
+            .map(|_| MODEL_MAX_SHARD));
+        match max_shard {
+            Some(max) => self.run_checkpoint(max, cancel),
+            None => self.run_file(cancel),
+        }
+    }
+
+    fn run_file(&self, cancel: &Cancel) -> Result<Generated> {
+        let needs =
+            |field: &str| Error::needs(field, "max_shard_size", "only for a sharded checkpoint");
+        match self.part {
+            Part::All => {}
+            Part::Shard(_) => return Err(needs("shard")),
+            Part::Index => return Err(needs("index_only")),
+        }
+        if self.output.as_deref() == Some("") {
+            return Err(Error::Usage("the output path is empty".into()));
+        }
+        let target = self.output.as_deref().map(Target::parse);
+        let format = match (self.format, &target) {
+            (Some(f), _) => f,
+            (None, Some(Target::Path(p))) => Format::from_path(p).ok_or_else(|| {
+                Error::needs(
+                    "format",
+                    "to be set",
+                    format!(
+                        "cannot tell the format from {}; name it .npy, .npz or .safetensors",
+                        p.display()
+                    ),
+                )
+            })?,
+            (None, Some(Target::Stdout)) => {
+                return Err(Error::needs(
+                    "format",
+                    "to be npy or safetensors",
+                    "for writing to stdout",
+                ));
+            }
+            (None, None) => Format::Safetensors,
+        };
+        let (seed, seed_drawn) = seed_for(&self.spec)?;
+        let plan = crate::model::plan_spec(&self.spec, seed)?;
+        let to_stdout = target == Some(Target::Stdout);
+        let outputs: Vec<String> = target.iter().map(Target::display).collect();
+        let mut done = Generated {
+            plan,
+            seed_drawn,
+            format,
+            outputs,
+            dry_run: self.dry_run,
+            to_stdout,
+            hashes: BTreeMap::new(),
+            checkpoint: None,
+        };
+        if self.dry_run {
+            write::check_plan(&done.plan, format, to_stdout)?;
+            return Ok(done);
+        }
+        let target = target
+            .ok_or_else(|| Error::Usage("an output is needed unless this is a dry run".into()))?;
+        cancel.check(&target.display())?;
+        done.hashes = write::write_plan(&done.plan, format, &target, self.force, self.options)?;
+        Ok(done)
+    }
+
+    fn run_checkpoint(&self, max: u64, cancel: &Cancel) -> Result<Generated> {
+        let not_sharded = |why: String| Error::invalid("max_shard_size", why);
+        if let Some(f) = self.format
+            && f != Format::Safetensors
+        {
+            return Err(not_sharded(format!(
+                "checkpoints are sharded safetensors; format {f} cannot be sharded"
+            )));
+        }
+        if let Some(o) = &self.output
+            && let Some(f) = Format::from_path(Path::new(o))
+            && f != Format::Safetensors
+        {
+            return Err(not_sharded(format!(
+                "checkpoints are sharded safetensors; {o} is a .{f} file"
+            )));
+        }
+        if self.part != Part::All && self.spec.seed.is_none() {
+            let field = if self.part == Part::Index {
+                "index_only"
+            } else {
+                "shard"
+            };
+            return Err(Error::needs(
+                field,
+                "a fixed seed",
+                "the same on every machine, or the parts would not fit together",
+            ));
+        }
+        let ckpt = match self.output.as_deref() {
+            Some(o) => Checkpoint::from_output(o)?,
+            None => Checkpoint {
+                dir: ".".into(),
+                prefix: "model".into(),
+            },
+        };
+        let (seed, seed_drawn) = seed_for(&self.spec)?;
+        let plan = crate::model::plan_spec(&self.spec, seed)?;
+        let layout = shard::plan_checkpoint(&plan, &ckpt, max, self.part)?;
+        let mut done = Generated {
+            outputs: Vec::new(),
+            plan,
+            seed_drawn,
+            format: Format::Safetensors,
+            dry_run: self.dry_run,
+            to_stdout: false,
+            hashes: BTreeMap::new(),
+            checkpoint: None,
+        };
+        if self.dry_run {
+            done.outputs = planned_files(&done.plan, &ckpt, &layout, self.part);
+            done.checkpoint = Some(CheckpointRun {
+                ckpt,
+                layout,
+                part: self.part,
+                removed: Vec::new(),
+            });
+            return Ok(done);
+        }
+        // Sharded checkpoints are .safetensors: nothing to compress.
+        let opts = WriteOptions {
+            compress: false,
+            ..self.options
+        };
+        cancel.check(&ckpt.dir.display().to_string())?;
+        let written =
+            shard::write_checkpoint(&done.plan, &ckpt, &layout, self.part, self.force, opts)?;
+        done.outputs = written
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        done.hashes = written.hashes;
+        done.checkpoint = Some(CheckpointRun {
+            ckpt,
+            layout,
+            part: self.part,
+            removed: written.removed,
+        });
+        Ok(done)
+    }
+}
+
+/// The files a checkpoint run writes, in order: shards, the index, then a model's config
+/// files (as a dry run lists them).
+fn planned_files(plan: &Plan, ckpt: &Checkpoint, layout: &Layout, part: Part) -> Vec<String> {
+    let side = plan
+        .model
+        .iter()
+        .flat_map(|m| &m.files)
+        .map(|(n, _)| n.as_str());
+    let path_of = |name: &str| ckpt.dir.join(name).display().to_string();
+    match part {
+        Part::All => layout
+            .shards
+            .iter()
+            .map(|s| s.file.as_str())
+            .chain(layout.index.as_deref())
+            .chain(side)
+            .map(path_of)
+            .collect(),
+        Part::Shard(k) => vec![path_of(&layout.shards[k - 1].file)],
+        Part::Index => layout
+            .index
+            .as_deref()
+            .into_iter()
+            .chain(side)
+            .map(path_of)
+            .collect(),
+    }
+}
+
+/// What a checkpoint run laid out and wrote.
+#[derive(Debug)]
+pub struct CheckpointRun {
+    pub ckpt: Checkpoint,
+    pub layout: Layout,
+    pub part: Part,
+    /// Stale files of an earlier, larger checkpoint removed after success (with `force`).
+    pub removed: Vec<PathBuf>,
+}
+
+/// What a [`Generate`] run did.
+#[derive(Debug)]
+pub struct Generated {
+    pub plan: Plan,
+    /// The seed was drawn from the OS (report it: it is the only way to reproduce the run).
+    pub seed_drawn: bool,
+    pub format: Format,
+    /// Files written (or, for a dry run, that would be), in order.
+    pub outputs: Vec<String>,
+    pub dry_run: bool,
+    /// The data went to standard output.
+    pub to_stdout: bool,
+    /// SHA-256 of each tensor's data bytes when `options.hash` was set.
+    pub hashes: BTreeMap<String, String>,
+    pub checkpoint: Option<CheckpointRun>,
+}
+
+impl Generated {
+    /// The run's seed.
+    pub fn seed(&self) -> u64 {
+        self.plan.seed
+    }
+
+    /// The summary `--json` and `--dry-run` print.
+    pub fn summary(&self) -> Summary<'_> {
+        let s = Summary::new(
+            &self.plan,
+            self.format,
+            self.outputs.clone(),
+            self.dry_run,
+            &self.hashes,
+        );
+        match &self.checkpoint {
+            Some(c) => s.with_checkpoint(&c.layout),
+            None => s,
+        }
+    }
+
+    /// One line saying what was written (and a second naming removed stale files); `None` for
+    /// a dry run or a write to standard output.
+    pub fn report(&self) -> Option<String> {
+        if self.dry_run || self.to_stdout {
+            return None;
+        }
+        let tensors = self.plan.tensors.len();
+        let s = |k: usize| if k == 1 { "" } else { "s" };
+        let Some(c) = &self.checkpoint else {
+            return Some(format!(
+                "wrote {}: {tensors} tensor{}, {} bytes of data",
+                self.outputs.join(", "),
+                s(tensors),
+                self.plan.data_bytes()
+            ));
+        };
+        let (layout, n) = (&c.layout, c.layout.shards.len());
+        let path_of = |name: &str| c.ckpt.dir.join(name).display().to_string();
+        let mut line = match c.part {
+            Part::All if n == 1 => format!(
+                "wrote {}: one shard is enough (no index), {tensors} tensor{}, {} bytes of data",
+                path_of(&layout.shards[0].file),
+                s(tensors),
+                layout.total_size
+            ),
+            Part::All => format!(
+                "wrote {}: {n} shards and {}, {tensors} tensor{}, {} bytes of data",
+                c.ckpt.dir.display(),
+                layout.index.as_deref().unwrap_or_default(),
+                s(tensors),
+                layout.total_size
+            ),
+            Part::Shard(k) => {
+                let f = &layout.shards[k - 1];
+                format!(
+                    "wrote {}: shard {k} of {n}, {} tensor{}, {} bytes of data",
+                    path_of(&f.file),
+                    f.tensors.len(),
+                    s(f.tensors.len()),
+                    f.bytes
+                )
+            }
+            Part::Index => format!(
+                "wrote {}: index of {n} shards, {tensors} tensors, {} bytes of data",
+                path_of(layout.index.as_deref().unwrap_or_default()),
+                layout.total_size
+            ),
+        };
+        if !c.removed.is_empty() {
+            let names: Vec<String> = c.removed.iter().map(|p| p.display().to_string()).collect();
+            line += &format!("\nremoved stale {}", names.join(", "));
+        }
+        Some(line)
+    }
+}
+
+/// An `inspect` run: files summarised and, when asked, checked against what they claim.
+#[derive(Debug, Clone, Default)]
+pub struct Inspect {
+    /// `.safetensors`, `.npy`, `.npz` files or a checkpoint's index.
+    pub files: Vec<String>,
+    /// `SCHEME [KEY=VALUE]…` to check against instead of the recorded plan; items after the
+    /// scheme without a `=` are more files.
+    pub expect: Vec<String>,
+    /// Convention for `expect` (default torch).
+    pub convention: Option<Convention>,
+    /// Every file must carry a claim (a recorded plan, or `expect`).
+    pub check: bool,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+}
+
+impl Inspect {
+    /// Read and summarise every file (in parallel within each), reporting `progress(done,
+    /// total)` in bytes.
+    pub fn run(&self, progress: Option<&(dyn Fn(u64, u64) + Sync)>) -> Result<Inspected> {
+        let mut files = self.files.clone();
+        let expect = if self.expect.is_empty() {
+            if self.convention.is_some() {
+                return Err(Error::needs("convention", "expect", ""));
+            }
+            None
+        } else {
+            let (e, more) = Expect::from_args(&self.expect, self.convention.unwrap_or_default())?;
+            files.extend(more);
+            Some(e)
+        };
+        if files.is_empty() {
+            return Err(Error::Usage("no files given".into()));
+        }
+        let opts = inspect::Options {
+            expect,
+            progress,
+            ..Default::default()
+        };
+        let pool = pool(self.threads)?;
+        let mut reports = Vec::new();
+        for f in &files {
+            reports.extend(pool.install(|| inspect::inspect_path(Path::new(f), &opts))?);
+        }
+        if self.check
+            && let Some(r) = reports.iter().find(|r| !r.has_claims())
+        {
+            return Err(Error::invalid(
+                "check",
+                format!(
+                    "{} records no weightgen plan; say what to expect (expect SCHEME)",
+                    r.path
+                ),
+            ));
+        }
+        Ok(Inspected {
+            reports,
+            check: self.check,
+        })
+    }
+}
+
+/// What an [`Inspect`] run found.
+#[derive(Debug)]
+pub struct Inspected {
+    pub reports: Vec<FileReport>,
+    check: bool,
+}
+
+impl Inspected {
+    pub fn to_json(&self) -> String {
+        inspect::reports_json(&self.reports)
+    }
+
+    pub fn to_table(&self) -> String {
+        inspect::reports_table(&self.reports)
+    }
+
+    /// With `check`: [`Error::CheckFailed`] naming every failing tensor, if any.
+    pub fn verdict(&self) -> Result<()> {
+        let failures: Vec<String> = self
+            .reports
+            .iter()
+            .flat_map(|r| {
+                r.failures()
+                    .into_iter()
+                    .map(move |f| format!("{}: {f}", r.path))
+            })
+            .collect();
+        if self.check && !failures.is_empty() {
+            return Err(Error::CheckFailed(failures.join("; ")));
+        }
+        Ok(())
+    }
+}

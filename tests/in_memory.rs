@@ -1,0 +1,252 @@
+//! The in-memory API gives the bytes the files hold: for every scheme, both random streams,
+//! every float dtype, and a Hugging Face model, `Plan::to_tensors` / `Plan::to_vec` /
+//! `Init::sample` equal what `weightgen generate` writes with the same spec and seed.
+
+mod common;
+
+use common::cli::{fixture, ok, run};
+use weightgen::dtype::DType;
+use weightgen::memory::{Init, TensorData};
+use weightgen::plan::Plan;
+use weightgen::scheme::Nonlinearity;
+use weightgen::spec::Spec;
+
+/// Each tensor's data bytes in a .safetensors file, by name.
+fn safetensors_data(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    let mut out: Vec<(String, Vec<u8>)> = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .map(|(k, v)| {
+            let o = &v["data_offsets"];
+            let (a, b) = (o[0].as_u64().unwrap(), o[1].as_u64().unwrap());
+            (k.clone(), data[a as usize..b as usize].to_vec())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn le_bytes(d: &TensorData) -> Vec<u8> {
+    match d {
+        TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::F16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::BF16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    }
+}
+
+/// One tensor per scheme (each with a shape it accepts), in one spec.
+fn all_schemes_spec(rng: &str, dtype: &str) -> String {
+    let schemes = [
+        ("zeros", "[5, 7]", ""),
+        ("ones", "[5, 7]", ""),
+        ("constant", "[5, 7]", r#", "value": 0.3"#),
+        ("uniform", "[300, 7]", r#", "low": -2, "high": 3"#),
+        ("normal", "[300, 70]", r#", "std": 0.5"#),
+        ("truncated_normal", "[300, 70]", r#", "std": 1.0"#),
+        ("xavier_uniform", "[64, 3, 5, 5]", ""),
+        ("xavier_normal", "[200, 100]", ""),
+        (
+            "kaiming_uniform",
+            "[256, 784]",
+            r#", "nonlinearity": "relu""#,
+        ),
+        ("kaiming_normal", "[70000]", r#", "fan_in": 10"#),
+        ("lecun_uniform", "[40, 50]", ""),
+        ("lecun_normal", "[40, 50]", ""),
+        (
+            "variance_scaling",
+            "[40, 50]",
+            r#", "scale": 2.0, "mode": "fan_out""#,
+        ),
+        ("standard", "[40, 50]", ""),
+        ("eye", "[6, 9]", ""),
+        ("dirac", "[8, 4, 3, 3]", ""),
+        ("sparse", "[30, 20]", r#", "sparsity": 0.25"#),
+        ("torch_default", "[40, 50]", ""),
+        ("orthogonal", "[20, 50]", ""),
+    ];
+    let tensors: Vec<String> = schemes
+        .iter()
+        .filter(|(s, _, _)| !(rng == "torch" && *s == "orthogonal"))
+        .map(|(s, shape, extra)| {
+            format!(r#"{{"name": "t_{s}", "shape": {shape}, "scheme": "{s}"{extra}}}"#)
+        })
+        .collect();
+    format!(
+        r#"{{"rng": "{rng}", "dtype": "{dtype}", "seed": 7, "tensors": [{}]}}"#,
+        tensors.join(", ")
+    )
+}
+
+fn file_equals_memory(rng: &str, dtype: &str) {
+    let d = tempfile::tempdir().unwrap();
+    let text = all_schemes_spec(rng, dtype);
+    std::fs::write(d.path().join("s.json"), &text).unwrap();
+    ok(&run(
+        d.path(),
+        &["generate", "--spec", "s.json", "-o", "w.safetensors"],
+    ));
+    let file = safetensors_data(&std::fs::read(d.path().join("w.safetensors")).unwrap());
+    let spec = Spec::from_json(&text, "s.json").unwrap();
+    let plan = Plan::new(&spec, 7).unwrap();
+    let mut mem: Vec<(String, Vec<u8>)> = plan
+        .to_tensors()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, le_bytes(&t.data)))
+        .collect();
+    mem.sort();
+    assert_eq!(file.len(), mem.len());
+    for ((fname, fbytes), (mname, mbytes)) in file.iter().zip(&mem) {
+        assert_eq!(fname, mname);
+        assert!(fbytes == mbytes, "{rng} {dtype}: {fname} differs");
+    }
+    // One tensor alone (not the whole plan) gives the same values too.
+    let name = "t_kaiming_uniform";
+    let one = match dtype {
+        "f32" => le_bytes(&TensorData::F32(plan.to_vec::<f32>(name).unwrap())),
+        "f64" => le_bytes(&TensorData::F64(plan.to_vec::<f64>(name).unwrap())),
+        "bf16" => le_bytes(&TensorData::BF16(plan.to_vec::<half::bf16>(name).unwrap())),
+        "f16" => le_bytes(&TensorData::F16(plan.to_vec::<half::f16>(name).unwrap())),
+        _ => unreachable!(),
+    };
+    let fbytes = &file.iter().find(|(n, _)| n == name).unwrap().1;
+    assert!(&one == fbytes, "{rng} {dtype}: to_vec differs");
+}
+
+#[test]
+fn every_scheme_in_memory_equals_the_file_native_f32() {
+    file_equals_memory("native", "f32");
+}
+
+#[test]
+fn every_scheme_in_memory_equals_the_file_native_f64_and_f16() {
+    file_equals_memory("native", "f64");
+    file_equals_memory("native", "f16");
+}
+
+#[test]
+fn every_scheme_in_memory_equals_the_file_torch_f32_and_bf16() {
+    file_equals_memory("torch", "f32");
+    file_equals_memory("torch", "bf16");
+}
+
+#[test]
+fn init_sample_equals_the_cli_with_the_same_flags() {
+    let d = tempfile::tempdir().unwrap();
+    let args = [
+        "generate",
+        "fc1.weight=64x100",
+        "--scheme",
+        "kaiming_normal",
+        "--nonlinearity",
+        "relu",
+        "--seed",
+        "42",
+        "-o",
+        "w.safetensors",
+    ];
+    ok(&run(d.path(), &args));
+    let file = safetensors_data(&std::fs::read(d.path().join("w.safetensors")).unwrap());
+    let init = Init::kaiming_normal().nonlinearity(Nonlinearity::Relu);
+    let w: Vec<f32> = init.sample("fc1.weight", &[64, 100], 42).unwrap();
+    assert_eq!(le_bytes(&TensorData::F32(w)), file[0].1);
+    let a = init
+        .sample_array::<f32>("fc1.weight", &[64, 100], 42)
+        .unwrap();
+    assert_eq!(a.shape(), &[64, 100]);
+    // The torch stream: the same bytes as the CLI's --rng torch (itself checked against
+    // PyTorch's own outputs in tests/torch_reference.rs).
+    let mut targs = args.to_vec();
+    targs.extend(["--rng", "torch", "--force"]);
+    ok(&run(d.path(), &targs));
+    let file = safetensors_data(&std::fs::read(d.path().join("w.safetensors")).unwrap());
+    let w: Vec<f32> = init
+        .clone()
+        .torch_rng()
+        .sample("fc1.weight", &[64, 100], 42)
+        .unwrap();
+    assert_eq!(le_bytes(&TensorData::F32(w)), file[0].1);
+}
+
+/// The data bytes of an .npy file (version 1 header).
+fn npy_data(bytes: &[u8]) -> &[u8] {
+    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    &bytes[10 + hlen..]
+}
+
+#[test]
+fn torch_rng_in_memory_is_pytorchs_own_output() {
+    // Files written by PyTorch 2.15 itself (fixtures/torch/cases.json has the code).
+    use weightgen::scheme::Mode;
+    let relu = Init::kaiming_uniform()
+        .nonlinearity(Nonlinearity::Relu)
+        .torch_rng();
+    let fanout = Init::kaiming_normal()
+        .mode(Mode::FanOut)
+        .nonlinearity(Nonlinearity::Relu)
+        .torch_rng();
+    for (file, init, shape, seed) in [
+        // torch.manual_seed(3); nn.init.kaiming_uniform_(torch.empty(16, 3, 3, 3), nonlinearity='relu')
+        (
+            "kaiming_uniform_relu_seed3_16x3x3x3.npy",
+            relu,
+            &[16u64, 3, 3, 3][..],
+            3,
+        ),
+        // torch.manual_seed(4); nn.init.kaiming_normal_(torch.empty(128, 64), mode='fan_out', nonlinearity='relu')
+        (
+            "kaiming_normal_fanout_seed4_128x64.npy",
+            fanout,
+            &[128, 64][..],
+            4,
+        ),
+    ] {
+        let torch = std::fs::read(fixture(&format!("torch/{file}"))).unwrap();
+        let w: Vec<f32> = init.sample("weight", shape, seed).unwrap();
+        assert!(le_bytes(&TensorData::F32(w)) == npy_data(&torch), "{file}");
+    }
+}
+
+#[test]
+fn a_model_plan_in_memory_equals_the_checkpoint_under_torch() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = fixture("hf/tiny_llama_bf16/input_config.json");
+    ok(&run(
+        d.path(),
+        &[
+            "generate",
+            "--hf-config",
+            cfg.to_str().unwrap(),
+            "--rng",
+            "torch",
+            "--seed",
+            "3",
+            "-o",
+            "ck",
+        ],
+    ));
+    let file = safetensors_data(&std::fs::read(d.path().join("ck/model.safetensors")).unwrap());
+    let spec = Spec {
+        model: Some(weightgen::model::load(&cfg).unwrap()),
+        rng: Some(weightgen::stream::RngKind::Torch),
+        ..Default::default()
+    };
+    let plan = weightgen::plan_spec(&spec, 3).unwrap();
+    assert_eq!(plan.tensors[0].dtype, DType::BF16);
+    let mut mem: Vec<(String, Vec<u8>)> = plan
+        .to_tensors()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, le_bytes(&t.data)))
+        .collect();
+    mem.sort();
+    assert_eq!(file, mem);
+}
