@@ -60,7 +60,7 @@ fn product(dims: &[u64]) -> Option<u64> {
 ///   error there (here: undefined fans); `fan_in = size(1) · prod(shape[2:])`,
 ///   `fan_out = size(0) · prod(shape[2:])`. `groups` is ignored, as in PyTorch.
 /// - keras: `keras/src/initializers/random_initializers.py: compute_fans` — rank 0 → (1, 1);
-///   rank 1 → (shape[0], shape[0]); rank 2 → (shape[0], shape[1]); otherwise the receptive field
+///   rank 1 → (`shape[0]`, `shape[0]`); rank 2 → (`shape[0]`, `shape[1]`); otherwise the receptive field
 ///   is `prod(shape[:-2])`, `fan_in = shape[-2] · rf`, `fan_out = shape[-1] · rf`.
 ///
 /// A fan that does not fit in u64 is an error (possible only when another dimension is 0).

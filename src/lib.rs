@@ -1,31 +1,85 @@
-//! weightgen: initialised neural-network weights, written to `.npy`, `.npz` and `.safetensors`
-//! files that NumPy, PyTorch, JAX, TensorFlow, Candle and Burn load directly.
+//! weightgen: initialised neural-network weights — in memory, or written to `.npy`, `.npz`
+//! and `.safetensors` files (and Hugging Face checkpoints) that NumPy, PyTorch, JAX,
+//! TensorFlow, Candle and Burn load directly. The same seed gives the same values on any
+//! machine, thread count or shard layout; `--rng torch` gives PyTorch's own.
 //!
-//! The pipeline runs in one direction (see the README and `docs/design.md §1`):
+//! # In memory
+//!
+//! An initialiser is a value you call ([`memory::Init`]); a tensor comes back as `Vec<T>` or
+//! `ndarray::ArrayD<T>` for `f32`, `f64`, `half::f16` and `half::bf16`, with exactly the values
+//! `weightgen generate` would write:
+//!
+//! ```
+//! use weightgen::memory::Init;
+//! use weightgen::scheme::Nonlinearity;
+//! let he = Init::kaiming_uniform().nonlinearity(Nonlinearity::Relu);
+//! let w: Vec<f32> = he.sample("fc1.weight", &[256, 784], 42)?; // weightgen's keyed stream
+//! let t = he.torch_rng().sample_array::<f32>("fc1.weight", &[256, 784], 42)?; // PyTorch's
+//! assert_eq!((w.len(), t.shape()), (256 * 784, &[256, 784][..]));
+//! # Ok::<(), weightgen::Error>(())
+//! ```
+//!
+//! A JSON spec (the one the command line takes) or a Hugging Face config is planned with
+//! [`plan_spec`]; every tensor of the [`plan::Plan`] can then be read
+//! ([`plan::Plan::to_vec`], [`plan::Plan::fill`], [`plan::Plan::to_tensors`]):
+//!
+//! ```
+//! let text = r#"{"scheme": "torch_default",
+//!     "layers": [{"type": "linear", "name": "fc", "in_features": 8, "out_features": 4}]}"#;
+//! let spec = weightgen::spec::Spec::from_json(text, "inline")?;
+//! let plan = weightgen::plan_spec(&spec, 1)?;
+//! let bound = 1.0 / 8f32.sqrt(); // nn.Linear's reset_parameters: U(±1/√in_features)
+//! assert!(plan.to_vec::<f32>("fc.weight")?.iter().all(|w| w.abs() <= bound));
+//! # Ok::<(), weightgen::Error>(())
+//! ```
+//!
+//! # Files
+//!
+//! A [`job::Generate`] is one run of `weightgen generate` as a value: what to plan, where to
+//! write (a file, stdout, a checkpoint or one of its shards), which seed; it runs with a
+//! [`exec::Cancel`] token and returns what it did. The binary is a thin layer that maps flags
+//! onto it.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let out = dir.path().join("w.safetensors").display().to_string();
+//! use weightgen::{exec::Cancel, job::Generate, memory::Init, spec::Spec};
+//! let spec = Spec {
+//!     seed: Some(1),
+//!     tensors: vec![Init::xavier_uniform().tensor("w", &[16, 8])?],
+//!     ..Default::default()
+//! };
+//! let done = Generate::new(spec, out).run(&Cancel::new())?;
+//! assert_eq!(done.plan.data_bytes(), 16 * 8 * 4);
+//! # Ok::<(), weightgen::Error>(())
+//! ```
+//!
+//! # The modules, in the order data flows through them
 //!
 //! ```text
-//! flags / JSON ─► Spec ─► Plan ─► Streams ─► Writer ─► file(s) / stdout
+//! flags ─► job ─┐
+//! JSON  ─► spec ┼─► plan ─► stream (native keyed chunks | torch mt19937) ─┬─► memory (Vec, ndarray)
+//! config.json ─► model ┘                                                  └─► write ─► files
+//!                                        read ─► inspect (summaries, checks)   study (analysis)
 //! ```
 //!
-//! - [`spec`]: what the user asked for, validated, with error paths.
-//! - [`plan`]: every tensor resolved to a name, shape, dtype and [`scheme::Distribution`].
+//! - [`spec`]: what the user asked for (JSON, typed values), validated, with error paths.
+//! - [`layers`]: framework modules expanded to their `state_dict` tensors.
 //! - [`model`]: a Hugging Face `config.json` as one more way to build a plan (families,
 //!   `state_dict` names, `_init_weights` laws, `from_config`'s draw order).
-//! - [`scheme`] and [`fans`]: the formulas (PyTorch's and Keras' exactly).
-//! - [`stream`]: keyed, chunked random streams (`weightgen-3`), the only code that draws numbers.
-//! - [`write`]: one module per format behind one trait, and atomic file handling.
-//! - [`read`] and [`inspect`]: files read back safely, summarised, and checked against the
-//!   initialisation they claim.
+//! - [`plan`]: every tensor resolved to a name, shape, dtype and [`scheme::Distribution`].
+//! - [`scheme`] and [`fans`]: the formulas (PyTorch's and Keras' exactly); [`dtype`]: element
+//!   types and rounding.
+//! - [`stream`]: the random streams (`weightgen-3` keyed chunks, or PyTorch's generator), the
+//!   only code that draws numbers.
+//! - [`memory`]: tensors in memory; [`write`](mod@write): the file formats and atomic file handling.
+//! - [`job`] and [`exec`]: a run as a value, its cancellation token and worker pool.
+//! - [`read`], [`inspect`]: files read back safely, summarised and checked against the
+//!   initialisation they claim; `study` (feature `study`): the Glorot & Bengio analysis.
+//! - [`error`]: the one error enum, [`Error`].
 //!
-//! ```
-//! use weightgen::{plan::Plan, spec::{Spec, parse_tensor_arg}};
-//! let spec = Spec { tensors: vec![parse_tensor_arg("fc1.weight=256x784").unwrap()], ..Default::default() };
-//! let plan = Plan::new(&spec, 42).unwrap();
-//! let t = &plan.tensors[0];
-//! assert_eq!(t.params.fan_in, Some(784));
-//! let bound = t.params.bound.unwrap();
-//! assert!((bound - (6.0f64 / 1040.0).sqrt()).abs() < 1e-15);
-//! ```
+//! Cargo features: `cli` (the binary: clap, progress bars, Ctrl-C), `study` (plots), `ndarray`
+//! (`ArrayD` outputs); all on by default. A library user can turn off `cli` and `study`.
 
 pub mod dtype;
 pub mod error;

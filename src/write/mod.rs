@@ -1,6 +1,6 @@
 //! Writers: bytes in each format's layout, fed chunk by chunk from the streams.
 //!
-//! Owns: the [`Format`] enum and the [`FormatWriter`] trait (one small module per format), the
+//! Owns: the [`Format`] enum and the `FormatWriter` trait (one small module per format), the
 //! shared data path that turns a tensor's chunks into bytes (and optionally their SHA-256), and
 //! the entry point [`write_plan`]. Writers see names, shapes, dtypes and a source of chunks —
 //! never schemes. File safety (temp file, fsync, rename, no clobber, special files, free space)
