@@ -103,3 +103,8 @@ pub mod write;
 
 pub use error::{Error, Result};
 pub use model::plan_spec;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
