@@ -8,7 +8,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fans::{Convention, Fans, fans};
 use crate::scheme::{self, Param, Resolved, Scheme};
-use crate::spec::{ParamSet, Spec};
+use crate::spec::{ParamSet, Spec, TensorSpec};
 use crate::stream::torch::{TorchDType, TorchOp, TorchStep, torch_seed_to_u64};
 use crate::stream::{RngKind, TensorStream};
 use serde::Serialize;
@@ -255,8 +255,183 @@ fn prefixed(e: Error, set: &ParamSet, defaults: &ParamSet, tensor: &str) -> Erro
     }
 }
 
+/// The spec's tensors in plan order: layers first (the model, in order, expanded as the
+/// framework's `state_dict` lists them), then raw tensors.
+fn requested_tensors(spec: &Spec, convention: Convention) -> Result<Vec<TensorSpec>> {
+    let mut all = Vec::new();
+    for layer in &spec.layers {
+        all.extend(crate::layers::expand(
+            layer,
+            convention,
+            spec.defaults.scheme,
+        )?);
+    }
+    all.extend(spec.tensors.iter().cloned());
+    if all.is_empty() {
+        return Err(Error::Usage(
+            "no tensors given: the spec has no tensors, layers or model (give shapes like fc1.weight=256x784)"
+                .into(),
+        ));
+    }
+    Ok(all)
+}
+
+/// Which top-level parameters some tensor's scheme used, and the schemes seen.
+#[derive(Default)]
+struct DefaultsUse {
+    used: HashSet<Param>,
+    schemes: Vec<Scheme>,
+}
+
+impl DefaultsUse {
+    /// A top-level parameter (flag or spec) that no tensor's scheme uses is almost certainly
+    /// a mistake (`--std` with xavier_uniform): say so rather than ignore it.
+    fn check(&self, defaults: &ParamSet) -> Result<()> {
+        let Some((_, origin)) = defaults
+            .origins
+            .iter()
+            .find(|(p, _)| !self.used.contains(p))
+        else {
+            return Ok(());
+        };
+        let names: Vec<&str> = self.schemes.iter().map(|s| s.name()).collect();
+        let ps: Vec<&str> = self.schemes[0]
+            .params()
+            .iter()
+            .map(|(p, _)| p.key())
+            .collect();
+        let takes = if ps.is_empty() {
+            "no parameters".to_string()
+        } else {
+            ps.join(", ")
+        };
+        Err(Error::invalid(
+            origin.clone(),
+            format!(
+                "not used by any tensor's scheme ({}); {} takes: {takes}",
+                names.join(", "),
+                names[0]
+            ),
+        ))
+    }
+}
+
+/// The element count and byte size of `t` in `dtype`, checked against overflow.
+fn sizes(t: &TensorSpec, dtype: DType) -> Result<(u64, u64)> {
+    let numel = t
+        .shape
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| {
+            Error::invalid(
+                t.origin.clone(),
+                format!("shape {:?} has more elements than fit in 64 bits", t.shape),
+            )
+        })?;
+    let bytes = numel.checked_mul(dtype.size() as u64).ok_or_else(|| {
+        Error::invalid(
+            t.origin.clone(),
+            format!(
+                "shape {:?} in {dtype} is more bytes than fit in 64 bits",
+                t.shape
+            ),
+        )
+    })?;
+    Ok((numel, bytes))
+}
+
+/// The fans `scheme` sees for `t`: the shape's under `convention`, overridden by explicit
+/// `fan_in`/`fan_out` (one given alone keeps the other from the shape).
+fn tensor_fans(
+    t: &TensorSpec,
+    scheme: Scheme,
+    merged: &ParamSet,
+    convention: Convention,
+) -> Result<Fans> {
+    let mut f = if scheme.uses_fans() {
+        fans(&t.shape, convention).map_err(|e| match e {
+            Error::Invalid { msg, .. } => Error::invalid(t.origin.clone(), msg),
+            o => o,
+        })?
+    } else {
+        Fans {
+            fan_in: None,
+            fan_out: None,
+        }
+    };
+    if let Some(fi) = merged.values.fan_in {
+        f.fan_in = Some(fi);
+        f.fan_out = f.fan_out.or(merged.values.fan_out).or(Some(fi));
+    }
+    if let Some(fo) = merged.values.fan_out {
+        f.fan_out = Some(fo);
+        f.fan_in = f.fan_in.or(Some(fo));
+    }
+    Ok(f)
+}
+
+/// One requested tensor resolved: its scheme (own, else the top level's), dtype, sizes, fans
+/// and distribution. Records which top-level parameters its scheme used in `uses`.
+fn plan_tensor(
+    t: &TensorSpec,
+    spec: &Spec,
+    convention: Convention,
+    uses: &mut DefaultsUse,
+) -> Result<PlannedTensor> {
+    let merged = if t.inherit {
+        spec.defaults.overlaid(&t.params)
+    } else {
+        t.params.clone()
+    };
+    let scheme = merged.scheme.unwrap_or(DEFAULT_SCHEME);
+    if !uses.schemes.contains(&scheme) {
+        uses.schemes.push(scheme);
+    }
+    // Parameters given on the tensor itself must belong to its scheme.
+    if let Some((p, origin)) = t.params.origins.iter().find(|(p, _)| !scheme.takes(**p)) {
+        return Err(Error::invalid(
+            origin.clone(),
+            format!("scheme {scheme} does not take {}", p.key()),
+        ));
+    }
+    if t.inherit {
+        let used =
+            (spec.defaults.origins.keys()).filter(|p| scheme.takes(**p) && !t.params.has(**p));
+        uses.used.extend(used);
+    }
+    let dtype = t.dtype.or(spec.dtype).unwrap_or(DType::F32);
+    if !dtype.is_float() && !matches!(scheme, Scheme::Zeros | Scheme::Ones | Scheme::Constant) {
+        return Err(Error::invalid(
+            t.origin.clone(),
+            format!("{dtype} tensors take only zeros, ones or constant, not {scheme}"),
+        ));
+    }
+    let (numel, bytes) = sizes(t, dtype)?;
+    let ctx = scheme::TensorCtx {
+        shape: &t.shape,
+        numel,
+        fans: tensor_fans(t, scheme, &merged, convention)?,
+        convention,
+        role: t.role,
+    };
+    let params = scheme::resolve_in(scheme, &merged.values, &ctx)
+        .map_err(|e| prefixed(e, &t.params, &spec.defaults, &t.name))?;
+    Ok(PlannedTensor {
+        name: t.name.clone(),
+        shape: t.shape.clone(),
+        dtype,
+        scheme,
+        params,
+        numel,
+        bytes,
+        zeroed: None,
+        torch_dtype: None,
+    })
+}
+
 impl Plan {
     /// Resolve `spec` with `seed` (the spec's own seed, a flag, or one drawn by the caller).
+    /// A spec naming a Hugging Face config is planned by [`crate::plan_spec`].
     pub fn new(spec: &Spec, seed: u64) -> Result<Plan> {
         let convention = spec.convention.unwrap_or_default();
         let rng = spec.rng.unwrap_or_default();
@@ -266,28 +441,10 @@ impl Plan {
                 "a model is planned by weightgen::plan_spec (or model::plan_spec), not Plan::new",
             ));
         }
-        // Layers first (the model, in order), then raw tensors.
-        let mut all = Vec::new();
-        for layer in &spec.layers {
-            all.extend(crate::layers::expand(
-                layer,
-                convention,
-                spec.defaults.scheme,
-            )?);
-        }
-        all.extend(spec.tensors.iter().cloned());
-        if all.is_empty() {
-            return Err(Error::Usage(
-                "no tensors given: pass shapes like fc1.weight=256x784, --mlp 784,256,10, or --spec FILE with \"tensors\" or \"layers\""
-                    .into(),
-            ));
-        }
-        let default_dtype = spec.dtype.unwrap_or(DType::F32);
+        let all = requested_tensors(spec, convention)?;
         let mut seen = HashSet::new();
-        let mut used_defaults: HashSet<Param> = HashSet::new();
-        let mut schemes_used: Vec<Scheme> = Vec::new();
+        let mut uses = DefaultsUse::default();
         let mut tensors = Vec::with_capacity(all.len());
-
         for t in &all {
             if !seen.insert(t.name.as_str()) {
                 return Err(Error::invalid(
@@ -295,131 +452,9 @@ impl Plan {
                     format!("duplicate tensor name `{}`", t.name),
                 ));
             }
-            let merged = if t.inherit {
-                spec.defaults.overlaid(&t.params)
-            } else {
-                t.params.clone()
-            };
-            let scheme = merged.scheme.unwrap_or(DEFAULT_SCHEME);
-            if !schemes_used.contains(&scheme) {
-                schemes_used.push(scheme);
-            }
-            // Parameters given on the tensor itself must belong to its scheme.
-            for p in t.params.origins.keys() {
-                if !scheme.takes(*p) {
-                    return Err(Error::invalid(
-                        t.params.origins[p].clone(),
-                        format!("scheme {scheme} does not take {}", p.key()),
-                    ));
-                }
-            }
-            if t.inherit {
-                for p in spec.defaults.origins.keys() {
-                    if scheme.takes(*p) && !t.params.has(*p) {
-                        used_defaults.insert(*p);
-                    }
-                }
-            }
-
-            let numel = t
-                .shape
-                .iter()
-                .try_fold(1u64, |a, &d| a.checked_mul(d))
-                .ok_or_else(|| {
-                    Error::invalid(
-                        t.origin.clone(),
-                        format!("shape {:?} has more elements than fit in 64 bits", t.shape),
-                    )
-                })?;
-            let dtype = t.dtype.unwrap_or(default_dtype);
-            if !dtype.is_float()
-                && !matches!(scheme, Scheme::Zeros | Scheme::Ones | Scheme::Constant)
-            {
-                return Err(Error::invalid(
-                    t.origin.clone(),
-                    format!("{dtype} tensors take only zeros, ones or constant, not {scheme}"),
-                ));
-            }
-            let bytes = numel.checked_mul(dtype.size() as u64).ok_or_else(|| {
-                Error::invalid(
-                    t.origin.clone(),
-                    format!(
-                        "shape {:?} in {dtype} is more bytes than fit in 64 bits",
-                        t.shape
-                    ),
-                )
-            })?;
-
-            let mut f = if scheme.uses_fans() {
-                fans(&t.shape, convention).map_err(|e| match e {
-                    Error::Invalid { msg, .. } => Error::invalid(t.origin.clone(), msg),
-                    o => o,
-                })?
-            } else {
-                Fans {
-                    fan_in: None,
-                    fan_out: None,
-                }
-            };
-            // Explicit fans override the shape's; one given alone keeps the other from the shape.
-            if let Some(fi) = merged.values.fan_in {
-                f.fan_in = Some(fi);
-                f.fan_out = f.fan_out.or(merged.values.fan_out).or(Some(fi));
-            }
-            if let Some(fo) = merged.values.fan_out {
-                f.fan_out = Some(fo);
-                f.fan_in = f.fan_in.or(Some(fo));
-            }
-            let ctx = scheme::TensorCtx {
-                shape: &t.shape,
-                numel,
-                fans: f,
-                convention,
-                role: t.role,
-            };
-            let params = scheme::resolve_in(scheme, &merged.values, &ctx)
-                .map_err(|e| prefixed(e, &t.params, &spec.defaults, &t.name))?;
-            tensors.push(PlannedTensor {
-                name: t.name.clone(),
-                shape: t.shape.clone(),
-                dtype,
-                scheme,
-                params,
-                numel,
-                bytes,
-                zeroed: None,
-                torch_dtype: None,
-            });
+            tensors.push(plan_tensor(t, spec, convention, &mut uses)?);
         }
-
-        // A top-level parameter (flag or spec) that no tensor's scheme uses is almost certainly
-        // a mistake (`--std` with xavier_uniform): say so rather than ignore it.
-        for (p, origin) in &spec.defaults.origins {
-            if !used_defaults.contains(p) {
-                let names: Vec<&str> = schemes_used.iter().map(|s| s.name()).collect();
-                return Err(Error::invalid(
-                    origin.clone(),
-                    format!(
-                        "not used by any tensor's scheme ({}); {} takes: {}",
-                        names.join(", "),
-                        names[0],
-                        {
-                            let ps: Vec<&str> = schemes_used[0]
-                                .params()
-                                .iter()
-                                .map(|(p, _)| p.key())
-                                .collect();
-                            if ps.is_empty() {
-                                "no parameters".to_string()
-                            } else {
-                                ps.join(", ")
-                            }
-                        }
-                    ),
-                ));
-            }
-        }
-
+        uses.check(&spec.defaults)?;
         if rng == RngKind::Torch {
             for t in &tensors {
                 t.torch_plan()?;

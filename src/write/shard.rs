@@ -334,89 +334,22 @@ pub fn write_checkpoint(
     opts: WriteOptions,
 ) -> Result<Written> {
     part.check(layout)?;
-    let n = layout.shards.len();
-    let existing = ckpt.existing()?;
-    let index_name = layout.index.clone();
-    let members: Vec<&str> = layout
-        .shards
-        .iter()
-        .map(|s| s.file.as_str())
-        .chain(index_name.as_deref())
-        .collect();
-    let stale: Vec<&String> = existing
-        .iter()
-        .filter(|e| !members.contains(&e.as_str()))
-        .collect();
-    let shown = |name: &str| ckpt.dir.join(name).display().to_string();
-    let listed = |names: &[&String]| {
-        let mut s: Vec<&str> = names.iter().take(3).map(|n| n.as_str()).collect();
-        if names.len() > 3 {
-            s.push("…");
-        }
-        s.join(", ")
-    };
-    let wanted: Vec<usize> = match part {
-        Part::All => (0..n).collect(),
-        Part::Shard(k) => vec![k - 1],
-        Part::Index => Vec::new(),
-    };
-    // A model's config files, written with the index (or the lone shard): they make the
-    // directory a checkpoint `from_pretrained` loads.
-    let side: Vec<&(String, Vec<u8>)> = match part {
-        Part::Shard(_) => Vec::new(),
-        _ => plan.model.iter().flat_map(|m| &m.files).collect(),
-    };
-    if !force && let Some((name, _)) = side.iter().find(|(n, _)| ckpt.dir.join(n).exists()) {
-        return Err(Error::Usage(format!(
-            "{} already exists; pass --force to replace it",
-            shown(name)
-        )));
+    let run = Run::new(plan, ckpt, layout, part)?;
+    if !force {
+        run.refuse_existing()?;
     }
-    match part {
-        Part::All if !force && !existing.is_empty() => {
-            let all: Vec<&String> = existing.iter().collect();
-            return Err(Error::Usage(format!(
-                "{} already holds a checkpoint ({}); pass --force to replace it",
-                ckpt.dir.display(),
-                listed(&all)
-            )));
-        }
-        Part::Shard(k) if !force && existing.contains(&layout.shards[k - 1].file) => {
-            return Err(Error::Usage(format!(
-                "{} already exists; pass --force to replace it",
-                shown(&layout.shards[k - 1].file)
-            )));
-        }
-        Part::Index => {
-            check_shards_in_place(plan, ckpt, layout)?;
-            let ix = index_name.as_deref().expect("checked: more than one shard");
-            if !force && existing.iter().any(|e| e == ix) {
-                return Err(Error::Usage(format!(
-                    "{} already exists; pass --force to replace it",
-                    shown(ix)
-                )));
-            }
-            if !force && !stale.is_empty() {
-                return Err(Error::Usage(format!(
-                    "{} also holds files of another checkpoint ({}); pass --force to remove them once the index is written",
-                    ckpt.dir.display(),
-                    listed(&stale)
-                )));
-            }
-        }
-        _ => {}
+    if part == Part::Index {
+        run.check_index_part(force)?;
     }
-
     let index_bytes = match part {
         Part::Shard(_) => None,
-        _ => index_name.as_ref().map(|_| index_json(plan, layout)),
+        _ => layout.index.as_ref().map(|_| index_json(plan, layout)),
     };
-    let needed: u64 = wanted
-        .iter()
+    let needed: u64 = (run.wanted.iter())
         .map(|&i| layout.shards[i].file_bytes)
         .sum::<u64>()
         + index_bytes.as_ref().map_or(0, |b| b.len() as u64)
-        + side.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+        + run.side.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
     if part != Part::Index {
         fs::create_dir_all(&ckpt.dir)
             .map_err(|e| Error::io(format!("creating {}", ckpt.dir.display()), e))?;
@@ -424,43 +357,7 @@ pub fn write_checkpoint(
     file::check_space(&ckpt.dir, &ckpt.dir, needed)?;
 
     // 1. Every file complete and fsynced under a temp name.
-    let data_bytes = wanted
-        .iter()
-        .flat_map(|&i| &layout.shards[i].indices)
-        .map(|&j| plan.tensors[j].bytes)
-        .sum();
-    let mut data = DataPath::new(&opts, data_bytes);
-    let mut staged: Vec<Staged> = Vec::new();
-    if !wanted.is_empty() {
-        let mut tensors: Vec<Option<OutTensor>> = out_tensors(plan).into_iter().map(Some).collect();
-        let writer = Format::Safetensors.writer();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(opts.threads)
-            .build()
-            .map_err(|e| Error::io("starting worker threads", std::io::Error::other(e)))?;
-        pool.install(|| -> Result<()> {
-            for &i in &wanted {
-                let shard = &layout.shards[i];
-                let ts: Vec<OutTensor> = shard
-                    .indices
-                    .iter()
-                    .map(|&j| tensors[j].take().expect("each tensor is in one shard"))
-                    .collect();
-                let metadata = plan.safetensors_metadata_of(&shard.indices);
-                let dest = ckpt.dir.join(&shard.file);
-                staged.push(file::stage(&dest, !opts.no_fsync, |sink, ctx| {
-                    writer.write(&ts, &metadata, opts, &mut data, sink, ctx)
-                })?);
-            }
-            Ok(())
-        })
-        .map_err(|e| match (e, part) {
-            (Error::Interrupted { .. }, Part::All) => Error::Interrupted {
-                path: ckpt.dir.clone(),
-            },
-            (e, _) => e,
-        })?;
-    }
+    let (staged, hashes) = run.stage_shards(opts)?;
     let stage_bytes = |name: &str, bytes: &[u8]| {
         file::stage(&ckpt.dir.join(name), !opts.no_fsync, |mut sink, ctx| {
             sink.as_write()
@@ -468,12 +365,11 @@ pub fn write_checkpoint(
                 .map_err(|e| Error::io(format!("writing {ctx}"), e))
         })
     };
-    let index_staged = match (&index_name, &index_bytes) {
+    let index_staged = match (&layout.index, &index_bytes) {
         (Some(name), Some(bytes)) => Some(stage_bytes(name, bytes)?),
         _ => None,
     };
-    let side_staged = side
-        .iter()
+    let side_staged = (run.side.iter())
         .map(|(name, bytes)| stage_bytes(name, bytes))
         .collect::<Result<Vec<_>>>()?;
     if super::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
@@ -483,59 +379,234 @@ pub fn write_checkpoint(
         };
         return Err(Error::Interrupted { path });
     }
-
-    // 2. A full run replacing a checkpoint first removes the old index, so that while shards
-    //    are being replaced no index describes a mixture of old and new files. `--shard K
-    //    --force` does the same with an index of another checkpoint (one that is not exactly
-    //    this checkpoint's index: a retried shard of the same checkpoint keeps it).
+    // 2. Indexes that would describe a mixture of old and new files go first.
     if force && part != Part::Index {
-        let ours = index_name.as_ref().map(|_| index_json(plan, layout));
-        for name in existing.iter().filter(|e| e.ends_with(INDEX_SUFFIX)) {
-            let p = ckpt.dir.join(name);
-            let keep = matches!(part, Part::Shard(_))
-                && Some(name) == index_name.as_ref()
+        run.remove_other_indexes()?;
+    }
+    // 3. Shards into place, then the config files and the index.
+    let files = persist_all(
+        staged.into_iter().chain(side_staged).chain(index_staged),
+        force,
+        &ckpt.dir,
+    )?;
+    // 4. Only now, stale files of an earlier, larger (or unsharded) checkpoint.
+    let removed = if force && !matches!(part, Part::Shard(_)) {
+        run.remove_stale()?
+    } else {
+        Vec::new()
+    };
+    Ok(Written {
+        files,
+        removed,
+        hashes,
+    })
+}
+
+/// One checkpoint write: what is there, what this part writes, and what would be stale.
+struct Run<'a> {
+    plan: &'a Plan,
+    ckpt: &'a Checkpoint,
+    layout: &'a Layout,
+    part: Part,
+    /// This checkpoint's files already in the directory.
+    existing: Vec<String>,
+    /// Files of this prefix that the new checkpoint does not have.
+    stale: Vec<String>,
+    /// Shards (0-based) this part writes.
+    wanted: Vec<usize>,
+    /// A model's config files, written with the index (or the lone shard): they make the
+    /// directory a checkpoint `from_pretrained` loads.
+    side: Vec<&'a (String, Vec<u8>)>,
+}
+
+/// Up to three names, then `…`.
+fn listed(names: &[String]) -> String {
+    let mut s: Vec<&str> = names.iter().take(3).map(|n| n.as_str()).collect();
+    if names.len() > 3 {
+        s.push("…");
+    }
+    s.join(", ")
+}
+
+impl<'a> Run<'a> {
+    fn new(plan: &'a Plan, ckpt: &'a Checkpoint, layout: &'a Layout, part: Part) -> Result<Self> {
+        let existing = ckpt.existing()?;
+        let members: Vec<&str> = (layout.shards.iter())
+            .map(|s| s.file.as_str())
+            .chain(layout.index.as_deref())
+            .collect();
+        let stale = (existing.iter())
+            .filter(|e| !members.contains(&e.as_str()))
+            .cloned()
+            .collect();
+        let wanted = match part {
+            Part::All => (0..layout.shards.len()).collect(),
+            Part::Shard(k) => vec![k - 1],
+            Part::Index => Vec::new(),
+        };
+        let side = match part {
+            Part::Shard(_) => Vec::new(),
+            _ => plan.model.iter().flat_map(|m| &m.files).collect(),
+        };
+        Ok(Run {
+            plan,
+            ckpt,
+            layout,
+            part,
+            existing,
+            stale,
+            wanted,
+            side,
+        })
+    }
+
+    fn shown(&self, name: &str) -> String {
+        self.ckpt.dir.join(name).display().to_string()
+    }
+
+    /// Without `force`, nothing that exists is replaced.
+    fn refuse_existing(&self) -> Result<()> {
+        let exists = |name: &str| {
+            Err(Error::Usage(format!(
+                "{} already exists; pass --force to replace it",
+                self.shown(name)
+            )))
+        };
+        if let Some((name, _)) = (self.side.iter()).find(|(n, _)| self.ckpt.dir.join(n).exists()) {
+            return exists(name);
+        }
+        match self.part {
+            Part::All if !self.existing.is_empty() => Err(Error::Usage(format!(
+                "{} already holds a checkpoint ({}); pass --force to replace it",
+                self.ckpt.dir.display(),
+                listed(&self.existing)
+            ))),
+            Part::Shard(k) if self.existing.contains(&self.layout.shards[k - 1].file) => {
+                exists(&self.layout.shards[k - 1].file)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `--index-only`: every shard in place, and (without `force`) no index or files of
+    /// another checkpoint in the way.
+    fn check_index_part(&self, force: bool) -> Result<()> {
+        check_shards_in_place(self.plan, self.ckpt, self.layout)?;
+        let ix = (self.layout.index.as_deref()).expect("checked: more than one shard");
+        if !force && self.existing.iter().any(|e| e == ix) {
+            return Err(Error::Usage(format!(
+                "{} already exists; pass --force to replace it",
+                self.shown(ix)
+            )));
+        }
+        if !force && !self.stale.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} also holds files of another checkpoint ({}); pass --force to remove them once the index is written",
+                self.ckpt.dir.display(),
+                listed(&self.stale)
+            )));
+        }
+        Ok(())
+    }
+
+    /// The wanted shards written completely under temp names, and their tensors' hashes.
+    fn stage_shards(&self, opts: WriteOptions) -> Result<(Vec<Staged>, BTreeMap<String, String>)> {
+        let (plan, layout) = (self.plan, self.layout);
+        let data_bytes = (self.wanted.iter())
+            .flat_map(|&i| &layout.shards[i].indices)
+            .map(|&j| plan.tensors[j].bytes)
+            .sum();
+        let mut data = DataPath::new(&opts, data_bytes);
+        let mut staged: Vec<Staged> = Vec::new();
+        if self.wanted.is_empty() {
+            return Ok((staged, data.hashes));
+        }
+        let mut tensors: Vec<Option<OutTensor>> = out_tensors(plan).into_iter().map(Some).collect();
+        let writer = Format::Safetensors.writer();
+        crate::exec::pool(opts.threads)?
+            .install(|| -> Result<()> {
+                for &i in &self.wanted {
+                    let shard = &layout.shards[i];
+                    let ts: Vec<OutTensor> = shard
+                        .indices
+                        .iter()
+                        .map(|&j| tensors[j].take().expect("each tensor is in one shard"))
+                        .collect();
+                    let metadata = plan.safetensors_metadata_of(&shard.indices);
+                    let dest = self.ckpt.dir.join(&shard.file);
+                    staged.push(file::stage(&dest, !opts.no_fsync, |sink, ctx| {
+                        writer.write(&ts, &metadata, opts, &mut data, sink, ctx)
+                    })?);
+                }
+                Ok(())
+            })
+            .map_err(|e| match (e, self.part) {
+                (Error::Interrupted { .. }, Part::All) => Error::Interrupted {
+                    path: self.ckpt.dir.clone(),
+                },
+                (e, _) => e,
+            })?;
+        Ok((staged, data.hashes))
+    }
+
+    /// A full run replacing a checkpoint first removes the old index, so that while shards
+    /// are being replaced no index describes a mixture of old and new files. `--shard K
+    /// --force` does the same with an index of another checkpoint (one that is not exactly
+    /// this checkpoint's index: a retried shard of the same checkpoint keeps it).
+    fn remove_other_indexes(&self) -> Result<()> {
+        let index_name = self.layout.index.as_ref();
+        let ours = index_name.map(|_| index_json(self.plan, self.layout));
+        for name in self.existing.iter().filter(|e| e.ends_with(INDEX_SUFFIX)) {
+            let p = self.ckpt.dir.join(name);
+            let keep = matches!(self.part, Part::Shard(_))
+                && Some(name) == index_name
                 && fs::read(&p).ok() == ours;
             if !keep {
                 remove_if_present(&p)?;
             }
         }
+        Ok(())
     }
 
-    // 3. Shards into place, then the index. Without --force, a failure takes back the files
-    //    this run put in place (nothing was there before).
-    let mut written = Written::default();
-    let undo = |done: &[PathBuf]| {
-        if !force {
-            for p in done {
-                let _ = fs::remove_file(p);
-            }
+    /// Stale files of an earlier, larger (or unsharded) checkpoint, removed.
+    fn remove_stale(&self) -> Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        for name in &self.stale {
+            let p = self.ckpt.dir.join(name);
+            remove_if_present(&p)?;
+            removed.push(p);
         }
-    };
-    for s in staged.into_iter().chain(side_staged).chain(index_staged) {
+        if !removed.is_empty() {
+            file::sync_dir(&self.ckpt.dir);
+        }
+        Ok(removed)
+    }
+}
+
+/// Staged files into place, in order. Without `force`, a failure takes back the files this
+/// run put in place (nothing was there before).
+fn persist_all(
+    staged: impl Iterator<Item = Staged>,
+    force: bool,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let mut done: Vec<PathBuf> = Vec::new();
+    for s in staged {
         match s.persist(force) {
-            Ok(p) => written.files.push(p),
+            Ok(p) => done.push(p),
             Err(e) => {
-                undo(&written.files);
-                file::sync_dir(&ckpt.dir);
+                if !force {
+                    for p in &done {
+                        let _ = fs::remove_file(p);
+                    }
+                }
+                file::sync_dir(dir);
                 return Err(e);
             }
         }
     }
-    file::sync_dir(&ckpt.dir);
-
-    // 4. Only now, stale files of an earlier, larger (or unsharded) checkpoint.
-    if force && !matches!(part, Part::Shard(_)) {
-        for name in &stale {
-            let p = ckpt.dir.join(name);
-            remove_if_present(&p)?;
-            written.removed.push(p);
-        }
-        if !stale.is_empty() {
-            file::sync_dir(&ckpt.dir);
-        }
-    }
-    written.hashes = data.hashes;
-    Ok(written)
+    file::sync_dir(dir);
+    Ok(done)
 }
 
 fn remove_if_present(p: &Path) -> Result<()> {
