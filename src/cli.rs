@@ -109,7 +109,7 @@ struct GenerateArgs {
     #[arg(long, value_name = "NAME")]
     scheme: Option<String>,
 
-    /// Gain (overrides the one computed from --nonlinearity).
+    /// Gain, instead of the one --nonlinearity gives (not both).
     #[arg(long, value_name = "G", allow_hyphen_values = true)]
     gain: Option<String>,
     /// Fan mode [fan_in, fan_out, fan_avg, fan_geo_avg].
@@ -277,7 +277,13 @@ impl GenerateArgs {
     }
 
     /// The job's fields, which these flags set.
-    const FIELDS: [&str; 4] = ["shard", "index_only", "max_shard_size", "format"];
+    const FIELDS: [&str; 5] = [
+        "shard",
+        "index_only",
+        "max_shard_size",
+        "format",
+        "compress",
+    ];
 }
 
 /// `e` located at `where_` unless it already names a place.

@@ -68,9 +68,13 @@ fn at(e: Error, where_: &str) -> Error {
 fn read_spec(path: &str) -> Result<(String, String)> {
     if path == "-" {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| Error::io("reading the spec from stdin", e))?;
+        std::io::stdin().read_to_string(&mut s).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::Usage(format!("spec <stdin>: not a JSON text ({e})"))
+            } else {
+                Error::io("reading the spec from stdin", e)
+            }
+        })?;
         return Ok((s, "<stdin>".into()));
     }
     let s = std::fs::read_to_string(path)
@@ -99,6 +103,15 @@ impl SpecInput {
         }
         for (p, v) in &self.params {
             given.set_str(*p, v, &name(p.key()))?;
+        }
+        if given.has(Param::Gain) && given.has(Param::Nonlinearity) {
+            return Err(Error::invalid(
+                name("gain"),
+                format!(
+                    "give either a gain or {} (whose gain calculate_gain computes), not both",
+                    name("nonlinearity")
+                ),
+            ));
         }
         spec.defaults = spec.defaults.overlaid(&given);
         if let Some(seed) = &self.seed {
@@ -232,6 +245,21 @@ impl Generate {
             }
             (None, None) => Format::Safetensors,
         };
+        if let (Some(f), Some(Target::Path(p))) = (self.format, &target)
+            && let Some(named) = Format::from_path(p)
+            && named != f
+        {
+            return Err(Error::invalid(
+                "format",
+                format!("is {f}, but the output {} is named .{named}", p.display()),
+            ));
+        }
+        if self.options.compress && format != Format::Npz {
+            return Err(Error::invalid(
+                "compress",
+                format!("only .npz members are compressed; this output is {format}"),
+            ));
+        }
         let (seed, seed_drawn) = seed_for(&self.spec)?;
         let plan = crate::model::plan_spec(&self.spec, seed)?;
         let to_stdout = target == Some(Target::Stdout);
@@ -273,6 +301,12 @@ impl Generate {
             return Err(not_sharded(format!(
                 "checkpoints are sharded safetensors; {o} is a .{f} file"
             )));
+        }
+        if self.options.compress {
+            return Err(Error::invalid(
+                "compress",
+                "only .npz members are compressed; checkpoints are safetensors",
+            ));
         }
         if self.part != Part::All && self.spec.seed.is_none() {
             let field = if self.part == Part::Index {

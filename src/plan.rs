@@ -341,7 +341,7 @@ fn sizes(t: &TensorSpec, dtype: DType) -> Result<(u64, u64)> {
 }
 
 /// The fans `scheme` sees for `t`: the shape's under `convention`, overridden by explicit
-/// `fan_in`/`fan_out` (one given alone keeps the other from the shape).
+/// `fan_in`/`fan_out` (one given alone keeps the other from the shape, if it has one).
 fn tensor_fans(
     t: &TensorSpec,
     scheme: Scheme,
@@ -359,13 +359,13 @@ fn tensor_fans(
             fan_out: None,
         }
     };
+    // A shape without fans (1-D under torch) does not lend the given one to the other: a
+    // scheme that needs both says so.
     if let Some(fi) = merged.values.fan_in {
         f.fan_in = Some(fi);
-        f.fan_out = f.fan_out.or(merged.values.fan_out).or(Some(fi));
     }
     if let Some(fo) = merged.values.fan_out {
         f.fan_out = Some(fo);
-        f.fan_in = f.fan_in.or(Some(fo));
     }
     Ok(f)
 }

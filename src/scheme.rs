@@ -1011,21 +1011,30 @@ fn fan_for(
     convention: Convention,
     scheme: Scheme,
 ) -> Result<Option<f64>> {
-    let (Some(fi), Some(fo)) = (fans.fan_in, fans.fan_out) else {
-        return Err(Error::invalid(
-            "",
-            format!(
-                "scheme {scheme} needs fan-in/fan-out, which the torch convention leaves undefined for tensors with fewer than 2 dimensions; pass fan_in/fan_out (--fan-in/--fan-out), or use --convention keras"
-            ),
-        ));
+    // Only the fans the mode uses must be defined (a 1-D tensor with a given fan_in is fine
+    // for mode fan_in).
+    let need = |f: Option<u64>| {
+        f.map(|x| x as f64).ok_or_else(|| {
+            let which = match mode {
+                Mode::FanIn => "fan-in",
+                Mode::FanOut => "fan-out",
+                Mode::FanAvg | Mode::FanGeoAvg => "fan-in and fan-out",
+            };
+            Error::invalid(
+                "",
+                format!(
+                    "scheme {scheme} (mode {}) needs {which}, which the torch convention leaves undefined for tensors with fewer than 2 dimensions; give fan_in/fan_out, or use the keras convention",
+                    mode.name()
+                ),
+            )
+        })
     };
-    let (fi, fo) = (fi as f64, fo as f64);
     let n = match mode {
-        Mode::FanIn => fi,
-        Mode::FanOut => fo,
+        Mode::FanIn => need(fans.fan_in)?,
+        Mode::FanOut => need(fans.fan_out)?,
         // Python: (fan_in + fan_out) / 2.0 on ints; exact below 2^53.
-        Mode::FanAvg => (fi + fo) / 2.0,
-        Mode::FanGeoAvg => (fi * fo).sqrt(),
+        Mode::FanAvg => (need(fans.fan_in)? + need(fans.fan_out)?) / 2.0,
+        Mode::FanGeoAvg => (need(fans.fan_in)? * need(fans.fan_out)?).sqrt(),
     };
     match convention {
         Convention::Keras => Ok(Some(n.max(1.0))),

@@ -556,18 +556,6 @@ fn output_without_a_known_extension_needs_format() {
 }
 
 #[test]
-fn format_flag_wins_over_the_extension() {
-    let dir = tempdir();
-    let st = generate_file(
-        dir.path(),
-        "w.npy",
-        &["a=3x4", "--seed", "1", "--format", "safetensors"],
-    );
-    let (h, _) = st_header(&st);
-    assert_eq!(h["a"]["dtype"], "F32");
-}
-
-#[test]
 fn writes_npy_and_safetensors_to_stdout() {
     let dir = tempdir();
     for (format, file) in [("npy", "w.npy"), ("safetensors", "w.safetensors")] {
@@ -1350,7 +1338,7 @@ fn zero_dimension_gives_an_empty_tensor() {
 fn fan_based_scheme_on_a_1d_tensor_is_rejected_under_torch() {
     usage_error(
         &["generate", "b=10", "--seed", "1", "-o", "b.npy"],
-        &["`b`", "fan", "--fan-in", "keras"],
+        &["`b`", "fan", "fan_in", "keras"],
     );
 }
 
