@@ -87,6 +87,7 @@ pub mod exec;
 pub mod fans;
 pub mod inspect;
 pub mod job;
+mod json;
 pub mod layers;
 pub mod memory;
 pub mod model;

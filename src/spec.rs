@@ -8,6 +8,7 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fans::Convention;
+use crate::json::StrictValue;
 use crate::layers::{BiasSpec, LayerKind, LayerSpec};
 use crate::scheme::{Mode, Nonlinearity, Param, Scheme, Values, VsDistribution};
 use serde_json::{Map, Value};
@@ -326,78 +327,6 @@ fn parse_params_into(
         }
     }
     Ok(())
-}
-
-/// A JSON value parsed like `serde_json::Value`, except that an object with the same key twice
-/// is an error (serde_json keeps the last one silently, which would hide a mistake).
-struct StrictValue(Value);
-
-impl<'de> serde::Deserialize<'de> for StrictValue {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        use serde::de::{self, MapAccess, SeqAccess, Visitor};
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = StrictValue;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_bool<E>(self, b: bool) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::Bool(b)))
-            }
-            fn visit_i64<E>(self, n: i64) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::from(n)))
-            }
-            fn visit_u64<E>(self, n: u64) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::from(n)))
-            }
-            fn visit_f64<E>(self, x: f64) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::from(x)))
-            }
-            fn visit_str<E>(self, s: &str) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::String(s.to_owned())))
-            }
-            fn visit_string<E>(self, s: String) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::String(s)))
-            }
-            fn visit_unit<E>(self) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::Null))
-            }
-            fn visit_none<E>(self) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::Null))
-            }
-            fn visit_some<D2: serde::Deserializer<'de>>(
-                self,
-                d: D2,
-            ) -> std::result::Result<StrictValue, D2::Error> {
-                <StrictValue as serde::Deserialize>::deserialize(d)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> std::result::Result<StrictValue, A::Error> {
-                let mut v = Vec::new();
-                while let Some(StrictValue(x)) = a.next_element()? {
-                    v.push(x);
-                }
-                Ok(StrictValue(Value::Array(v)))
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> std::result::Result<StrictValue, A::Error> {
-                let mut m = Map::new();
-                while let Some(k) = a.next_key::<String>()? {
-                    if m.contains_key(&k) {
-                        return Err(de::Error::custom(format!("duplicate key `{k}`")));
-                    }
-                    let StrictValue(v) = a.next_value()?;
-                    m.insert(k, v);
-                }
-                Ok(StrictValue(Value::Object(m)))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 impl Spec {

@@ -4,8 +4,9 @@
 //! directory), every tensor is listed once, and after the shards are read `inspect` checks that
 //! each shard holds exactly the tensors mapped to it and that `total_size` is their byte sum.
 
-use super::{UniqueMap, bad};
+use super::bad;
 use crate::error::Result;
+use crate::json::UniqueMap;
 use serde::Deserialize;
 
 /// Largest index file read (real ones are a few hundred KB even for huge models).

@@ -335,39 +335,6 @@ pub(crate) fn sizes(shape: &[u64], bits: u64, name: &str) -> Result<(u64, u64)> 
     Ok((numel, total_bits / 8))
 }
 
-/// A JSON map that refuses duplicate keys (serde_json keeps the last one silently), in
-/// document order.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct UniqueMap<V>(pub Vec<(String, V)>);
-
-impl<'de, V: serde::Deserialize<'de>> serde::Deserialize<'de> for UniqueMap<V> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Vis<V>(std::marker::PhantomData<V>);
-        impl<'de, V: serde::Deserialize<'de>> serde::de::Visitor<'de> for Vis<V> {
-            type Value = UniqueMap<V>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Self::Value, A::Error> {
-                let mut seen = std::collections::HashSet::new();
-                let mut out = Vec::new();
-                while let Some(k) = map.next_key::<String>()? {
-                    if !seen.insert(k.clone()) {
-                        return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
-                    }
-                    let v = map.next_value::<V>()?;
-                    out.push((k, v));
-                }
-                Ok(UniqueMap(out))
-            }
-        }
-        d.deserialize_map(Vis(std::marker::PhantomData))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,13 +351,5 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("HTML page"), "{e}");
-    }
-
-    #[test]
-    fn unique_map_rejects_duplicate_keys() {
-        let e = serde_json::from_str::<UniqueMap<u32>>(r#"{"a":1,"b":2,"a":3}"#).unwrap_err();
-        assert!(e.to_string().contains("duplicate key `a`"), "{e}");
-        let m: UniqueMap<u32> = serde_json::from_str(r#"{"b":1,"a":2}"#).unwrap();
-        assert_eq!(m.0, vec![("b".into(), 1), ("a".into(), 2)]);
     }
 }

@@ -4,8 +4,9 @@
 //! (docs/file-formats.md §1.2: header length, UTF-8, JSON shape, contiguous offsets, sizes with
 //! checked arithmetic, no trailing bytes).
 
-use super::{ByteOrder, ElemType, FileFormat, Location, Parsed, TensorInfo, UniqueMap, bad, sizes};
+use super::{ByteOrder, ElemType, FileFormat, Location, Parsed, TensorInfo, bad, sizes};
 use crate::error::Result;
+use crate::json::{UniqueMap, check_unique};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -43,9 +44,7 @@ impl<'de> Deserialize<'de> for Header {
                 let mut seen = std::collections::HashSet::new();
                 let mut out = Vec::new();
                 while let Some(k) = map.next_key::<String>()? {
-                    if !seen.insert(k.clone()) {
-                        return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
-                    }
+                    check_unique(&mut seen, &k)?;
                     let e = if k == "__metadata__" {
                         Entry::Metadata(map.next_value()?)
                     } else {
