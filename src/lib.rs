@@ -85,6 +85,7 @@ pub mod dtype;
 pub mod error;
 pub mod exec;
 pub mod fans;
+pub mod format;
 pub mod inspect;
 pub mod job;
 mod json;

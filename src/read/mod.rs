@@ -18,43 +18,10 @@ pub mod safetensors;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::Cursor;
-use std::path::Path;
 
-/// The file formats `inspect` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileFormat {
-    Npy,
-    Npz,
-    Safetensors,
-}
-
-impl FileFormat {
-    pub fn name(self) -> &'static str {
-        match self {
-            FileFormat::Npy => "npy",
-            FileFormat::Npz => "npz",
-            FileFormat::Safetensors => "safetensors",
-        }
-    }
-
-    /// The format a file name's extension names.
-    pub fn from_path(p: &Path) -> Option<FileFormat> {
-        match p.extension()?.to_str()?.to_ascii_lowercase().as_str() {
-            "npy" => Some(FileFormat::Npy),
-            "npz" => Some(FileFormat::Npz),
-            "safetensors" | "st" => Some(FileFormat::Safetensors),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for FileFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// The file formats `inspect` reads: the same enum the writers use.
+pub use crate::format::Format as FileFormat;
 
 /// Element type of a stored tensor.
 #[derive(Debug, Clone, PartialEq, Eq)]

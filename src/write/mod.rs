@@ -14,6 +14,7 @@ mod npz;
 mod safetensors;
 pub mod shard;
 
+pub use crate::format::Format;
 pub use file::Target;
 pub use npy::npy_header;
 pub use safetensors::safetensors_header;
@@ -29,61 +30,19 @@ use crate::stream::torch::{
 use crate::stream::{CHUNK_ELEMS, RngKind, TensorStream};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{Seek, Write};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by the binary's Ctrl-C handler; writers stop at the next chunk and clean up.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// An output file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Npy,
-    Npz,
-    Safetensors,
-}
-
 impl Format {
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Npy => "npy",
-            Format::Npz => "npz",
-            Format::Safetensors => "safetensors",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Format> {
-        match s.to_ascii_lowercase().trim_start_matches('.') {
-            "npy" => Ok(Format::Npy),
-            "npz" => Ok(Format::Npz),
-            "safetensors" | "st" => Ok(Format::Safetensors),
-            _ => Err(Error::invalid(
-                "--format",
-                format!("unknown format `{s}` (valid: npy, npz, safetensors)"),
-            )),
-        }
-    }
-
-    /// The format a path's extension names, if any.
-    pub fn from_path(p: &Path) -> Option<Format> {
-        let ext = p.extension()?.to_str()?;
-        Format::parse(ext).ok()
-    }
-
     fn writer(self) -> &'static dyn FormatWriter {
         match self {
             Format::Npy => &npy::Npy,
             Format::Npz => &npz::Npz,
             Format::Safetensors => &safetensors::Safetensors,
         }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
