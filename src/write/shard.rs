@@ -621,42 +621,61 @@ fn remove_if_present(p: &Path) -> Result<()> {
 /// it (a cheap check that it was written by the same spec, seed and max shard size, and is
 /// complete).
 fn check_shards_in_place(plan: &Plan, ckpt: &Checkpoint, layout: &Layout) -> Result<()> {
+    let mut wrong: Vec<(usize, String)> = Vec::new();
     for (k, shard) in layout.shards.iter().enumerate() {
-        let k = k + 1;
-        let path = ckpt.dir.join(&shard.file);
-        let redo = format!("write it with --shard {k} (add --force to replace it)");
-        let meta = match fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Usage(format!(
-                    "{} is missing; write every shard before the index: {redo}",
-                    path.display()
-                )));
-            }
-            Err(e) => return Err(Error::io(format!("checking {}", path.display()), e)),
-        };
-        if !meta.is_file() {
-            return Err(Error::Usage(format!(
-                "{} is not a regular file",
+        if let Some(why) = shard_problem(plan, &ckpt.dir.join(&shard.file), k + 1, shard)? {
+            wrong.push((k + 1, why));
+        }
+    }
+    match wrong.as_slice() {
+        [] => Ok(()),
+        [(k, why)] => Err(Error::Usage(format!(
+            "{why}; write it with --shard {k} (add --force to replace it)"
+        ))),
+        _ => {
+            let ks: Vec<String> = wrong.iter().map(|(k, _)| k.to_string()).collect();
+            let whys: Vec<&str> = wrong.iter().map(|(_, w)| w.as_str()).collect();
+            Err(Error::Usage(format!(
+                "{} of {} shards are not in place: {}; write each with --shard K for K in {} (add --force to replace one)",
+                wrong.len(),
+                layout.shards.len(),
+                whys.join("; "),
+                ks.join(", ")
+            )))
+        }
+    }
+}
+
+/// Why the file at `path` is not shard `k` as this plan lays it out, if it is not.
+fn shard_problem(plan: &Plan, path: &Path, k: usize, shard: &ShardFile) -> Result<Option<String>> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Some(format!(
+                "{} is missing (write every shard before the index)",
                 path.display()
             )));
         }
-        let header = shard_header(plan, &shard.indices)?;
-        let mut have = vec![0u8; header.len()];
-        let same_header = meta.len() >= header.len() as u64
-            && fs::File::open(&path)
-                .and_then(|mut f| f.read_exact(&mut have))
-                .map_err(|e| Error::io(format!("reading {}", path.display()), e))
-                .map(|()| have == header)?;
-        if meta.len() != shard.file_bytes || !same_header {
-            return Err(Error::Usage(format!(
-                "{} is not shard {k} of this checkpoint (its {} differs from what this spec, seed and max shard size give); {redo}",
-                path.display(),
-                if same_header { "size" } else { "header" }
-            )));
-        }
+        Err(e) => return Err(Error::io(format!("checking {}", path.display()), e)),
+    };
+    if !meta.is_file() {
+        return Ok(Some(format!("{} is not a regular file", path.display())));
     }
-    Ok(())
+    let header = shard_header(plan, &shard.indices)?;
+    let mut have = vec![0u8; header.len()];
+    let same_header = meta.len() >= header.len() as u64
+        && fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut have))
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))
+            .map(|()| have == header)?;
+    if meta.len() != shard.file_bytes || !same_header {
+        return Ok(Some(format!(
+            "{} is not shard {k} of this checkpoint (its {} differs from what this spec, seed and max shard size give)",
+            path.display(),
+            if same_header { "size" } else { "header" }
+        )));
+    }
+    Ok(None)
 }
 
 /// The layout of a checkpoint with `part` checked: what `--dry-run` shows, without touching
