@@ -12,7 +12,7 @@ use crate::spec::{ParamSet, Spec, TensorSpec};
 use crate::stream::torch::{TorchDType, TorchOp, TorchStep, torch_seed_to_u64};
 use crate::stream::{RngKind, TensorStream};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The scheme used when neither the spec nor a flag names one.
 pub const DEFAULT_SCHEME: Scheme = Scheme::XavierUniform;
@@ -442,14 +442,16 @@ impl Plan {
             ));
         }
         let all = requested_tensors(spec, convention)?;
-        let mut seen = HashSet::new();
+        let mut seen: HashMap<&str, &str> = HashMap::new();
         let mut uses = DefaultsUse::default();
         let mut tensors = Vec::with_capacity(all.len());
         for t in &all {
-            if !seen.insert(t.name.as_str()) {
+            if let Some(first) = seen.insert(&t.name, &t.origin) {
+                // Say where the other one came from: a spec tensor can clash with a layer of
+                // `mlp` or a positional argument.
                 return Err(Error::invalid(
                     t.origin.clone(),
-                    format!("duplicate tensor name `{}`", t.name),
+                    format!("duplicate tensor name `{}` (also from {first})", t.name),
                 ));
             }
             tensors.push(plan_tensor(t, spec, convention, &mut uses)?);

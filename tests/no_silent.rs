@@ -143,3 +143,25 @@ fn a_spec_on_stdin_that_is_not_text_is_invalid_input() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("spec <stdin>"), "{err}");
 }
+
+#[test]
+fn a_name_clash_between_the_spec_and_mlp_names_both_sources() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("s.json"),
+        r#"{"tensors": [{"name": "0.weight", "shape": [3, 4]}]}"#,
+    )
+    .unwrap();
+    let o = run(
+        d.path(),
+        &[
+            "generate", "--spec", "s.json", "--mlp", "4,3", "-o", "m.npz",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("tensors[0]: duplicate tensor name `0.weight` (also from --mlp layer 0"),
+        "{err}"
+    );
+}
