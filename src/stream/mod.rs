@@ -64,7 +64,6 @@
 
 mod native;
 mod ortho;
-mod simd;
 pub mod torch;
 
 pub use native::{CHUNK_ELEMS, STREAM_VERSION, TensorStream, tensor_key};

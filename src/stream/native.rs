@@ -1,6 +1,6 @@
 //! The native keyed chunk streams (`weightgen-3`); the algorithm is specified in `stream/mod.rs`.
 
-use super::simd;
+mod simd;
 use crate::dtype::DType;
 use crate::scheme::Distribution;
 use rand_chacha::ChaCha8Rng;

@@ -7,7 +7,7 @@
 //! round-to-nearest narrowing; no FMA, no approximate reciprocals), so the choice never changes
 //! a bit. A test runs each kernel both ways and compares.
 
-use super::native::{BM_BLOCK, Trunc, box_muller_block};
+use super::{BM_BLOCK, Trunc, box_muller_block};
 
 /// Values per block (stack buffers of the callers).
 pub(super) const VAL_BLOCK: usize = 2 * BM_BLOCK;
