@@ -9,7 +9,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fans::{Convention, fans};
 use crate::scheme::{Role, Scheme};
-use crate::spec::{ParamSet, TensorSpec};
+use crate::params::{ParamSet, TensorSpec};
 use std::collections::BTreeMap;
 use std::fmt;
 
