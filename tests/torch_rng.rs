@@ -1,8 +1,9 @@
 //! `weightgen::stream::torch` against real PyTorch 2.15 outputs (`fixtures/torch/`, written by
 //! `tests/torch_verify/make_fixtures.py`, which holds the Python of each file; the recipe and
 //! what was verified: docs/torch-rng.md).
-//! Every case must match bit for bit; `exactness_table` prints the per-case counts
-//! (`cargo test --test torch_rng exactness_table -- --nocapture`).
+//! Every case must match bit for bit; `exactness_table`, an ignored report that checks nothing
+//! the other tests do not, prints the per-case counts
+//! (`cargo test --test torch_rng exactness_table -- --ignored --nocapture`).
 
 mod common;
 use common::cli::fixture;
@@ -271,7 +272,10 @@ fn trunc_normal_within_wide_bounds_is_normal() {
     assert_eq!(exact, total);
 }
 
+/// A report, not a check: per-case bit-exact counts and the largest ulp distance (the checks
+/// are `every_golden_case_is_bit_exact` and `trunc_normal_within_wide_bounds_is_normal`).
 #[test]
+#[ignore = "report: prints the per-case exactness table (--ignored --nocapture)"]
 fn exactness_table() {
     println!("| case | bit-exact / total | max ulp |");
     println!("|---|---|---|");
