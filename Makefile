@@ -30,10 +30,12 @@ test-interop: $(VENV)/.stamp
 	$(CARGO) build --locked
 	$(VPY) tests/interop/interop.py $(BIN)
 
-## test-large: slow checks kept out of `make test` (an .npz member over 4 GiB, ZIP64)
+## test-large: slow checks kept out of `make test` (an .npz member over 4 GiB, ZIP64; the
+## memory-mapped file path over several 64 MiB windows, ~0.5 GB written)
 test-large: $(VENV)/.stamp
 	$(CARGO) build --release --locked
 	$(VPY) tests/interop/large_npz.py $(RBIN)
+	$(CARGO) test --locked --test threads -- --ignored
 
 ## test-memory: peak RSS stays under 128 MiB and flat from 256 MiB to 2 GiB outputs on every
 ## write path (writes ~20 GB in all; not part of `make test`)
