@@ -8,15 +8,12 @@
 
 mod common;
 use common::cli::fixture;
-use common::stat::{self, Exact};
+use common::stat::{self, Exact, KS_C};
 use ndarray::ArrayD;
 use ndarray_npy::read_npy;
 use weightgen::plan::Plan;
 use weightgen::scheme::{Distribution, Param};
 use weightgen::spec::{Spec, parse_tensor_arg};
-
-/// Kolmogorov critical value for α = 0.001.
-const KS_C: f64 = 1.95;
 
 fn npy_f64(name: &str) -> Vec<f64> {
     let path = fixture("torch").join(name);
