@@ -6,7 +6,7 @@ VPY    := $(VENV)/bin/python
 BIN    := target/debug/weightgen
 RBIN   := target/release/weightgen
 
-.PHONY: all build test test-rust test-interop test-large test-memory verify-torch fixtures-torch verify-hf verify-hf-selftest hf-fixtures bench-hf lint fmt fixtures study-docs demo bench man clean fuzz
+.PHONY: all build test test-rust test-interop test-large test-memory verify-torch fixtures-torch verify-hf verify-hf-selftest hf-fixtures bench-hf scipy-reference lint fmt fixtures study-docs demo bench man clean fuzz
 
 all: build
 
@@ -30,10 +30,12 @@ test-interop: $(VENV)/.stamp
 	$(CARGO) build --locked
 	$(VPY) tests/interop/interop.py $(BIN)
 
-## test-large: slow checks kept out of `make test` (an .npz member over 4 GiB, ZIP64)
+## test-large: slow checks kept out of `make test` (an .npz member over 4 GiB, ZIP64; the
+## memory-mapped file path over several 64 MiB windows, ~0.5 GB written)
 test-large: $(VENV)/.stamp
 	$(CARGO) build --release --locked
 	$(VPY) tests/interop/large_npz.py $(RBIN)
+	$(CARGO) test --locked --test threads -- --ignored
 
 ## test-memory: peak RSS stays under 128 MiB and flat from 256 MiB to 2 GiB outputs on every
 ## write path (writes ~20 GB in all; not part of `make test`)
@@ -94,6 +96,20 @@ hf-fixtures: $(HVENV)/.stamp
 bench-hf: $(HVENV)/.stamp
 	$(CARGO) build --release --locked
 	$(HVENV)/bin/python bench/hf.py $(RBIN) $(HVENV)/bin/python
+
+## scipy-reference: regenerate fixtures/reference/scipy_stats.json (normal and truncated-normal
+## CDFs, KS statistics and critical values from SciPy, pinned in tests/reference/requirements.txt;
+## venv in target/venv-scipy; not part of `make test`, which reads the committed table), then
+## `git diff fixtures/reference` to compare
+SVENV := target/venv-scipy
+$(SVENV)/.stamp: tests/reference/requirements.txt
+	$(PYTHON) -m venv $(SVENV)
+	$(SVENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/reference/requirements.txt
+	touch $@
+
+scipy-reference: $(SVENV)/.stamp
+	$(SVENV)/bin/python tests/reference/scipy_stats.py
+	$(CARGO) test --locked --test scipy_reference
 
 ## lint: formatting, clippy, no tracked file pointing outside the repository, and the PyTorch
 ## fixtures agreeing with the script that makes them

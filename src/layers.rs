@@ -178,6 +178,146 @@ impl LayerSpec {
             )),
         }
     }
+
+    fn error(&self, msg: String) -> Error {
+        Error::invalid(self.origin.clone(), msg)
+    }
+
+    /// The layer's integer parameters, typed for its kind and checked against each other: the
+    /// one place that reads [`LayerSpec::dims`] by name.
+    fn config(&self) -> Result<Config> {
+        match self.kind {
+            LayerKind::Linear => Ok(Config::Affine(Affine {
+                cin: self.dim("in_features"),
+                cout: self.dim("out_features"),
+                groups: self.dim("groups"),
+                kernel: self.list("kernel_size", 0)?,
+                transposed: false,
+            })),
+            LayerKind::Conv { nd, transposed } => {
+                let (cin, cout) = (self.dim("in_channels"), self.dim("out_channels"));
+                let groups = self.dim("groups");
+                let kernel = self.list("kernel_size", nd)?;
+                if groups == 0 || cin % groups != 0 || cout % groups != 0 {
+                    return Err(self.error(format!(
+                        "groups ({groups}) must divide in_channels ({cin}) and out_channels ({cout})"
+                    )));
+                }
+                if kernel.contains(&0) {
+                    return Err(self.error("kernel_size must be ≥ 1".into()));
+                }
+                Ok(Config::Affine(Affine {
+                    cin,
+                    cout,
+                    groups,
+                    kernel,
+                    transposed,
+                }))
+            }
+            LayerKind::Embedding => Ok(Config::Embedding {
+                num_embeddings: self.dim("num_embeddings"),
+                embedding_dim: self.dim("embedding_dim"),
+            }),
+            LayerKind::LayerNorm | LayerKind::RmsNorm => Ok(Config::Norm {
+                shape: self.dims["normalized_shape"].clone(),
+            }),
+            LayerKind::BatchNorm => Ok(Config::Norm {
+                shape: vec![self.dim("num_features")],
+            }),
+            LayerKind::GroupNorm => {
+                let (g, c) = (self.dim("num_groups"), self.dim("num_channels"));
+                if g == 0 || c % g != 0 {
+                    return Err(
+                        self.error(format!("num_groups ({g}) must divide num_channels ({c})"))
+                    );
+                }
+                Ok(Config::Norm { shape: vec![c] })
+            }
+        }
+    }
+
+    /// A norm or embedding parameter: the framework default unless the layer says otherwise.
+    fn own_or(&self, default: ParamSet) -> ParamSet {
+        if self.weight.scheme.is_some() || !self.weight.origins.is_empty() {
+            self.weight.clone()
+        } else {
+            default
+        }
+    }
+}
+
+/// A layer's integer parameters, by kind.
+enum Config {
+    /// `linear` and `conv*`.
+    Affine(Affine),
+    Embedding {
+        num_embeddings: u64,
+        embedding_dim: u64,
+    },
+    /// Every norm: the shape of its scale (and bias, and BatchNorm's running statistics).
+    Norm { shape: Vec<u64> },
+}
+
+/// A linear layer (no kernel, one group) or a convolution.
+struct Affine {
+    cin: u64,
+    cout: u64,
+    groups: u64,
+    /// One size per spatial dimension; empty for `linear`.
+    kernel: Vec<u64>,
+    transposed: bool,
+}
+
+impl Affine {
+    /// The weight's layout: torch [out, in/groups, *k] (transposed: [in, out/groups, *k]);
+    /// keras [in, out] / [*k, in/groups, out] (transposed: [*k, out, in]).
+    fn weight_shape(&self, keras: bool, layer: &LayerSpec) -> Result<Vec<u64>> {
+        let Affine {
+            cin,
+            cout,
+            groups,
+            ref kernel,
+            transposed,
+        } = *self;
+        let k = kernel.clone();
+        Ok(match (keras, kernel.is_empty(), transposed) {
+            (false, true, _) => vec![cout, cin],
+            (true, true, _) => vec![cin, cout],
+            (false, false, false) => [vec![cout, cin / groups], k].concat(),
+            (false, false, true) => [vec![cin, cout / groups], k].concat(),
+            (true, false, false) => [k, vec![cin / groups, cout]].concat(),
+            (true, false, true) => {
+                if groups != 1 {
+                    return Err(layer.error(
+                        "Keras' transposed convolutions have no groups; use --convention torch"
+                            .into(),
+                    ));
+                }
+                [k, vec![cout, cin]].concat()
+            }
+        })
+    }
+}
+
+/// The tensors of one layer, as they are pushed.
+struct Tensors<'a> {
+    layer: &'a LayerSpec,
+    out: Vec<TensorSpec>,
+}
+
+impl Tensors<'_> {
+    fn push(&mut self, leaf: &str, shape: Vec<u64>, params: ParamSet, role: Role, inherit: bool) {
+        let name = join(&self.layer.name, leaf);
+        self.out.push(TensorSpec {
+            origin: format!("{} ({name})", self.layer.origin),
+            name,
+            shape,
+            dtype: self.layer.dtype,
+            params,
+            role,
+            inherit,
+        });
+    }
 }
 
 fn join(name: &str, leaf: &str) -> String {
@@ -204,188 +344,113 @@ pub fn expand(
     default_scheme: Option<Scheme>,
 ) -> Result<Vec<TensorSpec>> {
     let keras = convention == Convention::Keras;
-    let at = |msg: String| Error::invalid(layer.origin.clone(), msg);
-    let mut out = Vec::new();
-    let mut push = |leaf: &str, shape: Vec<u64>, params: ParamSet, role: Role, inherit: bool| {
-        out.push(TensorSpec {
-            name: join(&layer.name, leaf),
-            shape,
-            dtype: layer.dtype,
-            params,
-            origin: format!("{} ({})", layer.origin, join(&layer.name, leaf)),
-            role,
-            inherit,
-        });
+    let mut t = Tensors {
+        layer,
+        out: Vec::new(),
     };
-    let weight_scheme = layer.weight.scheme.or(default_scheme);
-    let torch_default = weight_scheme == Some(Scheme::TorchDefault);
-    // A norm or embedding parameter: the framework default unless the layer says otherwise.
-    let own = |default: ParamSet| -> ParamSet {
-        if layer.weight.scheme.is_some() || !layer.weight.origins.is_empty() {
-            layer.weight.clone()
-        } else {
-            default
-        }
-    };
+    match layer.config()? {
+        Config::Affine(a) => affine(&mut t, &a, convention, default_scheme)?,
+        Config::Embedding {
+            num_embeddings,
+            embedding_dim,
+        } => embedding(&mut t, vec![num_embeddings, embedding_dim], keras),
+        Config::Norm { shape } => norm(&mut t, shape, keras),
+    }
+    Ok(t.out)
+}
 
-    match layer.kind {
-        LayerKind::Linear | LayerKind::Conv { .. } => {
-            let (cin, cout) = match layer.kind {
-                LayerKind::Linear => (layer.dim("in_features"), layer.dim("out_features")),
-                _ => (layer.dim("in_channels"), layer.dim("out_channels")),
-            };
-            let groups = layer.dim("groups");
-            let (nd, transposed) = match layer.kind {
-                LayerKind::Conv { nd, transposed } => (nd, transposed),
-                _ => (0, false),
-            };
-            let k = layer.list("kernel_size", nd)?;
-            if nd > 0 {
-                if groups == 0 || cin % groups != 0 || cout % groups != 0 {
-                    return Err(at(format!(
-                        "groups ({groups}) must divide in_channels ({cin}) and out_channels ({cout})"
-                    )));
-                }
-                if k.contains(&0) {
-                    return Err(at("kernel_size must be ≥ 1".into()));
-                }
-            }
-            // Layouts: torch [out, in/groups, *k] (transposed: [in, out/groups, *k]);
-            // keras [in, out] / [*k, in/groups, out] (transposed: [*k, out, in]).
-            let shape: Vec<u64> = match (keras, nd, transposed) {
-                (false, 0, _) => vec![cout, cin],
-                (true, 0, _) => vec![cin, cout],
-                (false, _, false) => [vec![cout, cin / groups], k.clone()].concat(),
-                (false, _, true) => [vec![cin, cout / groups], k.clone()].concat(),
-                (true, _, false) => [k.clone(), vec![cin / groups, cout]].concat(),
-                (true, _, true) => {
-                    if groups != 1 {
-                        return Err(at(
-                            "Keras' transposed convolutions have no groups; use --convention torch"
-                                .into(),
-                        ));
-                    }
-                    [k.clone(), vec![cout, cin]].concat()
-                }
-            };
-            let mut weight = layer.weight.clone();
-            // dirac on a grouped conv: the layer's groups, unless given for the weight.
-            if weight_scheme == Some(Scheme::Dirac) && weight.values.groups.is_none() && groups != 1
-            {
-                weight.values.groups = Some(groups);
-            }
-            let weight_fan_in = fans(&shape, convention)?.fan_in;
-            push(
-                if keras { "kernel" } else { "weight" },
-                shape,
-                weight,
-                Role::Weight,
-                true,
-            );
-            let bias = match &layer.bias {
-                BiasSpec::Off => None,
-                BiasSpec::With(p) => Some((**p).clone()),
-                BiasSpec::Default if torch_default => Some(constant(Scheme::TorchDefault)),
-                BiasSpec::Default => Some(constant(Scheme::Zeros)),
-            };
-            if let Some(p) = bias {
-                push("bias", vec![cout], p, Role::Bias { weight_fan_in }, false);
-            }
-        }
-        LayerKind::Embedding => {
-            let shape = vec![layer.dim("num_embeddings"), layer.dim("embedding_dim")];
-            // torch: nn.Embedding normal_(0, 1); keras: Embedding "uniform" = U(±0.05).
-            let default = if keras {
-                let mut p = constant(Scheme::Uniform);
-                p.values.low = Some(-0.05);
-                p.values.high = Some(0.05);
-                p
-            } else {
-                constant(Scheme::TorchDefault)
-            };
-            let leaf = if keras { "embeddings" } else { "weight" };
-            push(leaf, shape, own(default), Role::Embedding, false);
-        }
-        LayerKind::LayerNorm | LayerKind::RmsNorm | LayerKind::BatchNorm | LayerKind::GroupNorm => {
-            let shape = match layer.kind {
-                LayerKind::LayerNorm | LayerKind::RmsNorm => layer.dims["normalized_shape"].clone(),
-                LayerKind::BatchNorm => vec![layer.dim("num_features")],
-                _ => {
-                    let (g, c) = (layer.dim("num_groups"), layer.dim("num_channels"));
-                    if g == 0 || c % g != 0 {
-                        return Err(at(format!(
-                            "num_groups ({g}) must divide num_channels ({c})"
-                        )));
-                    }
-                    vec![c]
-                }
-            };
-            let scale_leaf = match (keras, layer.kind) {
-                (false, _) => "weight",
-                (true, LayerKind::RmsNorm) => "scale",
-                (true, _) => "gamma",
-            };
-            push(
-                scale_leaf,
-                shape.clone(),
-                own(constant(Scheme::Ones)),
-                Role::NormWeight,
-                false,
-            );
-            let has_bias = layer.kind != LayerKind::RmsNorm && layer.bias != BiasSpec::Off;
-            if has_bias {
-                let p = match &layer.bias {
-                    BiasSpec::With(p) => (**p).clone(),
-                    _ => constant(Scheme::Zeros),
-                };
-                push(
-                    if keras { "beta" } else { "bias" },
-                    shape.clone(),
-                    p,
-                    Role::NormBias,
-                    false,
-                );
-            }
-            if layer.kind == LayerKind::BatchNorm {
-                let (mean, var) = if keras {
-                    ("moving_mean", "moving_variance")
-                } else {
-                    ("running_mean", "running_var")
-                };
-                push(
-                    mean,
-                    shape.clone(),
-                    constant(Scheme::Zeros),
-                    Role::NormBias,
-                    false,
-                );
-                push(
-                    var,
-                    shape.clone(),
-                    constant(Scheme::Ones),
-                    Role::NormWeight,
-                    false,
-                );
-                if !keras {
-                    push(
-                        "num_batches_tracked",
-                        vec![],
-                        constant(Scheme::Zeros),
-                        Role::NormBias,
-                        false,
-                    );
-                }
-            }
-        }
+/// `linear` and `conv*`: the weight (kernel), then the bias unless it is off.
+fn affine(
+    t: &mut Tensors,
+    a: &Affine,
+    convention: Convention,
+    default_scheme: Option<Scheme>,
+) -> Result<()> {
+    let layer = t.layer;
+    let keras = convention == Convention::Keras;
+    let shape = a.weight_shape(keras, layer)?;
+    let weight_scheme = layer.weight.scheme.or(default_scheme);
+    let mut weight = layer.weight.clone();
+    // dirac on a grouped conv: the layer's groups, unless given for the weight.
+    if weight_scheme == Some(Scheme::Dirac) && weight.values.groups.is_none() && a.groups != 1 {
+        weight.values.groups = Some(a.groups);
     }
-    // PyTorch's BatchNorm counter is an int64 scalar whatever the layer's dtype.
-    for t in &mut out {
-        if t.name == join(&layer.name, "num_batches_tracked") && layer.kind == LayerKind::BatchNorm
-        {
-            t.dtype = Some(DType::I64);
+    let weight_fan_in = fans(&shape, convention)?.fan_in;
+    let leaf = if keras { "kernel" } else { "weight" };
+    t.push(leaf, shape, weight, Role::Weight, true);
+    let bias = match &layer.bias {
+        BiasSpec::Off => None,
+        BiasSpec::With(p) => Some((**p).clone()),
+        BiasSpec::Default if weight_scheme == Some(Scheme::TorchDefault) => {
+            Some(constant(Scheme::TorchDefault))
         }
+        BiasSpec::Default => Some(constant(Scheme::Zeros)),
+    };
+    if let Some(p) = bias {
+        t.push("bias", vec![a.cout], p, Role::Bias { weight_fan_in }, false);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// `embedding`: torch's nn.Embedding normal_(0, 1); keras' Embedding "uniform" = U(±0.05).
+fn embedding(t: &mut Tensors, shape: Vec<u64>, keras: bool) {
+    let default = if keras {
+        let mut p = constant(Scheme::Uniform);
+        p.values.low = Some(-0.05);
+        p.values.high = Some(0.05);
+        p
+    } else {
+        constant(Scheme::TorchDefault)
+    };
+    let leaf = if keras { "embeddings" } else { "weight" };
+    let params = t.layer.own_or(default);
+    t.push(leaf, shape, params, Role::Embedding, false);
+}
+
+/// Every norm: the scale, the bias (not RMSNorm's, not when off), BatchNorm's statistics.
+fn norm(t: &mut Tensors, shape: Vec<u64>, keras: bool) {
+    let layer = t.layer;
+    let scale_leaf = match (keras, layer.kind) {
+        (false, _) => "weight",
+        (true, LayerKind::RmsNorm) => "scale",
+        (true, _) => "gamma",
+    };
+    let scale = layer.own_or(constant(Scheme::Ones));
+    t.push(scale_leaf, shape.clone(), scale, Role::NormWeight, false);
+    if layer.kind != LayerKind::RmsNorm && layer.bias != BiasSpec::Off {
+        let p = match &layer.bias {
+            BiasSpec::With(p) => (**p).clone(),
+            _ => constant(Scheme::Zeros),
+        };
+        let leaf = if keras { "beta" } else { "bias" };
+        t.push(leaf, shape.clone(), p, Role::NormBias, false);
+    }
+    if layer.kind == LayerKind::BatchNorm {
+        batch_norm_statistics(t, shape, keras);
+    }
+}
+
+/// BatchNorm's running mean and variance, and (torch) its batch counter.
+fn batch_norm_statistics(t: &mut Tensors, shape: Vec<u64>, keras: bool) {
+    let (mean, var) = if keras {
+        ("moving_mean", "moving_variance")
+    } else {
+        ("running_mean", "running_var")
+    };
+    let zeros = || constant(Scheme::Zeros);
+    t.push(mean, shape.clone(), zeros(), Role::NormBias, false);
+    t.push(var, shape, constant(Scheme::Ones), Role::NormWeight, false);
+    if !keras {
+        t.push(
+            "num_batches_tracked",
+            vec![],
+            zeros(),
+            Role::NormBias,
+            false,
+        );
+        // PyTorch's BatchNorm counter is an int64 scalar whatever the layer's dtype.
+        t.out.last_mut().expect("just pushed").dtype = Some(DType::I64);
+    }
 }
 
 /// The linear layers of `nn.Sequential(Linear, act, Linear, act, …, Linear)` for widths

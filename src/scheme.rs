@@ -1067,185 +1067,204 @@ fn resolve_fan_based(
     let mut r = Resolved::plain(Distribution::Constant { value: 0.0 });
     r.fan_in = fans.fan_in;
     r.fan_out = fans.fan_out;
+    let f = FanBased {
+        scheme,
+        v,
+        fans,
+        numel,
+        convention,
+        keras: convention == Convention::Keras,
+    };
+    match scheme {
+        Scheme::XavierUniform | Scheme::XavierNormal => f.xavier(r),
+        Scheme::KaimingUniform | Scheme::KaimingNormal => f.kaiming(r),
+        Scheme::LecunUniform | Scheme::LecunNormal => f.lecun(r),
+        Scheme::VarianceScaling => {
+            let scale = v.scale.unwrap_or(1.0);
+            let mode = v.mode.unwrap_or(Mode::FanIn);
+            let dist = v.distribution.unwrap_or(VsDistribution::TruncatedNormal);
+            f.variance_scaling(&mut r, scale, mode, dist)?;
+            Ok(r)
+        }
+        Scheme::Standard => f.standard(r),
+        _ => unreachable!("non-fan schemes are resolved in `resolve`"),
+    }
+}
 
-    // Gain (torch) and gain² (keras scale) from an explicit gain or a nonlinearity.
-    let slope = v.negative_slope;
-    let gain_of = |default_nl: Option<Nonlinearity>| -> (f64, f64) {
-        if let Some(g) = v.gain {
+/// A fan-based scheme being resolved for one tensor: the scheme, its parameters, the tensor's
+/// fans and size, and the convention.
+struct FanBased<'a> {
+    scheme: Scheme,
+    v: &'a Values,
+    fans: Fans,
+    numel: u64,
+    convention: Convention,
+    keras: bool,
+}
+
+/// U(±√3·std) for a uniform scheme, else N(0, std).
+fn uniform_or_normal(r: &mut Resolved, uniform: bool, std: f64) {
+    if uniform {
+        let b = 3.0f64.sqrt() * std;
+        r.bound = Some(b);
+        r.distribution = Distribution::Uniform { low: -b, high: b };
+    } else {
+        r.std = Some(std);
+        r.distribution = Distribution::Normal { mean: 0.0, std };
+    }
+}
+
+/// Keras' distribution for the uniform or the normal variant of a scheme.
+fn keras_distribution(uniform: bool) -> VsDistribution {
+    if uniform {
+        VsDistribution::Uniform
+    } else {
+        VsDistribution::TruncatedNormal
+    }
+}
+
+impl FanBased<'_> {
+    fn fan(&self, mode: Mode) -> Result<Option<f64>> {
+        fan_for(mode, self.fans, self.numel, self.convention, self.scheme)
+    }
+
+    /// Gain (torch) and gain² (keras scale) from an explicit gain or a nonlinearity.
+    fn gain(&self, default_nl: Option<Nonlinearity>) -> (f64, f64) {
+        if let Some(g) = self.v.gain {
             return (g, g * g);
         }
-        match v.nonlinearity.or(default_nl) {
+        match self.v.nonlinearity.or(default_nl) {
             Some(nl) => {
                 // calculate_gain's own default slope is 0.01; kaiming_* always pass a=0.
-                let s = slope.unwrap_or(if default_nl.is_some() { 0.0 } else { 0.01 });
+                let default_slope = if default_nl.is_some() { 0.0 } else { 0.01 };
+                let s = self.v.negative_slope.unwrap_or(default_slope);
                 (nl.gain(s), nl.gain_squared(s))
             }
             None => (1.0, 1.0),
         }
-    };
+    }
 
-    let mode_default = |m: Mode| v.mode.unwrap_or(m);
-    let keras = convention == Convention::Keras;
-
-    // Keras VarianceScaling.__call__: scale /= max(1., fan); then the distribution.
-    let variance_scaling =
-        |r: &mut Resolved, scale: f64, mode: Mode, dist: VsDistribution| -> Result<()> {
-            r.scale = Some(scale);
-            r.mode = Some(mode.name());
-            let n = fan_for(mode, fans, numel, convention, scheme)?;
-            let variance = n.map_or(0.0, |n| scale / n);
-            let truncated = match dist {
-                VsDistribution::TruncatedNormal => true,
-                VsDistribution::Normal => keras,
-                VsDistribution::UntruncatedNormal => false,
-                VsDistribution::Uniform => {
-                    let limit = (3.0 * variance).sqrt();
-                    r.bound = Some(limit);
-                    r.distribution = Distribution::Uniform {
-                        low: -limit,
-                        high: limit,
-                    };
-                    return Ok(());
-                }
-            };
-            if truncated {
-                let (std, d) = corrected_truncated(variance);
-                r.std = Some(std);
-                r.distribution = d;
-            } else {
-                let std = variance.sqrt();
-                r.std = Some(std);
-                r.distribution = Distribution::Normal { mean: 0.0, std };
+    /// Keras VarianceScaling.__call__: scale /= max(1., fan); then the distribution.
+    fn variance_scaling(
+        &self,
+        r: &mut Resolved,
+        scale: f64,
+        mode: Mode,
+        dist: VsDistribution,
+    ) -> Result<()> {
+        r.scale = Some(scale);
+        r.mode = Some(mode.name());
+        let n = self.fan(mode)?;
+        let variance = n.map_or(0.0, |n| scale / n);
+        let truncated = match dist {
+            VsDistribution::TruncatedNormal => true,
+            VsDistribution::Normal => self.keras,
+            VsDistribution::UntruncatedNormal => false,
+            VsDistribution::Uniform => {
+                let limit = (3.0 * variance).sqrt();
+                r.bound = Some(limit);
+                r.distribution = Distribution::Uniform {
+                    low: -limit,
+                    high: limit,
+                };
+                return Ok(());
             }
-            Ok(())
         };
+        let std = if truncated {
+            let (std, d) = corrected_truncated(variance);
+            r.distribution = d;
+            std
+        } else {
+            let std = variance.sqrt();
+            r.distribution = Distribution::Normal { mean: 0.0, std };
+            std
+        };
+        r.std = Some(std);
+        Ok(())
+    }
 
-    match scheme {
-        Scheme::XavierUniform | Scheme::XavierNormal => {
-            if v.mode.is_some() {
-                return Err(Error::invalid("mode", "xavier schemes always use fan_avg"));
-            }
-            if v.negative_slope.is_some() && v.nonlinearity.is_none() && v.gain.is_none() {
-                return Err(Error::invalid(
-                    "negative_slope",
-                    "xavier schemes use it only with nonlinearity leaky_relu",
-                ));
-            }
-            let (gain, gain_sq) = gain_of(None);
-            r.gain = Some(gain);
-            let uniform = scheme == Scheme::XavierUniform;
-            if keras {
-                let dist = if uniform {
-                    VsDistribution::Uniform
-                } else {
-                    VsDistribution::TruncatedNormal
-                };
-                variance_scaling(&mut r, gain_sq, Mode::FanAvg, dist)?;
-                r.mode = None;
-                return Ok(r);
-            }
-            // torch/nn/init.py: std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-            let sum = fan_for(Mode::FanAvg, fans, numel, convention, scheme)?.map(|h| 2.0 * h);
-            let std = sum.map_or(0.0, |s| gain * (2.0 / s).sqrt());
-            if uniform {
-                // a = math.sqrt(3.0) * std
-                let a = 3.0f64.sqrt() * std;
-                r.bound = Some(a);
-                r.distribution = Distribution::Uniform { low: -a, high: a };
-            } else {
-                r.std = Some(std);
-                r.distribution = Distribution::Normal { mean: 0.0, std };
-            }
-            Ok(r)
+    fn xavier(&self, mut r: Resolved) -> Result<Resolved> {
+        let v = self.v;
+        if v.mode.is_some() {
+            return Err(Error::invalid("mode", "xavier schemes always use fan_avg"));
         }
-        Scheme::KaimingUniform | Scheme::KaimingNormal => {
-            let mode = mode_default(Mode::FanIn);
-            if !matches!(mode, Mode::FanIn | Mode::FanOut) {
-                return Err(Error::invalid(
-                    "mode",
-                    format!(
-                        "kaiming schemes take fan_in or fan_out, got {} (use variance_scaling)",
-                        mode.name()
-                    ),
-                ));
-            }
-            let (gain, gain_sq) = gain_of(Some(Nonlinearity::LeakyRelu));
-            r.gain = Some(gain);
-            let uniform = scheme == Scheme::KaimingUniform;
-            if keras {
-                let dist = if uniform {
-                    VsDistribution::Uniform
-                } else {
-                    VsDistribution::TruncatedNormal
-                };
-                variance_scaling(&mut r, gain_sq, mode, dist)?;
-                return Ok(r);
-            }
-            r.mode = Some(mode.name());
-            // torch/nn/init.py: std = gain / math.sqrt(fan); bound = math.sqrt(3.0) * std
-            let fan = fan_for(mode, fans, numel, convention, scheme)?;
-            let std = fan.map_or(0.0, |f| gain / f.sqrt());
-            if uniform {
-                let b = 3.0f64.sqrt() * std;
-                r.bound = Some(b);
-                r.distribution = Distribution::Uniform { low: -b, high: b };
-            } else {
-                r.std = Some(std);
-                r.distribution = Distribution::Normal { mean: 0.0, std };
-            }
-            Ok(r)
+        if v.negative_slope.is_some() && v.nonlinearity.is_none() && v.gain.is_none() {
+            return Err(Error::invalid(
+                "negative_slope",
+                "xavier schemes use it only with nonlinearity leaky_relu",
+            ));
         }
-        Scheme::LecunUniform | Scheme::LecunNormal => {
-            let uniform = scheme == Scheme::LecunUniform;
-            if keras {
-                let dist = if uniform {
-                    VsDistribution::Uniform
-                } else {
-                    VsDistribution::TruncatedNormal
-                };
-                variance_scaling(&mut r, 1.0, Mode::FanIn, dist)?;
-                r.mode = None;
-                return Ok(r);
-            }
-            // = kaiming_*_(t, nonlinearity='linear'): gain 1, std = 1 / math.sqrt(fan_in)
-            r.gain = Some(1.0);
-            let fan = fan_for(Mode::FanIn, fans, numel, convention, scheme)?;
-            let std = fan.map_or(0.0, |f| 1.0 / f.sqrt());
-            if uniform {
-                let b = 3.0f64.sqrt() * std;
-                r.bound = Some(b);
-                r.distribution = Distribution::Uniform { low: -b, high: b };
-            } else {
-                r.std = Some(std);
-                r.distribution = Distribution::Normal { mean: 0.0, std };
-            }
-            Ok(r)
+        let (gain, gain_sq) = self.gain(None);
+        r.gain = Some(gain);
+        let uniform = self.scheme == Scheme::XavierUniform;
+        if self.keras {
+            self.variance_scaling(&mut r, gain_sq, Mode::FanAvg, keras_distribution(uniform))?;
+            r.mode = None;
+            return Ok(r);
         }
-        Scheme::VarianceScaling => {
-            let scale = v.scale.unwrap_or(1.0);
-            let mode = mode_default(Mode::FanIn);
-            let dist = v.distribution.unwrap_or(VsDistribution::TruncatedNormal);
-            variance_scaling(&mut r, scale, mode, dist)?;
-            Ok(r)
+        // torch/nn/init.py: std = gain * math.sqrt(2.0 / float(fan_in + fan_out));
+        // uniform: a = math.sqrt(3.0) * std
+        let sum = self.fan(Mode::FanAvg)?.map(|h| 2.0 * h);
+        let std = sum.map_or(0.0, |s| gain * (2.0 / s).sqrt());
+        uniform_or_normal(&mut r, uniform, std);
+        Ok(r)
+    }
+
+    fn kaiming(&self, mut r: Resolved) -> Result<Resolved> {
+        let mode = self.v.mode.unwrap_or(Mode::FanIn);
+        if !matches!(mode, Mode::FanIn | Mode::FanOut) {
+            return Err(Error::invalid(
+                "mode",
+                format!(
+                    "kaiming schemes take fan_in or fan_out, got {} (use variance_scaling)",
+                    mode.name()
+                ),
+            ));
         }
-        Scheme::Standard => {
-            let fan = fan_for(Mode::FanIn, fans, numel, convention, scheme)?;
-            let b = if keras {
-                fan.map_or(0.0, |f| 1.0 / f.sqrt())
-            } else {
-                // PyTorch's default Linear/Conv weight init: kaiming_uniform_(w, a=math.sqrt(5)).
-                // gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2)); std = gain / math.sqrt(fan);
-                // bound = math.sqrt(3.0) * std. Equal to 1/√fan in exact arithmetic, but not
-                // always in f64 (docs/init-schemes.md §1.5), so keep PyTorch's order.
-                let s5 = 5.0f64.sqrt();
-                let gain = (2.0 / (1.0 + s5 * s5)).sqrt();
-                fan.map_or(0.0, |f| 3.0f64.sqrt() * (gain / f.sqrt()))
-            };
-            r.bound = Some(b);
-            r.distribution = Distribution::Uniform { low: -b, high: b };
-            Ok(r)
+        let (gain, gain_sq) = self.gain(Some(Nonlinearity::LeakyRelu));
+        r.gain = Some(gain);
+        let uniform = self.scheme == Scheme::KaimingUniform;
+        if self.keras {
+            self.variance_scaling(&mut r, gain_sq, mode, keras_distribution(uniform))?;
+            return Ok(r);
         }
-        _ => unreachable!("non-fan schemes are resolved in `resolve`"),
+        r.mode = Some(mode.name());
+        // torch/nn/init.py: std = gain / math.sqrt(fan); bound = math.sqrt(3.0) * std
+        let std = self.fan(mode)?.map_or(0.0, |f| gain / f.sqrt());
+        uniform_or_normal(&mut r, uniform, std);
+        Ok(r)
+    }
+
+    fn lecun(&self, mut r: Resolved) -> Result<Resolved> {
+        let uniform = self.scheme == Scheme::LecunUniform;
+        if self.keras {
+            self.variance_scaling(&mut r, 1.0, Mode::FanIn, keras_distribution(uniform))?;
+            r.mode = None;
+            return Ok(r);
+        }
+        // = kaiming_*_(t, nonlinearity='linear'): gain 1, std = 1 / math.sqrt(fan_in)
+        r.gain = Some(1.0);
+        let std = self.fan(Mode::FanIn)?.map_or(0.0, |f| 1.0 / f.sqrt());
+        uniform_or_normal(&mut r, uniform, std);
+        Ok(r)
+    }
+
+    fn standard(&self, mut r: Resolved) -> Result<Resolved> {
+        let fan = self.fan(Mode::FanIn)?;
+        let b = if self.keras {
+            fan.map_or(0.0, |f| 1.0 / f.sqrt())
+        } else {
+            // PyTorch's default Linear/Conv weight init: kaiming_uniform_(w, a=math.sqrt(5)).
+            // gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2)); std = gain / math.sqrt(fan);
+            // bound = math.sqrt(3.0) * std. Equal to 1/√fan in exact arithmetic, but not
+            // always in f64 (docs/init-schemes.md §1.5), so keep PyTorch's order.
+            let s5 = 5.0f64.sqrt();
+            let gain = (2.0 / (1.0 + s5 * s5)).sqrt();
+            fan.map_or(0.0, |f| 3.0f64.sqrt() * (gain / f.sqrt()))
+        };
+        r.bound = Some(b);
+        r.distribution = Distribution::Uniform { low: -b, high: b };
+        Ok(r)
     }
 }
 

@@ -13,17 +13,18 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_weightgen");
-const PREFIX: &str = "weightgen: error: ";
+mod common;
+use common::cli::{PREFIX, command, fixture, run, run_stdin};
+
 /// Panic text, including the one-line report of the binary's panic hook.
 const PANIC_MARKERS: [&str; 4] = [
     "panicked",
@@ -38,37 +39,6 @@ const PANIC_MARKERS: [&str; 4] = [
 
 fn tempdir() -> TempDir {
     tempfile::tempdir().expect("create a temp dir")
-}
-
-fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .current_dir(dir)
-        .env_remove("RUST_BACKTRACE")
-        .stdin(Stdio::null());
-    c
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    command(dir, args).output().expect("run weightgen")
-}
-
-fn run_with_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
-    let mut child = command(dir, args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn weightgen");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let input = input.to_vec();
-    let feeder = thread::spawn(move || {
-        // The binary may stop reading early on an error; a broken pipe here is fine.
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().expect("wait for weightgen");
-    feeder.join().expect("stdin feeder");
-    out
 }
 
 /// Run with stdout connected to a pipe whose read end is already closed, so every write to
@@ -252,10 +222,6 @@ fn json_summary(dir: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&o.stdout).expect("--json prints JSON on stdout")
 }
 
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
 fn mkfifo(path: &Path) {
     let st = Command::new("mkfifo")
         .arg(path)
@@ -417,7 +383,7 @@ fn bare_dims_name_the_tensor_weight() {
 #[test]
 fn safetensors_records_seed_stream_and_spec_metadata() {
     let dir = tempdir();
-    let spec = fixture("fixtures/specs/mlp.json");
+    let spec = fixture("specs/mlp.json");
     let bytes = generate_file(
         dir.path(),
         "m.safetensors",
@@ -939,13 +905,13 @@ fn largest_seed_is_accepted() {
 #[test]
 fn spec_from_file_and_from_stdin_give_identical_bytes() {
     let dir = tempdir();
-    let spec = fixture("fixtures/specs/mlp.json");
+    let spec = fixture("specs/mlp.json");
     let from_file = generate_file(
         dir.path(),
         "file.safetensors",
         &["--spec", spec.to_str().unwrap()],
     );
-    let o = run_with_stdin(
+    let o = run_stdin(
         dir.path(),
         &["generate", "--spec", "-", "-o", "stdin.safetensors"],
         &fs::read(&spec).unwrap(),
@@ -993,7 +959,7 @@ fn flags_override_the_spec_top_level_and_tensor_values_win() {
 #[test]
 fn flags_override_the_spec_seed_dtype_and_scheme() {
     let dir = tempdir();
-    let spec = fixture("fixtures/specs/mlp.json");
+    let spec = fixture("specs/mlp.json");
     let s = json_summary(
         dir.path(),
         &[
@@ -1021,7 +987,7 @@ fn flags_override_the_spec_seed_dtype_and_scheme() {
 #[test]
 fn positional_tensors_are_added_to_the_spec_tensors() {
     let dir = tempdir();
-    let spec = fixture("fixtures/specs/mlp.json");
+    let spec = fixture("specs/mlp.json");
     let s = json_summary(
         dir.path(),
         &["--spec", spec.to_str().unwrap(), "extra=2x3", "--dry-run"],
@@ -1193,7 +1159,7 @@ fn malformed_json_reports_line_and_column() {
 #[test]
 fn malformed_json_on_stdin_reports_line_and_column() {
     let dir = tempdir();
-    let o = run_with_stdin(
+    let o = run_stdin(
         dir.path(),
         &["generate", "--spec", "-", "-o", "w.safetensors"],
         b"{\"tensors\": [\n  {\"name\": \"a\" \"shape\": [3]}\n]}",

@@ -3,14 +3,10 @@
 //! writer's layout. Regenerate only when that changes on purpose: `make fixtures` (runs this
 //! test with `WEIGHTGEN_BLESS=1`), and bump the stream version if values changed.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-const BIN: &str = env!("CARGO_BIN_EXE_weightgen");
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::cli::{command, fixture, repo, stderr};
 
 /// (golden file name, arguments after `generate`; `OUT` is replaced by the output path).
 fn cases() -> Vec<(&'static str, Vec<&'static str>)> {
@@ -55,29 +51,18 @@ fn cases() -> Vec<(&'static str, Vec<&'static str>)> {
     ]
 }
 
-fn run(args: &[&str], out: &Path) -> Vec<u8> {
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| {
-            if *a == "OUT" {
-                out.display().to_string()
-            } else {
-                a.to_string()
-            }
-        })
-        .collect();
-    let o = Command::new(BIN)
-        .arg("generate")
-        .args(&args)
-        .arg("--quiet")
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
+/// `weightgen generate ARGS --quiet` (run from the repository root, `OUT` replaced by `out`);
+/// the bytes it wrote.
+fn generate(args: &[&str], out: &Path) -> Vec<u8> {
+    let out_arg = out.display().to_string();
+    let mut all = vec!["generate"];
+    all.extend(
+        args.iter()
+            .map(|a| if *a == "OUT" { &out_arg[..] } else { a }),
     );
+    all.push("--quiet");
+    let o = command(&repo(""), &all).output().expect("run weightgen");
+    assert!(o.status.success(), "{all:?}: {}", stderr(&o));
     std::fs::read(out).unwrap()
 }
 
@@ -87,8 +72,8 @@ fn outputs_match_the_committed_golden_files_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let mut mismatched = Vec::new();
     for (name, args) in cases() {
-        let bytes = run(&args, &dir.path().join(name));
-        let golden = root().join("fixtures/golden").join(name);
+        let bytes = generate(&args, &dir.path().join(name));
+        let golden = fixture("golden").join(name);
         if bless {
             std::fs::write(&golden, &bytes).unwrap();
             continue;

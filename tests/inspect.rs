@@ -4,28 +4,15 @@
 //! the statistics equal ones computed here independently; sharded checkpoints are followed.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_weightgen");
-const PREFIX: &str = "weightgen: error: ";
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run weightgen")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::cli::{PREFIX, fixture, run, stderr};
 
 #[track_caller]
-fn ok(dir: &Path, args: &[&str]) -> Output {
+fn run_ok(dir: &Path, args: &[&str]) -> Output {
     let o = run(dir, args);
     assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
     o
@@ -42,12 +29,6 @@ fn fails_check(dir: &Path, args: &[&str], fragments: &[&str]) {
     for f in fragments {
         assert!(e.contains(f), "{args:?}: `{f}` not in {e}");
     }
-}
-
-fn fixture(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(p)
 }
 
 /// Every scheme, with the parameters given to both `generate` and `--expect`.
@@ -106,7 +87,7 @@ fn check_passes_on_generated_npy_of_every_scheme_dtype_and_convention() {
                 .to_vec();
                 args.extend(flags(params));
                 let a: Vec<&str> = args.iter().map(String::as_str).collect();
-                ok(d.path(), &a);
+                run_ok(d.path(), &a);
                 let mut c = vec![
                     "inspect",
                     "--check",
@@ -117,7 +98,7 @@ fn check_passes_on_generated_npy_of_every_scheme_dtype_and_convention() {
                     scheme,
                 ];
                 c.extend(params.iter().copied());
-                ok(d.path(), &c);
+                run_ok(d.path(), &c);
             }
         }
     }
@@ -150,7 +131,7 @@ fn check_passes_on_generated_safetensors_and_npz_of_every_scheme_and_dtype() {
     for convention in ["torch", "keras"] {
         for dtype in ["f32", "f64", "f16", "bf16"] {
             std::fs::write(d.path().join("s.json"), all_schemes_spec(dtype, convention)).unwrap();
-            ok(
+            run_ok(
                 d.path(),
                 &[
                     "generate",
@@ -161,7 +142,7 @@ fn check_passes_on_generated_safetensors_and_npz_of_every_scheme_and_dtype() {
                     "--force",
                 ],
             );
-            let o = ok(d.path(), &["inspect", "--check", "--json", "m.safetensors"]);
+            let o = run_ok(d.path(), &["inspect", "--check", "--json", "m.safetensors"]);
             let v: Value = serde_json::from_slice(&o.stdout).unwrap();
             assert_eq!(v["passed"], true);
             let ts = v["files"][0]["tensors"].as_array().unwrap();
@@ -188,8 +169,8 @@ fn check_passes_on_generated_safetensors_and_npz_of_every_scheme_and_dtype() {
         if compress {
             args.push("--compress");
         }
-        ok(d.path(), &args);
-        ok(
+        run_ok(d.path(), &args);
+        run_ok(
             d.path(),
             &[
                 "inspect",
@@ -237,7 +218,7 @@ fn a_tensor_scaled_by_1_1_fails_bounds_and_names_the_tensor() {
             {"name": "fc2.weight", "shape": [10, 256], "scheme": "normal", "std": 0.05}]}"#,
     )
     .unwrap();
-    ok(
+    run_ok(
         d.path(),
         &[
             "generate",
@@ -248,7 +229,7 @@ fn a_tensor_scaled_by_1_1_fails_bounds_and_names_the_tensor() {
             "--force",
         ],
     );
-    ok(d.path(), &["inspect", "--check", "m.safetensors"]);
+    run_ok(d.path(), &["inspect", "--check", "m.safetensors"]);
     let mut bytes = std::fs::read(d.path().join("m.safetensors")).unwrap();
     let r = data_range(&bytes, "fc1.weight");
     for c in bytes[r].chunks_exact_mut(4) {
@@ -284,7 +265,7 @@ fn a_tensor_scaled_by_1_1_fails_bounds_and_names_the_tensor() {
         &["inspect", "--check", "bias.safetensors"],
         &["bias.safetensors: tensor `fc1.bias`: exact"],
     );
-    let o = ok(d.path(), &["inspect", "bias.safetensors"]);
+    let o = run_ok(d.path(), &["inspect", "bias.safetensors"]);
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("FAIL zeros: exact"), "{table}");
     assert!(table.contains("fc1.bias: exact failed"), "{table}");
@@ -296,7 +277,7 @@ fn a_normal_where_a_uniform_is_claimed_fails_the_ks_test() {
     // Same std (uniform on ±√3·0.05 has std 0.05), same shape, same layout.
     let b = (3f64.sqrt() * 0.05).to_string();
     let nb = format!("-{b}");
-    ok(
+    run_ok(
         d.path(),
         &[
             "generate",
@@ -313,7 +294,7 @@ fn a_normal_where_a_uniform_is_claimed_fails_the_ks_test() {
             "u.safetensors",
         ],
     );
-    ok(
+    run_ok(
         d.path(),
         &[
             "generate",
@@ -348,11 +329,11 @@ fn a_normal_where_a_uniform_is_claimed_fails_the_ks_test() {
 #[test]
 fn xavier_relabelled_as_kaiming_fails_and_truncation_is_exit_2() {
     let d = TempDir::new().unwrap();
-    ok(
+    run_ok(
         d.path(),
         &["generate", "256x784", "--seed", "4", "-o", "x.npy"],
     );
-    ok(
+    run_ok(
         d.path(),
         &["inspect", "--check", "x.npy", "--expect", "xavier_uniform"],
     );
@@ -389,7 +370,7 @@ fn pytorch_xavier_output_passes_expect_xavier_and_fails_expect_kaiming() {
     let f = fixture("torch/xavier_uniform_seed1_256x784.npy");
     let f = f.to_str().unwrap();
     let d = TempDir::new().unwrap();
-    ok(
+    run_ok(
         d.path(),
         &[
             "inspect",
@@ -402,7 +383,7 @@ fn pytorch_xavier_output_passes_expect_xavier_and_fails_expect_kaiming() {
         ],
     );
     // The files may also follow the expectation (`--expect SCHEME FILE`).
-    ok(
+    run_ok(
         d.path(),
         &["inspect", "--check", "--expect", "xavier_uniform", f],
     );
@@ -441,7 +422,7 @@ fn other_pytorch_outputs_pass_the_expectation_of_their_call() {
         let f = fixture(file);
         let mut args = vec!["inspect", "--check", f.to_str().unwrap(), "--expect"];
         args.extend(expect);
-        ok(d.path(), &args);
+        run_ok(d.path(), &args);
     }
 }
 
@@ -449,7 +430,7 @@ fn other_pytorch_outputs_pass_the_expectation_of_their_call() {
 fn json_statistics_equal_independently_computed_ones() {
     let d = TempDir::new().unwrap();
     let f = fixture("torch/xavier_uniform_seed1_256x784.npy");
-    let o = ok(d.path(), &["inspect", "--json", f.to_str().unwrap()]);
+    let o = run_ok(d.path(), &["inspect", "--json", f.to_str().unwrap()]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let t = &v["files"][0]["tensors"][0];
     assert_eq!(t["dtype"], "f32");
@@ -481,7 +462,7 @@ fn nan_inf_and_zeros_are_counted() {
         b.extend(x.to_le_bytes());
     }
     std::fs::write(d.path().join("x.npy"), &b).unwrap();
-    let o = ok(d.path(), &["inspect", "--json", "x.npy"]);
+    let o = run_ok(d.path(), &["inspect", "--json", "x.npy"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let s = &v["files"][0]["tensors"][0]["stats"];
     assert_eq!((s["nan"].as_u64(), s["inf"].as_u64()), (Some(1), Some(1)));
@@ -501,7 +482,7 @@ fn nan_inf_and_zeros_are_counted() {
 fn sharded_checkpoints_are_followed_through_their_index() {
     let d = TempDir::new().unwrap();
     let p = d.path();
-    ok(
+    run_ok(
         p,
         &[
             "generate",
@@ -512,7 +493,7 @@ fn sharded_checkpoints_are_followed_through_their_index() {
             "model-00001-of-00002.safetensors",
         ],
     );
-    ok(
+    run_ok(
         p,
         &[
             "generate",
@@ -533,7 +514,7 @@ fn sharded_checkpoints_are_followed_through_their_index() {
         index(64 * 32 * 4 + 32 * 16 * 4),
     )
     .unwrap();
-    let o = ok(
+    let o = run_ok(
         p,
         &[
             "inspect",
@@ -554,7 +535,7 @@ fn sharded_checkpoints_are_followed_through_their_index() {
 #[test]
 fn usage_errors_are_exit_2() {
     let d = TempDir::new().unwrap();
-    ok(d.path(), &["generate", "8x8", "--seed", "1", "-o", "w.npy"]);
+    run_ok(d.path(), &["generate", "8x8", "--seed", "1", "-o", "w.npy"]);
     for (args, fragment) in [
         (
             &["inspect", "--check", "w.npy"][..],
@@ -635,7 +616,7 @@ fn orthogonal_passes_the_residual_check_and_a_half_sign_flipped_row_fails_it() {
     for dtype in ["f32", "f64", "bf16", "f16"] {
         for (shape, convention, cols) in shapes {
             let w = format!("w={shape}");
-            ok(
+            run_ok(
                 d.path(),
                 &[
                     "generate",
@@ -682,7 +663,7 @@ fn orthogonal_passes_the_residual_check_and_a_half_sign_flipped_row_fails_it() {
     // A far smaller change: two entries of row 0 of an f32 matrix rotated by 10⁻³ rad (Σx²
     // unchanged up to rounding) moves G by about 10⁻³·|w|² ≈ 10⁻⁵, far above the f32
     // tolerance (about 2.7·10⁻⁷ at gain 1.5).
-    ok(
+    run_ok(
         d.path(),
         &[
             "generate",
@@ -718,7 +699,7 @@ fn orthogonal_passes_the_residual_check_and_a_half_sign_flipped_row_fails_it() {
 #[test]
 fn orthogonal_checked_with_expect_and_in_fortran_order() {
     let d = TempDir::new().unwrap();
-    ok(
+    run_ok(
         d.path(),
         &[
             "generate",
@@ -772,7 +753,7 @@ fn orthogonal_checked_with_expect_and_in_fortran_order() {
     let header_len = fortran.len();
     fortran.extend(fortran_data(false));
     std::fs::write(d.path().join("f.npy"), &fortran).unwrap();
-    ok(
+    run_ok(
         d.path(),
         &["inspect", "--check", "f.npy", "--expect", "orthogonal"],
     );
@@ -806,7 +787,7 @@ fn fortran_npy(descr: &str, shape: &[u64]) -> Vec<u8> {
 #[test]
 fn a_plan_whose_orthogonal_rows_and_cols_do_not_fit_the_tensor_fails() {
     let d = TempDir::new().unwrap();
-    ok(
+    run_ok(
         d.path(),
         &[
             "generate",
@@ -856,7 +837,7 @@ fn replace_bytes(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 fn eye_is_checked_element_by_element() {
     let d = TempDir::new().unwrap();
     for dtype in ["f32", "f64", "bf16", "f16"] {
-        ok(
+        run_ok(
             d.path(),
             &[
                 "generate",
@@ -920,7 +901,7 @@ fn dirac_is_checked_element_by_element_and_a_relabelled_groups_fails() {
     ] {
         for dtype in ["f32", "bf16"] {
             let t = format!("d={shape}");
-            ok(
+            run_ok(
                 d.path(),
                 &[
                     "generate",
@@ -945,7 +926,7 @@ fn dirac_is_checked_element_by_element_and_a_relabelled_groups_fails() {
         }
         // The npy (no plan) passes --expect with its groups and fails with others.
         let t = format!("d={shape}");
-        ok(
+        run_ok(
             d.path(),
             &[
                 "generate",
@@ -963,7 +944,7 @@ fn dirac_is_checked_element_by_element_and_a_relabelled_groups_fails() {
             ],
         );
         let g = format!("groups={groups}");
-        ok(
+        run_ok(
             d.path(),
             &[
                 "inspect",
@@ -994,7 +975,7 @@ fn dirac_is_checked_element_by_element_and_a_relabelled_groups_fails() {
     }
     // A dirac file with groups 3 relabelled as groups 1 in its plan: same values, same bounds,
     // same Frobenius norm, but ones at the wrong places for groups = 1.
-    ok(
+    run_ok(
         d.path(),
         &[
             "generate",
@@ -1032,7 +1013,7 @@ fn sparse_columns_hold_exactly_their_zeros() {
     let d = TempDir::new().unwrap();
     for dtype in ["f32", "f64", "bf16", "f16"] {
         for rng in ["native", "torch"] {
-            ok(
+            run_ok(
                 d.path(),
                 &[
                     "generate",
@@ -1061,7 +1042,7 @@ fn sparse_columns_hold_exactly_their_zeros() {
         }
     }
     // One more zero in column 5 (row 0 if it is not already a zero, else the next row).
-    ok(
+    run_ok(
         d.path(),
         &[
             "generate",
@@ -1100,7 +1081,7 @@ fn sparse_columns_hold_exactly_their_zeros() {
     // PyTorch's sparse_(t, 0.3) (std 0.01): passes its call, fails another sparsity or std.
     let f = fixture("torch/sparse_seed5_30x20.safetensors");
     let f = f.to_str().unwrap();
-    ok(
+    run_ok(
         d.path(),
         &[
             "inspect",

@@ -9,12 +9,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_weightgen");
+mod common;
+use common::cli::{command, fixture};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/malformed")
+    fixture("malformed")
 }
 
 struct Case {
@@ -545,13 +545,12 @@ fn committed_corpus_is_what_this_file_builds() {
     );
 }
 
-fn run(path: &Path) -> (Option<i32>, String, String) {
-    let out = Command::new(BIN)
-        .args(["inspect", "--check"])
-        .arg(path)
-        .env_remove("RUST_BACKTRACE")
+/// `weightgen inspect --check PATH`: exit code, stdout, stderr.
+fn inspect_check(path: &Path) -> (Option<i32>, String, String) {
+    let path = path.to_str().expect("UTF-8 path");
+    let out = command(&dir(), &["inspect", "--check", path])
         .output()
-        .unwrap();
+        .expect("run weightgen");
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -572,7 +571,7 @@ fn every_malformed_file_exits_2_with_one_line_naming_the_problem() {
     let mut problems = Vec::new();
     for p in &files {
         let name = p.file_name().unwrap().to_str().unwrap();
-        let (code, stdout, stderr) = run(p);
+        let (code, stdout, stderr) = inspect_check(p);
         let lines: Vec<&str> = stderr.lines().collect();
         let fragment = known.iter().find(|c| c.file == name).map(|c| c.fragment);
         let ok = code == Some(2)

@@ -6,11 +6,13 @@
 use safetensors::{Dtype, SafeTensors, View, serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::process::Command;
 use weightgen::dtype::DType;
 use weightgen::scheme::Distribution;
 use weightgen::stream::TensorStream;
 use weightgen::write::safetensors_header;
+
+mod common;
+use common::cli::{fixture, ok, run};
 
 struct Owned {
     dtype: Dtype,
@@ -151,21 +153,20 @@ fn cli_files_are_accepted_by_the_reference_reader_with_aligned_tensors() {
     let dir = tempfile::tempdir().unwrap();
     for dtype in ["f32", "f64", "f16", "bf16"] {
         let out = dir.path().join(format!("m_{dtype}.safetensors"));
-        let o = Command::new(env!("CARGO_BIN_EXE_weightgen"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
+        let spec = fixture("specs/golden.json");
+        ok(&run(
+            dir.path(),
+            &[
                 "generate",
                 "--spec",
-                "fixtures/specs/golden.json",
+                spec.to_str().unwrap(),
                 "--quiet",
                 "--dtype",
                 dtype,
                 "-o",
-            ])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                out.to_str().unwrap(),
+            ],
+        ));
         let bytes = std::fs::read(&out).unwrap();
         let st = SafeTensors::deserialize(&bytes).unwrap();
         let (n, meta) = SafeTensors::read_metadata(&bytes).unwrap();

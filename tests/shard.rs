@@ -12,7 +12,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weightgen");
+mod common;
+use common::cli::{command, ok, run};
 
 /// Eight tensors in four dtypes. At `--max-shard-size 10000` the split (huggingface_hub's) is
 /// [embed], [big] (oversize: appended at once), [l0.w … head], [tail].
@@ -36,25 +37,6 @@ const N: usize = 4;
 
 fn shard_name(k: usize) -> String {
     format!("model-{k:05}-of-{N:05}.safetensors")
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run weightgen")
-}
-
-#[track_caller]
-fn ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "expected success, got {:?}: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 /// Exit `code` and one `weightgen: error: ` line containing `fragment`.
@@ -119,10 +101,7 @@ fn separate_processes_writing_one_shard_each_match_one_process_writing_all() {
     // N processes at once, as N machines or array jobs would, then the index.
     let children: Vec<_> = (1..=N)
         .map(|k| {
-            Command::new(BIN)
-                .args(gen_args("many", &["--shard", &k.to_string()]))
-                .current_dir(d.path())
-                .stdin(Stdio::null())
+            command(d.path(), &gen_args("many", &["--shard", &k.to_string()]))
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -550,8 +529,9 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
 fn ctrl_c_during_a_sharded_write_leaves_no_temp_file_and_no_index() {
     let d = tempfile::tempdir().unwrap();
     // Two shards of 400 MB of normals: far longer than the moment we wait.
-    let child = Command::new(BIN)
-        .args([
+    let child = command(
+        d.path(),
+        &[
             "generate",
             "a=10000x10000",
             "b=10000x10000",
@@ -563,11 +543,11 @@ fn ctrl_c_during_a_sharded_write_leaves_no_temp_file_and_no_index() {
             "500MB",
             "-o",
             "ck",
-        ])
-        .current_dir(d.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let dir = d.path().join("ck");
     let start = Instant::now();
     while listing(&dir).is_empty() && start.elapsed() < Duration::from_secs(20) {

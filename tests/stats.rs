@@ -24,14 +24,12 @@ use weightgen::spec::{Spec, parse_tensor_arg};
 use weightgen::stream::{CHUNK_ELEMS, TensorStream};
 
 mod common;
-use common::stat::{self, Exact};
+use common::stat::{self, Exact, KS_C};
 
 /// Samples per distribution.
 const N: u64 = 1_000_000;
 /// Tolerance in standard errors for means, variances and correlations.
 const Z: f64 = 5.0;
-/// Kolmogorov critical value for α = 0.001: √n·D_n ≤ 1.95.
-const KS_C: f64 = 1.95;
 
 // ---------------------------------------------------------------------------------------------
 // Drawing and checking.

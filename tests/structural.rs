@@ -89,7 +89,7 @@ fn orthogonal_matrices_are_haar_distributed_thanks_to_the_sign_fix() {
     let mut xs = samples.clone();
     let d = stat::ks(&mut xs, stat::cdf);
     assert!(
-        d * (xs.len() as f64).sqrt() <= 1.95,
+        d * (xs.len() as f64).sqrt() <= stat::KS_C,
         "KS √n·D = {}",
         d * (xs.len() as f64).sqrt()
     );
@@ -146,7 +146,7 @@ fn sparse_zeroes_ceil_sparsity_times_rows_in_every_column() {
     let mut nz: Vec<f64> = v.iter().copied().filter(|x| *x != 0.0).collect();
     let n = nz.len() as f64;
     let d = stat::ks(&mut nz, |x| stat::cdf(x / 0.5));
-    assert!(d * n.sqrt() <= 1.95);
+    assert!(d * n.sqrt() <= stat::KS_C);
 }
 
 #[test]

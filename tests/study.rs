@@ -24,6 +24,9 @@
 
 use weightgen::study::{Report, Study, StudyOptions, run};
 
+mod common;
+use common::cli::run as weightgen;
+
 fn study(o: StudyOptions) -> Report {
     run(&Study::new(&o).expect("valid options")).expect("study runs")
 }
@@ -227,16 +230,6 @@ fn same_seed_gives_the_same_json_whatever_the_thread_count() {
 // The binary
 // ---------------------------------------------------------------------------------------------
 
-const BIN: &str = env!("CARGO_BIN_EXE_weightgen");
-
-fn weightgen(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run weightgen")
-}
-
 const SMALL: [&str; 10] = [
     "study",
     "--depth",
@@ -333,7 +326,7 @@ fn plot_is_a_well_formed_svg_with_a_panel_per_scheme() {
 #[test]
 fn a_spec_defines_the_layers() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/specs/mlp.json");
+    let spec = common::cli::fixture("specs/mlp.json");
     let out = weightgen(
         dir.path(),
         &[

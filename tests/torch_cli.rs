@@ -2,14 +2,9 @@
 //! (`fixtures/torch/`, code of each file in `cases.json`), byte for byte.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/torch")
-        .join(name)
-}
+mod common;
+use common::cli::{fixture, ok, run};
 
 /// Data bytes of a .npy file (after its header).
 fn npy_data(bytes: &[u8]) -> Vec<u8> {
@@ -34,18 +29,10 @@ fn safetensors_tensors(bytes: &[u8]) -> BTreeMap<String, (Vec<usize>, Vec<u8>)> 
 fn generate(args: &[&str], ext: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join(format!("out.{ext}"));
-    let o = Command::new(env!("CARGO_BIN_EXE_weightgen"))
-        .args(["generate", "--rng", "torch", "--quiet"])
-        .args(args)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let mut all = vec!["generate", "--rng", "torch", "--quiet"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", out.to_str().unwrap()]);
+    ok(&run(dir.path(), &all));
     std::fs::read(&out).unwrap()
 }
 
@@ -152,7 +139,7 @@ fn single_tensor_inits_equal_pytorchs_bytes() {
         ),
     ];
     for (file, args) in cases {
-        let want = npy_data(&std::fs::read(fixture(file)).unwrap());
+        let want = npy_data(&std::fs::read(fixture("torch").join(file)).unwrap());
         let got = npy_data(&generate(args, "npy"));
         assert!(got == want, "{file}: bytes differ from PyTorch's");
     }
@@ -187,7 +174,7 @@ fn module_state_dicts_equal_pytorchs_construction() {
             ],
             "safetensors",
         );
-        let want = std::fs::read(fixture(file)).unwrap();
+        let want = std::fs::read(fixture("torch").join(file)).unwrap();
         assert_eq!(
             safetensors_tensors(&got),
             safetensors_tensors(&want),
@@ -206,19 +193,28 @@ fn module_state_dicts_equal_pytorchs_construction() {
         ],
         "safetensors",
     );
-    let want = std::fs::read(fixture("mlp_default_seed42.safetensors")).unwrap();
+    let want = std::fs::read(fixture("torch/mlp_default_seed42.safetensors")).unwrap();
     assert_eq!(safetensors_tensors(&got), safetensors_tensors(&want));
 }
 
 #[test]
 fn torch_rng_refuses_what_it_cannot_reproduce() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_weightgen"))
-        .current_dir(dir.path())
-        .args(["generate", "--rng", "torch", "-o", "x.npy"])
-        .args(["w=8x8", "--scheme", "orthogonal", "--seed", "0"])
-        .output()
-        .unwrap();
+    let o = run(
+        dir.path(),
+        &[
+            "generate",
+            "--rng",
+            "torch",
+            "-o",
+            "x.npy",
+            "w=8x8",
+            "--scheme",
+            "orthogonal",
+            "--seed",
+            "0",
+        ],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -345,7 +341,7 @@ fn trunc_normal_rejection_equals_pytorchs_bytes_and_generator_position() {
         let path = dir.path().join("spec.json");
         std::fs::write(&path, &spec).unwrap();
         let got = generate(&["--spec", path.to_str().unwrap()], "safetensors");
-        let want = std::fs::read(fixture(&format!("{file}.safetensors"))).unwrap();
+        let want = std::fs::read(fixture(&format!("torch/{file}.safetensors"))).unwrap();
         assert_eq!(
             safetensors_tensors(&got),
             safetensors_tensors(&want),
@@ -358,10 +354,11 @@ fn trunc_normal_rejection_equals_pytorchs_bytes_and_generator_position() {
 fn negative_seeds_are_accepted_only_with_torch() {
     let got = generate(&["w=4", "--scheme", "normal", "--seed", "-1"], "npy");
     assert_eq!(npy_data(&got).len(), 16);
-    let o = Command::new(env!("CARGO_BIN_EXE_weightgen"))
-        .args(["generate", "w=4", "--seed", "-1", "--dry-run"])
-        .output()
-        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        dir.path(),
+        &["generate", "w=4", "--seed", "-1", "--dry-run"],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("negative seeds only with rng torch"));
 }
@@ -470,7 +467,7 @@ fn extra_pytorch_cases_equal_our_bytes() {
         ),
     ];
     for (file, args) in cases {
-        let want = std::fs::read(fixture(&format!("{file}.safetensors"))).unwrap();
+        let want = std::fs::read(fixture(&format!("torch/{file}.safetensors"))).unwrap();
         let got = generate(args, "safetensors");
         assert_eq!(
             safetensors_tensors(&got),
@@ -494,6 +491,6 @@ fn extra_pytorch_cases_equal_our_bytes() {
     let path = dir.path().join("m.json");
     std::fs::write(&path, spec).unwrap();
     let got = generate(&["--spec", path.to_str().unwrap()], "safetensors");
-    let want = std::fs::read(fixture("modules_seed7.safetensors")).unwrap();
+    let want = std::fs::read(fixture("torch/modules_seed7.safetensors")).unwrap();
     assert_eq!(safetensors_tensors(&got), safetensors_tensors(&want));
 }

@@ -20,6 +20,8 @@
 //! tensor of this model has a multiple of 16 elements, so the bf16 `normal_` tail rule (partial
 //! block never drawn) is pinned by the unit tests in `stream::torch` instead.
 
+mod common;
+use common::cli::fixture;
 use std::collections::BTreeMap;
 
 use safetensors::{Dtype, SafeTensors};
@@ -35,15 +37,8 @@ struct Config {
     range: f64,
 }
 
-fn fixture(dir: &str, file: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/hf")
-        .join(dir)
-        .join(file)
-}
-
 fn config(dir: &str) -> Config {
-    let text = std::fs::read_to_string(fixture(dir, "input_config.json")).unwrap();
+    let text = std::fs::read_to_string(fixture(&format!("hf/{dir}/input_config.json"))).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let u = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {dir}"));
     assert!(v.get("head_dim").is_none() && v.get("pad_token_id").is_none());
@@ -159,7 +154,7 @@ fn encode(values: &[f64], dtype: Dtype) -> Vec<u8> {
 /// (tensor name, bit-identical elements, elements) for every tensor of the golden file, and
 /// whether the golden file has exactly the replayed names.
 fn compare(dir: &str, dtype: TorchDType, st_dtype: Dtype) -> (Vec<(String, usize, usize)>, bool) {
-    let bytes = std::fs::read(fixture(dir, "model.safetensors")).unwrap();
+    let bytes = std::fs::read(fixture(&format!("hf/{dir}/model.safetensors"))).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let ours = replay(&config(dir), dtype);
     let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
@@ -251,8 +246,8 @@ fn llama_bf16_kept_tensors_stream_in_chunks() {
 /// AVX2 kernel rounded: the saved bf16 values are the saved fp32 values rounded to bf16.
 #[test]
 fn llama_bf16_values_are_the_fp32_values_rounded() {
-    let f = std::fs::read(fixture("llama_f32", "model.safetensors")).unwrap();
-    let b = std::fs::read(fixture("llama_bf16", "model.safetensors")).unwrap();
+    let f = std::fs::read(fixture("hf/llama_f32/model.safetensors")).unwrap();
+    let b = std::fs::read(fixture("hf/llama_bf16/model.safetensors")).unwrap();
     let (f, b) = (
         SafeTensors::deserialize(&f).unwrap(),
         SafeTensors::deserialize(&b).unwrap(),

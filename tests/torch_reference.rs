@@ -7,25 +7,16 @@
 //! fails it.
 
 mod common;
-
-use common::stat::{self, Exact};
+use common::cli::fixture;
+use common::stat::{self, Exact, KS_C};
 use ndarray::ArrayD;
 use ndarray_npy::read_npy;
 use weightgen::plan::Plan;
 use weightgen::scheme::{Distribution, Param};
 use weightgen::spec::{Spec, parse_tensor_arg};
 
-/// Kolmogorov critical value for α = 0.001.
-const KS_C: f64 = 1.95;
-
-fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/torch")
-        .join(name)
-}
-
 fn npy_f64(name: &str) -> Vec<f64> {
-    let path = fixture(name);
+    let path = fixture("torch").join(name);
     if let Ok(a) = read_npy::<_, ArrayD<f32>>(&path) {
         return a.iter().map(|&x| x as f64).collect();
     }
@@ -141,7 +132,7 @@ fn pytorch_default_linear_and_conv_weights_follow_our_standard_scheme() {
         ("linear_default_seed0.safetensors", "256x784"),
         ("conv2d_default_seed1.safetensors", "16x3x3x3"),
     ] {
-        let bytes = std::fs::read(fixture(file)).unwrap();
+        let bytes = std::fs::read(fixture("torch").join(file)).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let w = st.tensor("weight").unwrap();
         let v: Vec<f64> = w

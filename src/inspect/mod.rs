@@ -329,20 +329,23 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
     Ok(reports)
 }
 
-/// Inspect a file held in memory (what [`inspect_path`] does after mapping it; also the fuzz
-/// targets' entry point). `shown` names it in the report.
-pub fn inspect_bytes(
-    bytes: &[u8],
-    format: FileFormat,
-    shown: &str,
-    opts: &Options,
-) -> Result<FileReport> {
-    let mut parsed = Parsed::new(bytes, format)?;
-    // The claims: --expect for every tensor, else the recorded plan.
-    // Each tensor's claim, with the dtype and shape the plan recorded for it.
-    type Recorded = Option<(String, Vec<u64>)>;
-    let mut claims: BTreeMap<String, (Claim, Recorded)> = BTreeMap::new();
-    let mut planned_only: Vec<PlanEntry> = Vec::new();
+/// Each tensor's claim, with the dtype and shape the plan recorded for it.
+type Recorded = Option<(String, Vec<u64>)>;
+
+/// What a file's tensors are claimed to be.
+struct Claims {
+    /// By tensor name: `--expect` for every tensor, else the recorded plan's entry.
+    by_name: BTreeMap<String, (Claim, Recorded)>,
+    /// Entries of the recorded plan that name no tensor of the file.
+    planned_only: Vec<PlanEntry>,
+    /// Whether the claims come from a recorded plan (so an unplanned tensor fails).
+    has_plan: bool,
+}
+
+/// The claims: --expect for every tensor, else the recorded plan.
+fn claims(parsed: &Parsed, opts: &Options) -> Result<Claims> {
+    let mut by_name = BTreeMap::new();
+    let mut planned_only = Vec::new();
     if let Some(e) = &opts.expect {
         for t in &parsed.tensors {
             let d = e.resolve(&t.name, &t.shape)?;
@@ -351,7 +354,7 @@ pub fn inspect_bytes(
                 scheme: crate::scheme::Scheme::parse(&e.scheme)?.name().to_string(),
                 distribution: d,
             };
-            claims.insert(t.name.clone(), (claim, None));
+            by_name.insert(t.name.clone(), (claim, None));
         }
     } else if let Some(plan) = parsed.metadata.get("weightgen.plan") {
         let entries: Vec<PlanEntry> = serde_json::from_str(plan).map_err(|e| {
@@ -366,20 +369,40 @@ pub fn inspect_bytes(
                     scheme: p.scheme.clone(),
                     distribution: p.distribution,
                 };
-                claims.insert(p.name.clone(), (claim, Some((p.dtype, p.shape))));
+                by_name.insert(p.name.clone(), (claim, Some((p.dtype, p.shape))));
             } else {
                 planned_only.push(p);
             }
         }
     }
     let has_plan = opts.expect.is_none() && parsed.metadata.contains_key("weightgen.plan");
+    Ok(Claims {
+        by_name,
+        planned_only,
+        has_plan,
+    })
+}
 
+/// Inspect a file held in memory (what [`inspect_path`] does after mapping it; also the fuzz
+/// targets' entry point). `shown` names it in the report.
+pub fn inspect_bytes(
+    bytes: &[u8],
+    format: FileFormat,
+    shown: &str,
+    opts: &Options,
+) -> Result<FileReport> {
+    let mut parsed = Parsed::new(bytes, format)?;
+    let Claims {
+        mut by_name,
+        planned_only,
+        has_plan,
+    } = claims(&parsed, opts)?;
     let total: u64 = parsed.tensors.iter().map(|t| t.bytes).sum();
     let mut done = 0u64;
     let mut tensors = Vec::new();
     for i in 0..parsed.tensors.len() {
         let info = parsed.tensors[i].clone();
-        let claim = claims.remove(&info.name);
+        let claim = by_name.remove(&info.name);
         let law = claim.as_ref().map(|(c, _)| c.distribution);
         // weightgen computes orthogonal matrices in f64 whatever the stored type; a file
         // checked with --expect may come from a tool that used the stored type.
@@ -403,93 +426,123 @@ pub fn inspect_bytes(
                 }
             },
         )?;
-        let mut checks = Vec::new();
-        match &claim {
+        let checks = match &claim {
             Some((c, recorded)) => {
-                if let Some((dtype, shape)) = recorded {
-                    let same = *dtype == info.dtype.name();
-                    checks.push(CheckResult::new(
-                        "dtype",
-                        same,
-                        format!("{} (plan: {dtype})", info.dtype.name()),
-                    ));
-                    checks.push(CheckResult::new(
-                        "shape",
-                        *shape == info.shape,
-                        format!("{:?} (plan: {shape:?})", info.shape),
-                    ));
-                }
-                match &m {
-                    Some(m) => checks.extend(value_tests(
-                        &c.distribution,
-                        &info.dtype,
-                        &info.shape,
-                        m,
-                        bins.as_ref(),
-                        positional,
-                    )),
-                    None => checks.push(CheckResult::new(
-                        "values",
-                        false,
-                        format!("cannot check values stored as {}", info.dtype.name()),
-                    )),
-                }
+                claim_checks(&info, c, recorded, m.as_ref(), bins.as_ref(), positional)
             }
-            None if has_plan => checks.push(CheckResult::new(
+            None if has_plan => vec![CheckResult::new(
                 "plan",
                 false,
                 "tensor is not in the file's recorded weightgen.plan",
-            )),
-            None => {}
-        }
-        tensors.push(TensorReport {
-            name: info.name.clone(),
-            dtype: info.dtype.name(),
-            shape: info.shape.clone(),
-            numel: info.numel,
-            bytes: info.bytes,
-            fortran_order: info.fortran_order,
-            stats: m.map(|m| TensorStats {
-                mean: if m.finite > 0 { m.mean } else { f64::NAN },
-                std: m.std(),
-                min: m.min,
-                max: m.max,
-                zero_fraction: if m.count > 0 {
-                    m.zeros as f64 / m.count as f64
-                } else {
-                    0.0
-                },
-                nan: m.nan,
-                inf: m.inf,
-            }),
-            claim: claim.map(|(c, _)| c),
-            checks,
-        });
-    }
-    // Tensors the plan promises but the file lacks.
-    for p in planned_only {
-        tensors.push(TensorReport {
-            name: p.name,
-            dtype: p.dtype,
-            shape: p.shape,
-            numel: 0,
-            bytes: 0,
-            fortran_order: false,
-            stats: None,
-            claim: None,
-            checks: vec![CheckResult::new(
-                "present",
-                false,
-                "in the recorded weightgen.plan but not in the file",
             )],
-        });
+            None => Vec::new(),
+        };
+        tensors.push(tensor_report(info, m, claim.map(|(c, _)| c), checks));
     }
+    tensors.extend(planned_only.into_iter().map(missing_tensor));
     Ok(FileReport {
         path: shown.to_string(),
         format: format.name(),
         metadata: parsed.metadata.clone(),
         tensors,
     })
+}
+
+/// The checks of a claimed tensor: the recorded dtype and shape, then its values.
+fn claim_checks(
+    info: &TensorInfo,
+    c: &Claim,
+    recorded: &Recorded,
+    m: Option<&Moments>,
+    bins: Option<&KsBins>,
+    positional: Vec<CheckResult>,
+) -> Vec<CheckResult> {
+    let mut checks = Vec::new();
+    if let Some((dtype, shape)) = recorded {
+        let same = *dtype == info.dtype.name();
+        checks.push(CheckResult::new(
+            "dtype",
+            same,
+            format!("{} (plan: {dtype})", info.dtype.name()),
+        ));
+        checks.push(CheckResult::new(
+            "shape",
+            *shape == info.shape,
+            format!("{:?} (plan: {shape:?})", info.shape),
+        ));
+    }
+    match m {
+        Some(m) => checks.extend(value_tests(
+            &c.distribution,
+            &info.dtype,
+            &info.shape,
+            m,
+            bins,
+            positional,
+        )),
+        None => checks.push(CheckResult::new(
+            "values",
+            false,
+            format!("cannot check values stored as {}", info.dtype.name()),
+        )),
+    }
+    checks
+}
+
+/// The report of one tensor of the file.
+fn tensor_report(
+    info: TensorInfo,
+    m: Option<Moments>,
+    claim: Option<Claim>,
+    checks: Vec<CheckResult>,
+) -> TensorReport {
+    TensorReport {
+        dtype: info.dtype.name(),
+        name: info.name,
+        shape: info.shape,
+        numel: info.numel,
+        bytes: info.bytes,
+        fortran_order: info.fortran_order,
+        stats: m.map(|m| tensor_stats(&m)),
+        claim,
+        checks,
+    }
+}
+
+/// The report's statistics from a tensor's moments.
+fn tensor_stats(m: &Moments) -> TensorStats {
+    TensorStats {
+        mean: if m.finite > 0 { m.mean } else { f64::NAN },
+        std: m.std(),
+        min: m.min,
+        max: m.max,
+        zero_fraction: if m.count > 0 {
+            m.zeros as f64 / m.count as f64
+        } else {
+            0.0
+        },
+        nan: m.nan,
+        inf: m.inf,
+    }
+}
+
+/// A tensor the plan promises but the file lacks.
+fn missing_tensor(p: PlanEntry) -> TensorReport {
+    TensorReport {
+        name: p.name,
+        dtype: p.dtype,
+        shape: p.shape,
+        numel: 0,
+        bytes: 0,
+        fortran_order: false,
+        stats: None,
+        claim: None,
+        checks: vec![CheckResult::new(
+            "present",
+            false,
+            "in the recorded weightgen.plan but not in the file",
+        )],
+    }
 }
 
 /// Statistics of tensor `i` (None for undecodable types), when a random law is claimed its

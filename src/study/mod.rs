@@ -214,6 +214,182 @@ fn in_out(shape: &[u64], convention: Convention) -> (u64, u64) {
     }
 }
 
+/// The network a study's options describe, before its sizes are checked: the unit counts
+/// (input, hidden widths, classes), the spec of its weights and the seed.
+struct Network {
+    dims: Vec<u64>,
+    base: Spec,
+    seed: u64,
+}
+
+/// `--jacobian-samples`: at most the batch.
+fn jacobian_samples(v: Option<usize>, batch: usize) -> Result<usize> {
+    match v {
+        None => Ok(DEFAULT_JACOBIAN_SAMPLES.min(batch)),
+        Some(n) if n > batch => Err(Error::invalid(
+            "--jacobian-samples",
+            format!("{n} is more than the batch ({batch})"),
+        )),
+        Some(n) => Ok(n),
+    }
+}
+
+/// The network of `--spec`: its 2-D tensors, checked to chain; no size flag beside it.
+fn spec_network(o: &StudyOptions, spec: &Spec) -> Result<Network> {
+    for (flag, v) in [
+        ("--depth", o.depth),
+        ("--width", o.width),
+        ("--input-dim", o.input_dim),
+        ("--classes", o.classes),
+    ] {
+        if v.is_some() {
+            return Err(Error::Usage(format!(
+                "{flag} cannot be used with --spec (the spec's 2-D tensors are the layers)"
+            )));
+        }
+    }
+    let convention = spec.convention.unwrap_or_default();
+    let layers = spec_layers(spec)?;
+    let mut dims = vec![in_out(&layers[0].shape, convention).0];
+    for t in &layers {
+        let (i, out) = in_out(&t.shape, convention);
+        let before = *dims.last().expect("non-empty");
+        if i != before {
+            let layout = match convention {
+                Convention::Torch => "[out, in]",
+                Convention::Keras => "[in, out]",
+            };
+            return Err(Error::invalid(
+                &t.origin,
+                format!(
+                    "`{}` takes {i} inputs but the layer before gives {before} ({convention} convention: {layout})",
+                    t.name
+                ),
+            ));
+        }
+        dims.push(out);
+    }
+    let mut base = spec.clone();
+    base.tensors = layers;
+    let seed = o.seed.or(spec.seed.and_then(|s| u64::try_from(s).ok()));
+    Ok(Network {
+        dims,
+        base,
+        seed: seed.unwrap_or(0),
+    })
+}
+
+/// The network of the size flags: `--depth` hidden layers of `--width` units.
+fn flag_network(o: &StudyOptions) -> Result<Network> {
+    let depth = positive("--depth", o.depth, DEFAULT_DEPTH)?;
+    let width = positive("--width", o.width, DEFAULT_WIDTH)?;
+    let input_dim = positive("--input-dim", o.input_dim, DEFAULT_INPUT_DIM)?;
+    let classes = match o.classes {
+        None => DEFAULT_CLASSES,
+        Some(c) if c < 2 => {
+            return Err(Error::invalid("--classes", "must be at least 2"));
+        }
+        Some(c) => c,
+    };
+    let mut dims = vec![input_dim as u64];
+    dims.extend(std::iter::repeat_n(width as u64, depth));
+    dims.push(classes as u64);
+    let tensors = dims
+        .windows(2)
+        .enumerate()
+        .map(|(k, d)| TensorSpec {
+            name: format!("fc{}.weight", k + 1),
+            shape: vec![d[1], d[0]],
+            dtype: None,
+            params: ParamSet::default(),
+            origin: format!("layer {}", k + 1),
+            role: Default::default(),
+            inherit: true,
+        })
+        .collect();
+    let base = Spec {
+        tensors,
+        ..Default::default()
+    };
+    Ok(Network {
+        dims,
+        base,
+        seed: o.seed.unwrap_or(0),
+    })
+}
+
+/// The unit counts, checked: a hidden layer at least, each within 1..=MAX_UNITS, and a batch
+/// of the widest layer within MAX_BATCH_UNITS.
+fn unit_counts(dims: &[u64], batch: usize) -> Result<Vec<usize>> {
+    if dims.len() < 3 {
+        return Err(Error::Usage(
+            "the network needs at least one hidden layer".into(),
+        ));
+    }
+    let dims: Vec<usize> = dims
+        .iter()
+        .map(|&d| {
+            usize::try_from(d)
+                .ok()
+                .filter(|&d| (1..=MAX_UNITS).contains(&d))
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "layer size {d} is outside 1..={MAX_UNITS} (each layer's Jacobian gets a full SVD)"
+                    ))
+                })
+        })
+        .collect::<Result<_>>()?;
+    let widest = *dims.iter().max().expect("non-empty");
+    if batch
+        .checked_mul(widest)
+        .is_none_or(|n| n > MAX_BATCH_UNITS)
+    {
+        return Err(Error::invalid(
+            "--batch",
+            format!(
+                "batch {batch} × {widest} units is more than {MAX_BATCH_UNITS} values per layer"
+            ),
+        ));
+    }
+    Ok(dims)
+}
+
+/// One plan per scheme (`schemes`, parsed from `o.schemes`; the defaults when none), or the
+/// spec's own plan when a spec is studied without `--scheme`.
+fn inits(o: &StudyOptions, schemes: Vec<ParamSet>, net: &Network) -> Result<Vec<Init>> {
+    if schemes.is_empty() && o.spec.is_some() {
+        return Ok(vec![Init {
+            label: "spec".into(),
+            plan: Plan::new(&net.base, net.seed)?,
+        }]);
+    }
+    let labels: Vec<String> = if o.schemes.is_empty() {
+        DEFAULT_SCHEMES.iter().map(|s| s.to_string()).collect()
+    } else {
+        o.schemes.iter().map(|s| s.trim().to_string()).collect()
+    };
+    let sets: Vec<ParamSet> = if schemes.is_empty() {
+        DEFAULT_SCHEMES
+            .iter()
+            .map(|s| parse_scheme_arg(s))
+            .collect::<Result<_>>()?
+    } else {
+        schemes
+    };
+    labels
+        .into_iter()
+        .zip(sets)
+        .map(|(label, set)| {
+            let mut spec = net.base.clone();
+            spec.defaults = spec.defaults.overlaid(&set);
+            Ok(Init {
+                label,
+                plan: Plan::new(&spec, net.seed)?,
+            })
+        })
+        .collect()
+}
+
 impl Study {
     /// Validate options: sizes, names, every scheme resolved against every layer.
     pub fn new(o: &StudyOptions) -> Result<Study> {
@@ -226,172 +402,25 @@ impl Study {
             Some(s) => InputDist::parse(s).map_err(|e| at(e, "--input"))?,
         };
         let batch = positive("--batch", o.batch, DEFAULT_BATCH)?;
-        let jacobian_samples = match o.jacobian_samples {
-            None => DEFAULT_JACOBIAN_SAMPLES.min(batch),
-            Some(n) if n > batch => {
-                return Err(Error::invalid(
-                    "--jacobian-samples",
-                    format!("{n} is more than the batch ({batch})"),
-                ));
-            }
-            Some(n) => n,
-        };
+        let jacobian_samples = jacobian_samples(o.jacobian_samples, batch)?;
         let schemes: Vec<ParamSet> = o
             .schemes
             .iter()
             .map(|s| parse_scheme_arg(s))
             .collect::<Result<_>>()?;
-
-        let (dims, base, seed) = match &o.spec {
-            Some(spec) => {
-                for (flag, v) in [
-                    ("--depth", o.depth),
-                    ("--width", o.width),
-                    ("--input-dim", o.input_dim),
-                    ("--classes", o.classes),
-                ] {
-                    if v.is_some() {
-                        return Err(Error::Usage(format!(
-                            "{flag} cannot be used with --spec (the spec's 2-D tensors are the layers)"
-                        )));
-                    }
-                }
-                let convention = spec.convention.unwrap_or_default();
-                let layers = spec_layers(spec)?;
-                let mut dims = vec![in_out(&layers[0].shape, convention).0];
-                for t in &layers {
-                    let (i, out) = in_out(&t.shape, convention);
-                    if i != *dims.last().expect("non-empty") {
-                        return Err(Error::invalid(
-                            &t.origin,
-                            format!(
-                                "`{}` takes {i} inputs but the layer before gives {} ({convention} convention: {})",
-                                t.name,
-                                dims.last().expect("non-empty"),
-                                match convention {
-                                    Convention::Torch => "[out, in]",
-                                    Convention::Keras => "[in, out]",
-                                }
-                            ),
-                        ));
-                    }
-                    dims.push(out);
-                }
-                let mut base = spec.clone();
-                base.tensors = layers;
-                (
-                    dims,
-                    base,
-                    o.seed
-                        .or(spec.seed.and_then(|s| u64::try_from(s).ok()))
-                        .unwrap_or(0),
-                )
-            }
-            None => {
-                let depth = positive("--depth", o.depth, DEFAULT_DEPTH)?;
-                let width = positive("--width", o.width, DEFAULT_WIDTH)?;
-                let input_dim = positive("--input-dim", o.input_dim, DEFAULT_INPUT_DIM)?;
-                let classes = match o.classes {
-                    None => DEFAULT_CLASSES,
-                    Some(c) if c < 2 => {
-                        return Err(Error::invalid("--classes", "must be at least 2"));
-                    }
-                    Some(c) => c,
-                };
-                let mut dims = vec![input_dim as u64];
-                dims.extend(std::iter::repeat_n(width as u64, depth));
-                dims.push(classes as u64);
-                let tensors = dims
-                    .windows(2)
-                    .enumerate()
-                    .map(|(k, d)| TensorSpec {
-                        name: format!("fc{}.weight", k + 1),
-                        shape: vec![d[1], d[0]],
-                        dtype: None,
-                        params: ParamSet::default(),
-                        origin: format!("layer {}", k + 1),
-                        role: Default::default(),
-                        inherit: true,
-                    })
-                    .collect();
-                let base = Spec {
-                    tensors,
-                    ..Default::default()
-                };
-                (dims, base, o.seed.unwrap_or(0))
-            }
+        let net = match &o.spec {
+            Some(spec) => spec_network(o, spec)?,
+            None => flag_network(o)?,
         };
-        if dims.len() < 3 {
-            return Err(Error::Usage(
-                "the network needs at least one hidden layer".into(),
-            ));
-        }
-        let dims: Vec<usize> = dims
-            .iter()
-            .map(|&d| {
-                usize::try_from(d)
-                    .ok()
-                    .filter(|&d| (1..=MAX_UNITS).contains(&d))
-                    .ok_or_else(|| {
-                        Error::Usage(format!(
-                            "layer size {d} is outside 1..={MAX_UNITS} (each layer's Jacobian gets a full SVD)"
-                        ))
-                    })
-            })
-            .collect::<Result<_>>()?;
-        let widest = *dims.iter().max().expect("non-empty");
-        if batch
-            .checked_mul(widest)
-            .is_none_or(|n| n > MAX_BATCH_UNITS)
-        {
-            return Err(Error::invalid(
-                "--batch",
-                format!(
-                    "batch {batch} × {widest} units is more than {MAX_BATCH_UNITS} values per layer"
-                ),
-            ));
-        }
-
-        let inits = if schemes.is_empty() && o.spec.is_some() {
-            vec![Init {
-                label: "spec".into(),
-                plan: Plan::new(&base, seed)?,
-            }]
-        } else {
-            let labels: Vec<String> = if o.schemes.is_empty() {
-                DEFAULT_SCHEMES.iter().map(|s| s.to_string()).collect()
-            } else {
-                o.schemes.iter().map(|s| s.trim().to_string()).collect()
-            };
-            let sets: Vec<ParamSet> = if schemes.is_empty() {
-                DEFAULT_SCHEMES
-                    .iter()
-                    .map(|s| parse_scheme_arg(s))
-                    .collect::<Result<_>>()?
-            } else {
-                schemes
-            };
-            labels
-                .into_iter()
-                .zip(sets)
-                .map(|(label, set)| {
-                    let mut spec = base.clone();
-                    spec.defaults = spec.defaults.overlaid(&set);
-                    Ok(Init {
-                        label,
-                        plan: Plan::new(&spec, seed)?,
-                    })
-                })
-                .collect::<Result<_>>()?
-        };
+        let dims = unit_counts(&net.dims, batch)?;
         Ok(Study {
             dims,
             activation,
             batch,
             input,
-            seed,
+            seed: net.seed,
             jacobian_samples,
-            inits,
+            inits: inits(o, schemes, &net)?,
         })
     }
 

@@ -5,8 +5,12 @@
 
 #[allow(unused_imports)] // each test binary uses a part
 pub use weightgen::inspect::stats::{
-    Exact, cdf, ks, mass, pdf, sf, truncated_raw_moments, truncated_standard_moments,
+    Exact, cdf, ks, ks_critical, mass, pdf, sf, truncated_raw_moments, truncated_standard_moments,
 };
+
+/// Asymptotic Kolmogorov critical value of √n·D_n at α = 0.001 (c(α) = √(−ln(α/2)/2) =
+/// 1.9495, rounded up; `tests/scipy_reference.rs` checks it against SciPy's `kstwobign`).
+pub const KS_C: f64 = 1.95;
 
 /// Sample mean and unbiased sample variance (two passes).
 pub fn mean_var(xs: &[f64]) -> (f64, f64) {
