@@ -136,6 +136,18 @@ def cases(quick):
                 "m": m,
             }
         )
+    # Reading: `inspect --check` of a file already in the page cache, beside `cat` and NumPy's
+    # safetensors load_file + mean/std/min/max (issue 16's targets).
+    for label, dtype, size in [("1 GiB f32", "f32", 4), ("0.5 GiB bf16 (same elements)", "bf16", 2)]:
+        n = m = 16384
+        out.append(
+            {
+                "name": f"inspect --check {label}",
+                "bytes": n * m * size,
+                "read": f"generate w={n}x{m} --scheme kaiming_uniform --dtype {dtype} --seed 1",
+                "input": f"read-{dtype}.safetensors",
+            }
+        )
     out.append(
         {
             "name": "10,000 tensors of 64×64 f32",
@@ -149,8 +161,43 @@ def cases(quick):
     return out
 
 
+NUMPY_STATS = (
+    "import numpy as np, ml_dtypes; from safetensors.numpy import load_file; a = load_file('{path}')['w']; "
+    "x = a if a.dtype == np.float32 else a.astype(np.float32); "
+    "print(x.mean(), x.std(), x.min(), x.max())"
+)
+
+
+def read_input(case, args):
+    """The file a reading case reads (made once, kept outside the cleaned work directory)."""
+    d = args.workdir + "-read"
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, case["input"])
+    if not os.path.exists(path):
+        sh(f"{shlex.quote(args.weightgen)} {case['read']} -q -o {shlex.quote(path)}")
+    return path
+
+
+def read_commands(case, args):
+    """tool name -> shell command, for a reading case."""
+    path = read_input(case, args)
+    wg = shlex.quote(args.weightgen)
+    q = shlex.quote(path)
+    return {
+        "weightgen inspect --check": f"{wg} inspect --check -q {q} > /dev/null",
+        "weightgen inspect --check --threads 1": f"{wg} inspect --check -q --threads 1 {q} > /dev/null",
+        "weightgen inspect (no check)": f"{wg} inspect -q {q} > /dev/null",
+        "cat": f"cat {q} > /dev/null",
+        "numpy load_file + mean/std/min/max": (
+            f"{shlex.quote(args.python)} -c {shlex.quote(NUMPY_STATS.format(path=path))} > /dev/null"
+        ),
+    }
+
+
 def commands(case, args, workdir):
     """tool name -> shell command."""
+    if "read" in case:
+        return read_commands(case, args)
     st = os.path.join(workdir, "out.safetensors")
     npy = os.path.join(workdir, "out.npy")
     npz = os.path.join(workdir, "out.npz")
@@ -204,11 +251,13 @@ def main():
     ap.add_argument("torch_python", nargs="?", default="")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="1 GiB cases only")
-    ap.add_argument("--only", default="", help="only the cases whose name contains this")
+    ap.add_argument("--only", default="", help="only the cases (and the generation-alone and "
+                    "start-up sections) whose name contains this")
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench-tmp"))
     args = ap.parse_args()
     args.weightgen = os.path.abspath(args.weightgen)
+    args.load_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     torch_note = ""
     if args.torch_python:
         ok = subprocess.run(
@@ -234,6 +283,9 @@ def main():
             rng.shuffle(order)
             for tool in order:
                 clean(args.workdir)
+                if "read" in case:
+                    # Reading from the page cache: warm it (untimed).
+                    sh(f"cat {shlex.quote(read_input(case, args))} > /dev/null")
                 wall, rss = timed(cmds[tool], args.workdir)
                 runs[tool].append((wall, rss))
                 print(f"{case['name']:<42} rep {rep + 1} {tool:<34} {wall:7.2f} s "
@@ -243,7 +295,7 @@ def main():
 
     # Generation alone (no file): 1 GiB to a pipe into /dev/null, 1 vs 2 threads.
     scaling = []
-    for scheme in ["xavier_uniform", "kaiming_normal"]:
+    for scheme in ["xavier_uniform", "kaiming_normal"] if args.only in "generation alone" else []:
         walls = {1: [], 2: []}
         for _ in range(args.reps):
             for threads in rng.sample([1, 2], 2):
@@ -256,7 +308,7 @@ def main():
     tiny = f"{shlex.quote(args.weightgen)} generate w=784x256 --seed 0 -q -o {args.workdir}/tiny.npy --force"
     bare = f"{shlex.quote(args.weightgen)} --version"
     start = {"tiny": [], "bare": []}
-    for _ in range(20):
+    for _ in range(20 if args.only in "start-up" else 0):
         start["tiny"].append(timed(tiny, args.workdir)[0])
         start["bare"].append(timed(bare, args.workdir)[0])
 
@@ -287,27 +339,30 @@ def write_report(args, results, scaling, start, torch_note):
                  f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Output written to "
                  "`target/bench-tmp` (same filesystem as the checkout).")
     lines.append("")
-    lines.append(f"Each cell: median of {args.reps} runs, each a separate process timed by GNU "
-                 "time (wall, including interpreter start and imports), tools shuffled within "
-                 "every repetition, `sync` and 1 s pause before each run. `weightgen` includes "
-                 "its fsync before the atomic rename (the default), `weightgen --no-fsync` does "
-                 "not; `dd zeros` does not sync, `dd zeros + fsync` does; `dd zeros, O_DIRECT "
-                 "(device)` writes 8 MiB blocks past the page cache, synchronously: the disk's own "
-                 "speed, a floor for any synced write; NumPy and PyTorch do not sync. The "
-                 "like-for-like ratios are `weightgen --no-fsync`/dd and "
-                 "`weightgen`/(dd+fsync). In the xavier_uniform and kaiming_normal cases, "
-                 "`weightgen --no-fsync, zeros (write path alone)` writes the same number of "
-                 "zero bytes through weightgen's own write path (no random numbers: the floor "
-                 "of that path), and `weightgen to /dev/null (generation alone)` makes the same "
-                 "tensor into a pipe to /dev/null (the generator without a file). Ratios are "
-                 "medians of per-repetition ratios; other tools are compared with `weightgen` "
-                 "(synced). GB/s = 10⁹ bytes of tensor data per second.")
+    writes = [r for r in results if "read" not in r[0]]
+    if writes:
+        lines.append(f"Each cell: median of {args.reps} runs, each a separate process timed by GNU "
+                     "time (wall, including interpreter start and imports), tools shuffled within "
+                     "every repetition, `sync` and 1 s pause before each run. `weightgen` includes "
+                     "its fsync before the atomic rename (the default), `weightgen --no-fsync` does "
+                     "not; `dd zeros` does not sync, `dd zeros + fsync` does; `dd zeros, O_DIRECT "
+                     "(device)` writes 8 MiB blocks past the page cache, synchronously: the disk's own "
+                     "speed, a floor for any synced write; NumPy and PyTorch do not sync. The "
+                     "like-for-like ratios are `weightgen --no-fsync`/dd and "
+                     "`weightgen`/(dd+fsync). In the xavier_uniform and kaiming_normal cases, "
+                     "`weightgen --no-fsync, zeros (write path alone)` writes the same number of "
+                     "zero bytes through weightgen's own write path (no random numbers: the floor "
+                     "of that path), and `weightgen to /dev/null (generation alone)` makes the same "
+                     "tensor into a pipe to /dev/null (the generator without a file). Ratios are "
+                     "medians of per-repetition ratios; other tools are compared with `weightgen` "
+                     "(synced). GB/s = 10⁹ bytes of tensor data per second.")
     if torch_note:
         lines += ["", f"Note: {torch_note}."]
-    lines.append("")
-    lines.append("| case | tool | median s | GB/s | peak RSS MiB | ratio (same repetitions) |")
-    lines.append("|---|---|---:|---:|---:|---|")
-    for case, cmds, runs in results:
+    if writes:
+        lines.append("")
+        lines.append("| case | tool | median s | GB/s | peak RSS MiB | ratio (same repetitions) |")
+        lines.append("|---|---|---:|---:|---:|---|")
+    for case, cmds, runs in writes:
         wg = [w for w, _ in runs["weightgen"]]
         for tool in cmds:
             walls = [w for w, _ in runs[tool]]
@@ -331,18 +386,53 @@ def write_report(args, results, scaling, start, torch_note):
                 ratio = f"{tool.split(' ')[0]}/weightgen = {r:.1f}×"
             lines.append(f"| {case['name']} | {tool} | {med:.2f} | {gbs:.2f} | "
                          f"{rss / (1 << 20):.0f} | {ratio} |")
+    reads = [r for r in results if "read" in r[0]]
+    if reads:
+        lines.append("")
+        lines.append(f"Reading: `inspect --check` of a file already in the page cache (warmed by "
+                     "an untimed `cat` before every run; `--threads 1` and without `--check` "
+                     "too), beside `cat` of the same file and NumPy's safetensors `load_file` + "
+                     "`mean/std/min/max` (bf16 converted to float32 first, as NumPy has no bf16 "
+                     f"arithmetic). Each cell: median of {args.reps} runs, each a separate process "
+                     "timed by GNU time (wall, including interpreter start and imports), tools "
+                     "shuffled within every repetition, `sync` and 1 s pause before each run. "
+                     "Ratios are medians of per-repetition ratios of wall times. GB/s = 10⁹ bytes "
+                     "of tensor data per second.")
+        lines.append("")
+        lines.append("| case | tool | median s | GB/s | peak RSS MiB | ratio (same repetitions) |")
+        lines.append("|---|---|---:|---:|---:|---|")
+    for case, cmds, runs in reads:
+        wg = [w for w, _ in runs["weightgen inspect --check"]]
+        cat = [w for w, _ in runs["cat"]]
+        for tool in cmds:
+            walls = [w for w, _ in runs[tool]]
+            rss = max(r for _, r in runs[tool])
+            med = median(walls)
+            if tool.startswith("weightgen"):
+                ratio = f"/cat = {median([a / b for a, b in zip(walls, cat)]):.1f}×"
+            elif tool.startswith("numpy"):
+                ratio = f"numpy/weightgen --check = {median([a / b for a, b in zip(walls, wg)]):.1f}×"
+            else:
+                ratio = ""
+            lines.append(f"| {case['name']} | {tool} | {med:.2f} | {case['bytes'] / med / 1e9:.2f} | "
+                         f"{rss / (1 << 20):.0f} | {ratio} |")
+    if scaling:
+        lines.append("")
+        lines.append("Generation alone (1 GiB f32 to stdout redirected to /dev/null):")
+        lines.append("")
+        lines.append("| scheme | 1 thread s | 2 threads s | speed-up |")
+        lines.append("|---|---:|---:|---:|")
+        for scheme, one, two in scaling:
+            lines.append(f"| {scheme} | {one:.2f} | {two:.2f} | {one / two:.2f}× |")
+    if start["tiny"]:
+        lines.append("")
+        t, b = median(start["tiny"]), median(start["bare"])
+        lines.append(f"Start-up: one 784×256 tensor to .npy takes {t * 1000:.0f} ms (median of 20) "
+                     f"against {b * 1000:.0f} ms for `weightgen --version` (GNU time has 10 ms "
+                     "resolution).")
     lines.append("")
-    lines.append("Generation alone (1 GiB f32 to stdout redirected to /dev/null):")
-    lines.append("")
-    lines.append("| scheme | 1 thread s | 2 threads s | speed-up |")
-    lines.append("|---|---:|---:|---:|")
-    for scheme, one, two in scaling:
-        lines.append(f"| {scheme} | {one:.2f} | {two:.2f} | {one / two:.2f}× |")
-    lines.append("")
-    t, b = median(start["tiny"]), median(start["bare"])
-    lines.append(f"Start-up: one 784×256 tensor to .npy takes {t * 1000:.0f} ms (median of 20) "
-                 f"against {b * 1000:.0f} ms for `weightgen --version` (GNU time has 10 ms "
-                 "resolution).")
+    lines.append(f"Load average (1, 5, 15 min) at the start: {args.load_start}; at the end: "
+                 f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}.")
     lines.append("")
     with open(args.out, "w") as f:
         f.write("\n".join(lines))

@@ -1118,3 +1118,113 @@ fn sparse_columns_hold_exactly_their_zeros() {
         &["tensor `w`: std"],
     );
 }
+
+/// One streaming pass per tensor, merged in a fixed order: the JSON report (every statistic
+/// and every check's numbers) is byte for byte the same on 1, 2 and 3 threads, for each
+/// stored float type, on tensors of several chunks and (f32) two read batches.
+#[test]
+fn same_report_on_every_thread_count() {
+    let d = TempDir::new().unwrap();
+    let files: &[(&str, &[&str])] = &[
+        // 4.4 M f32 values: 17.6 MB, more than one 16 MiB batch.
+        (
+            "f32.safetensors",
+            &["w=2100x2100", "--scheme", "kaiming_uniform"],
+        ),
+        (
+            "f64.npy",
+            &[
+                "w=300x700",
+                "--scheme",
+                "truncated_normal",
+                "--dtype",
+                "f64",
+            ],
+        ),
+        (
+            "bf16.safetensors",
+            &[
+                "w=1000x300",
+                "--scheme",
+                "kaiming_normal",
+                "--dtype",
+                "bf16",
+            ],
+        ),
+        (
+            "f16.safetensors",
+            &["w=700x300", "--scheme", "xavier_normal", "--dtype", "f16"],
+        ),
+        // Small enough for the sorted path of 16-bit types.
+        (
+            "small.safetensors",
+            &["w=64x64", "--scheme", "xavier_uniform", "--dtype", "bf16"],
+        ),
+    ];
+    for (name, args) in files {
+        let mut a = vec!["generate"];
+        a.extend(*args);
+        a.extend(["--seed", "5", "-q", "-o", name]);
+        run_ok(d.path(), &a);
+        let mut want: Option<Vec<u8>> = None;
+        for threads in ["1", "2", "3"] {
+            let mut a = vec!["inspect", "--json", "--threads", threads, name];
+            if name.ends_with(".npy") {
+                a.extend(["--expect", "truncated_normal"]);
+            }
+            let o = run_ok(d.path(), &a);
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+            let t = &v["files"][0]["tensors"][0];
+            let checks: Vec<&str> = t["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["test"].as_str().unwrap())
+                .collect();
+            assert!(checks.contains(&"ks"), "{name}: {checks:?}");
+            assert_eq!(v["passed"], true, "{name}");
+            match &want {
+                None => want = Some(o.stdout),
+                Some(w) => assert!(*w == o.stdout, "{name}: --threads {threads} differs"),
+            }
+        }
+    }
+}
+
+/// `std` has one definition (population, ddof = 0, as NumPy's `std`) in the table, the JSON
+/// statistics and the `std` check's detail.
+#[test]
+fn std_is_the_population_std_in_the_statistics_and_the_check() {
+    let d = TempDir::new().unwrap();
+    // Eight values with mean 15 and Σ(x − x̄)² = 32: population std 2 (sample std 2.138).
+    let mut b = weightgen::write::npy_header(weightgen::dtype::DType::F32, &[8]).unwrap();
+    for x in [12.0f32, 14.0, 14.0, 14.0, 15.0, 15.0, 17.0, 19.0] {
+        b.extend(x.to_le_bytes());
+    }
+    std::fs::write(d.path().join("x.npy"), &b).unwrap();
+    let o = run_ok(
+        d.path(),
+        &[
+            "inspect", "--json", "x.npy", "--expect", "normal", "mean=15", "std=2",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &v["files"][0]["tensors"][0];
+    assert_eq!(t["stats"]["std"].as_f64(), Some(2.0));
+    let check = t["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["test"] == "std")
+        .unwrap();
+    let detail = check["detail"].as_str().unwrap();
+    assert!(detail.starts_with("2.000000e0 vs 2.000000e0"), "{detail}");
+    let table = run_ok(d.path(), &["inspect", "x.npy"]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    let row: Vec<&str> = table.lines().nth(2).unwrap().split_whitespace().collect();
+    assert_eq!(
+        &row[5..9],
+        ["1.5000e1", "2.0000e0", "1.2000e1", "1.9000e1"],
+        "{table}"
+    );
+}

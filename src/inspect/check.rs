@@ -18,16 +18,21 @@
 //! - `bounds` (uniform, truncated normal): min and max inside the support, whose ends are first
 //!   rounded to the file's dtype (a correct f32 sample can equal the rounded bound).
 //! - `mean`: |x̄ − μ| ≤ 5·σ/√n, plus the largest bias rounding to the dtype can cause.
-//! - `std`: |s² − σ²| ≤ 5·σ²·√((κ−1)/n) (κ the law's kurtosis: the standard error of a sample
-//!   variance), plus rounding; reported as standard deviations.
+//! - `std`: |s² − σ²| ≤ 5·σ²·√((κ−1)/n) + σ²/n (κ the law's kurtosis: the standard error of a
+//!   sample variance; σ²/n the bias of the population variance s² = Σ(x − x̄)²/n, the one
+//!   definition of std `inspect` shows, checks and prints, as NumPy's `std`), plus rounding;
+//!   reported as standard deviations.
 //! - `ks`: one-sample Kolmogorov–Smirnov against the exact CDF — of the law *rounded to the
 //!   file's dtype* for f16 and bf16, whose values are too coarse for a continuous CDF — at
-//!   α = 10⁻⁶ with Stephens' finite-n critical value; D is computed in flat memory by
-//!   [`KsBins`], and fails only when its exact lower bound exceeds the critical value.
+//!   α = 10⁻⁶ with Stephens' finite-n critical value; D is computed in flat memory in the one
+//!   streaming pass (`pass`): exactly for f16/bf16 (a histogram of bit patterns), within a
+//!   bin's probability mass for f32/f64 (counts in fine bins, the CDF evaluated only at their
+//!   edges: `stats::Grid`), and the test fails only when D's exact lower bound exceeds the
+//!   critical value.
 //!
 //! Does not own: computing the statistics (`stats`) or reading bytes (`read`).
 
-use super::stats::{Exact, KsBins, Moments, ks_critical};
+use super::stats::{Exact, KsBounds, Moments, ks_critical};
 use crate::read::ElemType;
 use crate::scheme::Distribution;
 use serde::Serialize;
@@ -151,7 +156,7 @@ pub fn value_tests(
     t: &ElemType,
     shape: &[u64],
     m: &Moments,
-    bins: Option<&KsBins>,
+    bins: Option<&KsBounds>,
     positional: Vec<CheckResult>,
 ) -> Vec<CheckResult> {
     let mut out = Vec::new();
@@ -240,8 +245,10 @@ fn moment_tests(
         ),
     ));
     if m.finite >= 2 {
-        let s2 = m.sample_var();
-        let tol_var = Z * var * ((kappa - 1.0) / n).sqrt() + 2.0 * u * (sigma + mu.abs()).powi(2);
+        // Population variance (ddof = 0), as shown in the table and JSON; E[s²] = σ²(1 − 1/n).
+        let s2 = m.var();
+        let tol_var =
+            Z * var * ((kappa - 1.0) / n).sqrt() + var / n + 2.0 * u * (sigma + mu.abs()).powi(2);
         let ok = (s2 - var).abs() <= tol_var;
         out.push(CheckResult::new(
             "std",
@@ -292,11 +299,7 @@ fn structural_tests(
     out.extend(bounds_test(law, t, m));
     if let Distribution::Orthogonal { gain, rows, cols } = *law {
         let n = m.finite as f64;
-        let sum_sq = if m.finite >= 2 {
-            m.sample_var() * (n - 1.0) + n * m.mean * m.mean
-        } else {
-            n * m.mean * m.mean
-        };
+        let sum_sq = m.m2 + n * m.mean * m.mean;
         let want = gain * gain * rows.min(cols) as f64;
         // Each squared value carries a relative rounding error ≤ 2u (plus summation error).
         let tol = (4.0 * unit_roundoff(t) + 1e-9) * want.max(f64::MIN_POSITIVE);

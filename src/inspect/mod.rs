@@ -9,23 +9,22 @@
 //! exit codes (the binary maps [`Error::CheckFailed`] to 3).
 
 pub mod check;
+mod pass;
 pub mod stats;
 pub mod structure;
 
 use crate::error::{Error, Result};
 use crate::fans::Convention;
 use crate::plan::Plan;
-use crate::read::{ByteOrder, ElemType, FileFormat, Parsed, TensorInfo, index};
+use crate::read::{FileFormat, Parsed, TensorInfo, index};
 use crate::scheme::{Distribution, Param};
 use crate::spec::{Spec, TensorSpec};
-use check::{CheckResult, rounded_cdf, value_tests};
+use check::{CheckResult, value_tests};
+use pass::summarise;
 use serde::{Deserialize, Serialize};
-use stats::{KsBins, Moments};
+use stats::{KsBounds, Moments};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Elements summarised together by one task.
-const CHUNK_ELEMS: usize = 1 << 16;
 
 /// The distribution a user expects every tensor of a file to follow: a scheme, its parameters,
 /// and the convention that gives its fans and meaning.
@@ -454,7 +453,7 @@ fn claim_checks(
     c: &Claim,
     recorded: &Recorded,
     m: Option<&Moments>,
-    bins: Option<&KsBins>,
+    bins: Option<&KsBounds>,
     positional: Vec<CheckResult>,
 ) -> Vec<CheckResult> {
     let mut checks = Vec::new();
@@ -542,156 +541,6 @@ fn missing_tensor(p: PlanEntry) -> TensorReport {
             false,
             "in the recorded weightgen.plan but not in the file",
         )],
-    }
-}
-
-/// Statistics of tensor `i` (None for undecodable types), when a random law is claimed its
-/// KS bins, and the results of the checks that need element positions (`structure`: exact
-/// patterns, orthogonality). Batches are split into chunks summarised in parallel; per-chunk
-/// moments are merged in chunk order, so results do not depend on the thread count.
-fn summarise(
-    parsed: &mut Parsed,
-    i: usize,
-    law: Option<&Distribution>,
-    qr_in_f64: bool,
-    progress: &mut dyn FnMut(u64),
-    release: &mut dyn FnMut(std::ops::Range<usize>),
-) -> Result<(Option<Moments>, Option<KsBins>, Vec<CheckResult>)> {
-    use rayon::prelude::*;
-    use structure::{Gram, Mismatches, Pattern, SparseColumns};
-    let info: TensorInfo = parsed.tensors[i].clone();
-    let Some(size) = info.dtype.decoded_size() else {
-        parsed.visit(
-            i,
-            &mut |b| {
-                progress(b.len() as u64);
-                Ok(())
-            },
-            release,
-        )?;
-        return Ok((None, None, Vec::new()));
-    };
-    let random = law.filter(|l| check::constant_value(l).is_none() && stats::is_elementwise(l));
-    let dtype: &ElemType = &info.dtype;
-    let mut positional = Vec::new();
-    let pattern =
-        match law.and_then(|l| Pattern::for_law(l, &info.shape, info.fortran_order, dtype)) {
-            Some(Ok(p)) => Some(p),
-            Some(Err(failed)) => {
-                positional.push(failed);
-                None
-            }
-            None => None,
-        };
-    let mut gram =
-        match law.and_then(|l| Gram::new(l, info.numel, info.fortran_order, dtype, qr_in_f64)) {
-            Some(Ok(g)) => Some(g),
-            Some(Err(note)) => {
-                positional.push(note);
-                None
-            }
-            None => None,
-        };
-    let mut sparse =
-        match law.and_then(|l| SparseColumns::new(l, &info.shape, info.fortran_order, dtype)) {
-            Some(Ok(s)) => Some(s),
-            Some(Err(note)) => {
-                positional.push(note);
-                None
-            }
-            None => None,
-        };
-    let mut total = Moments::default();
-    let mut bins = random.map(|_| KsBins::for_sample(info.numel));
-    let mut mismatches = Mismatches::default();
-    let mut at = 0u64; // stream position of the batch's first element
-    let order = info.byte_order;
-    parsed.visit(
-        i,
-        &mut |batch| {
-            type Acc = (Vec<(usize, Moments)>, Option<KsBins>, Mismatches);
-            let accs: Vec<Acc> = batch
-                .par_chunks(CHUNK_ELEMS * size)
-                .enumerate()
-                .fold(
-                    || {
-                        (
-                            Vec::new(),
-                            random.map(|_| KsBins::for_sample(info.numel)),
-                            Mismatches::default(),
-                        )
-                    },
-                    |(mut ms, mut b, mut mm): Acc, (k, chunk)| {
-                        let mut xs = Vec::with_capacity(chunk.len() / size);
-                        decode(dtype, order, chunk, &mut xs);
-                        ms.push((k, Moments::of(&xs)));
-                        if let (Some(b), Some(law)) = (b.as_mut(), random) {
-                            for &x in xs.iter().filter(|x| x.is_finite()) {
-                                let (g, gl) = rounded_cdf(law, dtype, x);
-                                b.add(g, gl);
-                            }
-                        }
-                        if let Some(p) = &pattern {
-                            mm.merge(&p.scan(at + (k * CHUNK_ELEMS) as u64, &xs));
-                        }
-                        (ms, b, mm)
-                    },
-                )
-                .collect();
-            let mut ms: Vec<(usize, Moments)> = Vec::new();
-            for (m, b, mm) in accs {
-                ms.extend(m);
-                if let (Some(all), Some(b)) = (bins.as_mut(), b) {
-                    all.merge(&b);
-                }
-                mismatches.merge(&mm);
-            }
-            ms.sort_by_key(|(k, _)| *k);
-            for (_, m) in ms {
-                total.merge(&m);
-            }
-            // The Gram matrix and column counts need the values in order: decode again.
-            if gram.is_some() || sparse.is_some() {
-                let mut xs = Vec::with_capacity(CHUNK_ELEMS);
-                for chunk in batch.chunks(CHUNK_ELEMS * size) {
-                    decode(dtype, order, chunk, &mut xs);
-                    if let Some(g) = gram.as_mut() {
-                        g.feed(&xs);
-                    }
-                    if let Some(s) = sparse.as_mut() {
-                        s.feed(&xs);
-                    }
-                }
-            }
-            at += (batch.len() / size) as u64;
-            progress(batch.len() as u64);
-            Ok(())
-        },
-        release,
-    )?;
-    if let Some(p) = &pattern {
-        positional.push(p.result(info.numel, &mismatches));
-    }
-    if let Some(g) = gram {
-        positional.push(g.result());
-    }
-    if let Some(s) = sparse {
-        positional.push(s.result());
-    }
-    Ok((Some(total), bins, positional))
-}
-
-fn decode(t: &ElemType, order: ByteOrder, bytes: &[u8], out: &mut Vec<f64>) {
-    match order {
-        ByteOrder::Little => t.decode_le(bytes, out),
-        ByteOrder::Big => {
-            let size = t.decoded_size().unwrap_or(1);
-            let mut le = bytes.to_vec();
-            for e in le.chunks_exact_mut(size) {
-                e.reverse();
-            }
-            t.decode_le(&le, out);
-        }
     }
 }
 

@@ -2,8 +2,10 @@
 //!
 //! Owns: the normal CDF Φ and its tails, truncated-normal moments, the [`Exact`] law of a
 //! [`Distribution`] (mean, variance, kurtosis, CDF, support), the one-pass summary statistics of
-//! a chunk of values ([`Moments`]) and the binned Kolmogorov–Smirnov accumulator ([`KsBins`])
-//! that lets a test against the exact CDF run chunk by chunk in flat memory. The statistical
+//! a chunk of values ([`Moments`]) and the Kolmogorov–Smirnov statistic from counts — in fine
+//! bins on a grid ([`Grid`], bounded within one bin's probability mass) or per distinct value
+//! ([`ks_atoms`], exact) — so a test against the exact CDF runs in one streaming pass in flat
+//! memory, with the CDF evaluated per bin edge rather than per element. The statistical
 //! tests (`tests/stats.rs`) use the same functions. Does not own: deciding pass or fail
 //! (`check`), nor reading files (`read`).
 
@@ -194,7 +196,7 @@ pub fn is_elementwise(d: &Distribution) -> bool {
 }
 
 /// One-sample Kolmogorov–Smirnov statistic D_n = sup |F_n − F| (sorts `xs`). Needs every
-/// value in memory; `inspect` uses [`KsBins`] instead.
+/// value in memory; `inspect` uses [`Grid`] and [`ks_atoms`] instead.
 pub fn ks(xs: &mut [f64], cdf: impl Fn(f64) -> f64) -> f64 {
     xs.sort_unstable_by(f64::total_cmp);
     let n = xs.len() as f64;
@@ -275,6 +277,47 @@ impl Moments {
         m
     }
 
+    /// Summary of values given as atoms: (value, count) for distinct finite values in
+    /// increasing order, plus the NaN and ±∞ counts (what a 16-bit tensor's histogram gives).
+    /// Sums run in value order, so the result depends only on the counts.
+    pub fn of_atoms(atoms: &[(f64, u64)], nan: u64, inf: u64) -> Moments {
+        let finite: u64 = atoms.iter().map(|a| a.1).sum();
+        let mut m = Moments {
+            count: finite + nan + inf,
+            finite,
+            nan,
+            inf,
+            ..Moments::default()
+        };
+        if finite > 0 {
+            // c·v is exact for a 16-bit v (≤ 11 significant bits) and c < 2⁴².
+            m.mean = atoms.iter().map(|&(v, c)| c as f64 * v).sum::<f64>() / finite as f64;
+            m.m2 = atoms
+                .iter()
+                .map(|&(v, c)| c as f64 * (v - m.mean) * (v - m.mean))
+                .sum();
+            m.min = atoms[0].0;
+            m.max = atoms[atoms.len() - 1].0;
+            m.zeros = atoms.iter().filter(|a| a.0 == 0.0).map(|a| a.1).sum();
+        }
+        m
+    }
+
+    /// The summary of consecutive parts, merged as a balanced binary tree (pairwise, so the
+    /// rounding error grows with log₂ of the number of parts; the order depends only on it).
+    pub fn merge_tree(parts: &[Moments]) -> Moments {
+        match parts.len() {
+            0 => Moments::default(),
+            1 => parts[0],
+            n => {
+                let (a, b) = parts.split_at(n / 2);
+                let mut m = Moments::merge_tree(a);
+                m.merge(&Moments::merge_tree(b));
+                m
+            }
+        }
+    }
+
     /// Combine with the summary of another, disjoint set of values.
     pub fn merge(&mut self, o: &Moments) {
         if o.finite > 0 {
@@ -303,121 +346,291 @@ impl Moments {
         if self.finite == 0 {
             f64::NAN
         } else {
-            (self.m2 / self.finite as f64).sqrt()
+            self.var().sqrt()
         }
     }
 
-    /// Unbiased sample variance (ddof = 1).
-    pub fn sample_var(&self) -> f64 {
-        if self.finite < 2 {
+    /// Population variance (ddof = 0, as NumPy's `var`): the one definition `inspect` shows
+    /// and checks (its square root is [`Moments::std`]).
+    pub fn var(&self) -> f64 {
+        if self.finite == 0 {
             f64::NAN
         } else {
-            self.m2 / (self.finite - 1) as f64
+            self.m2 / self.finite as f64
         }
     }
 }
 
-/// Number of bins of [`KsBins`]: the KS statistic is known to within the CDF mass of one bin
-/// (1/16384 for a continuous law; see [`KsBins::bounds`]).
-pub const KS_BINS: usize = 1 << 14;
+/// Most bins of a [`Grid`]: 2¹⁶ counts of 4 bytes (256 KiB per thread, cache-resident; a
+/// 512 KiB histogram measured 30% slower, smaller ones no faster: `docs/perf-notes.md` §3).
+pub const KS_BINS: usize = 1 << 16;
 
-/// The Kolmogorov–Smirnov statistic of values against the CDF `G` of a law, in one pass and
-/// flat memory. Each finite value x is put in bin ⌊G(x)·B⌋, and each bin keeps its count, the
-/// extreme G(x) and G(x−) (the law's left limit at x, which differs from G(x) when the law has
-/// atoms, e.g. a normal rounded to bf16). Because G is monotone, the largest value of a bin has
-/// exactly F_n = (values in bins ≤ k)/n and the smallest has F_n(x−) = (values in bins < k)/n,
-/// so those points give exact values of |F_n − G|; between them both functions move by at most
-/// a bin, which bounds the supremum from above.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KsBins {
-    count: Vec<u64>,
-    /// G(x) of the bin's largest value, G(x−) of its smallest.
-    max_g: Vec<f64>,
-    min_g_left: Vec<f64>,
-    /// G(x) of the bin's smallest value, G(x−) of its largest (for the upper bound).
-    min_g: Vec<f64>,
-    max_g_left: Vec<f64>,
+/// Bounds on the Kolmogorov–Smirnov statistic D_n = sup |F_n − G| of a sample against a law,
+/// from one streaming pass that never evaluates the CDF per element.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KsBounds {
+    n: u64,
+    lo: f64,
+    hi: f64,
 }
 
-impl Default for KsBins {
-    fn default() -> Self {
-        KsBins::with_bins(KS_BINS)
-    }
-}
-
-impl KsBins {
-    /// Bins for a sample of `n` values: [`KS_BINS`], or fewer for a small sample (at least n,
-    /// so a bin's CDF mass 1/bins stays below 1/n — far below any critical value).
-    pub fn for_sample(n: u64) -> KsBins {
-        let b = (n.max(64).min(KS_BINS as u64) as usize).next_power_of_two();
-        KsBins::with_bins(b.min(KS_BINS))
-    }
-
-    fn with_bins(b: usize) -> KsBins {
-        KsBins {
-            count: vec![0; b],
-            max_g: vec![f64::NEG_INFINITY; b],
-            min_g_left: vec![f64::INFINITY; b],
-            min_g: vec![f64::INFINITY; b],
-            max_g_left: vec![f64::NEG_INFINITY; b],
-        }
-    }
-
-    /// Add one value with G(x) = `g` and G(x−) = `g_left` (equal for a continuous law).
-    pub fn add(&mut self, g: f64, g_left: f64) {
-        let b = self.count.len();
-        let k = ((g * b as f64) as usize).min(b - 1);
-        self.count[k] += 1;
-        self.max_g[k] = self.max_g[k].max(g);
-        self.min_g_left[k] = self.min_g_left[k].min(g_left);
-        self.min_g[k] = self.min_g[k].min(g);
-        self.max_g_left[k] = self.max_g_left[k].max(g_left);
-    }
-
-    /// Combine with another set of values (order-independent: counts, maxima, minima).
-    pub fn merge(&mut self, o: &KsBins) {
-        assert_eq!(self.count.len(), o.count.len(), "bins of one sample");
-        for k in 0..self.count.len() {
-            self.count[k] += o.count[k];
-            self.max_g[k] = self.max_g[k].max(o.max_g[k]);
-            self.min_g_left[k] = self.min_g_left[k].min(o.min_g_left[k]);
-            self.min_g[k] = self.min_g[k].min(o.min_g[k]);
-            self.max_g_left[k] = self.max_g_left[k].max(o.max_g_left[k]);
-        }
-    }
-
-    /// Values added.
+impl KsBounds {
+    /// Values tested (the finite ones).
     pub fn n(&self) -> u64 {
-        self.count.iter().sum()
+        self.n
     }
 
-    /// (lower, upper) bounds on D_n = sup |F_n − G|: the lower one is attained at a sample
-    /// value, so `lower > critical` proves the test fails.
+    /// (lower, upper) bounds on D_n. The lower one is |F_n − G| at points of the real line, so
+    /// `lower > critical` proves the test fails: deciding on it keeps the test conservative
+    /// (a false alarm is never more likely than α).
     pub fn bounds(&self) -> (f64, f64) {
-        let n = self.n() as f64;
-        if n == 0.0 {
-            return (0.0, 0.0);
+        (self.lo, self.hi)
+    }
+}
+
+/// Fine bins on a uniform grid in x for the KS test of f32/f64 (and integer) data.
+///
+/// A finite value x goes to bin `index(x)` = clamp(⌊(x − a)·s⌋, 0, M − 1), computed in f64
+/// (exact for an f32 or integer x; no FMA), so the same value lands in the same bin on every
+/// CPU and thread count. The grid spans the bulk of the law ([`Grid::for_law`]); bins 0 and
+/// M − 1 reach to −∞ and +∞. Because `index` is monotone, bin k holds exactly the values in
+/// [e_k, e_{k+1}) where e_k is the smallest value *of the data's type* with index ≥ k
+/// ([`Grid::edge`] finds it exactly, so rounding in `index` cannot misplace a value), and from
+/// the counts alone, with C_k the values in bins below k and p_k = G(e_{k+1}) − G(e_k):
+///
+/// - at each edge, F_n(e_k−) = C_k/n exactly and G(e_k−) = G(e_k) (continuous law), so
+///   D_lo = max_k |C_k/n − G(e_k)| ≤ D_n (a lower bound attained at real points);
+/// - inside bin k both functions are monotone, so there
+///   |F_n − G| ≤ max(C_{k+1}/n − G(e_k), G(e_{k+1}) − C_k/n) and D_hi is the largest of these;
+/// - each of those two terms is an edge discrepancy plus either p_k or c_k/n, so
+///   **D_lo ≤ D_n ≤ D_hi ≤ D_lo + max_k min(p_k, c_k/n)**: the within-bin error is at most one
+///   bin's probability mass. For a uniform law p_k = 1/M; for a normal on a grid of ±5σ,
+///   p_k ≤ 10/(√(2π)·M) ≈ 4/M inside (6.1·10⁻⁵ at M = 2¹⁶, against a critical value of
+///   1.6·10⁻⁴ for n = 2²⁸ at α = 10⁻⁶) and Φ(−5) + 4/M for the two end bins.
+///
+/// Only the edges of non-empty bins need G (between two non-empty bins F_n is constant and G
+/// monotone, so the extremes are at the ends), hence at most 2·min(n, M) CDF evaluations per
+/// tensor instead of n.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grid {
+    a: f64,
+    s: f64,
+    bins: usize,
+}
+
+/// A type the data can be stored as, ordered by a monotone integer key (for [`Grid::edge`]).
+pub trait Keyed: Copy {
+    /// A key whose order is the order of the values (finite ones).
+    fn key(self) -> i64;
+    fn from_key(k: i64) -> Self;
+    fn value(self) -> f64;
+    fn from_value(x: f64) -> Self;
+    /// Keys of the most negative and most positive finite values.
+    const KEYS: (i64, i64);
+}
+
+impl Keyed for f64 {
+    fn key(self) -> i64 {
+        let b = self.to_bits() as i64;
+        if b < 0 { i64::MIN - b } else { b }
+    }
+    fn from_key(k: i64) -> f64 {
+        f64::from_bits(if k < 0 { i64::MIN - k } else { k } as u64)
+    }
+    fn value(self) -> f64 {
+        self
+    }
+    fn from_value(x: f64) -> f64 {
+        x
+    }
+    const KEYS: (i64, i64) = (
+        i64::MIN - f64::MIN.to_bits() as i64,
+        f64::MAX.to_bits() as i64,
+    );
+}
+
+impl Keyed for f32 {
+    fn key(self) -> i64 {
+        let b = self.to_bits() as i32 as i64;
+        if b < 0 { i32::MIN as i64 - b } else { b }
+    }
+    fn from_key(k: i64) -> f32 {
+        let b = if k < 0 { i32::MIN as i64 - k } else { k };
+        f32::from_bits(b as i32 as u32)
+    }
+    fn value(self) -> f64 {
+        self as f64
+    }
+    fn from_value(x: f64) -> f32 {
+        x as f32
+    }
+    const KEYS: (i64, i64) = (
+        i32::MIN as i64 - f32::MIN.to_bits() as i32 as i64,
+        f32::MAX.to_bits() as i64,
+    );
+}
+
+impl Grid {
+    /// The grid for a sample of `n` values from `law`: M = n rounded up to a power of two,
+    /// between 64 and [`KS_BINS`], over the law's support (uniform) or mean ± 5σ cut to the
+    /// support (normal, truncated normal; beyond 5σ lies a mass of 5.7·10⁻⁷, in the end bins).
+    pub fn for_law(law: &Distribution, n: u64) -> Grid {
+        let bins = (n.clamp(64, KS_BINS as u64) as usize).next_power_of_two();
+        let (lo, hi) = match *law {
+            Distribution::Uniform { low, high } => (low, high),
+            Distribution::Normal { mean, std } => (mean - 5.0 * std, mean + 5.0 * std),
+            Distribution::TruncatedNormal {
+                mean,
+                std,
+                low,
+                high,
+            } => ((mean - 5.0 * std).max(low), (mean + 5.0 * std).min(high)),
+            _ => law.support(),
+        };
+        let s = bins as f64 / (hi - lo);
+        if lo.is_finite() && s.is_finite() && s > 0.0 {
+            Grid { a: lo, s, bins }
+        } else {
+            // No usable range: one bin (D_lo = 0, D_hi = 1: the test can only pass).
+            Grid {
+                a: 0.0,
+                s: 0.0,
+                bins: 1,
+            }
         }
+    }
+
+    /// Number of bins M.
+    pub fn bins(&self) -> usize {
+        self.bins
+    }
+
+    /// The bin of a finite value.
+    #[inline(always)]
+    pub fn index(&self, x: f64) -> usize {
+        let t = ((x - self.a) * self.s).max(0.0).min((self.bins - 1) as f64);
+        // SAFETY: t is in [0, M − 1] (`max` returns 0 for a NaN t), so it fits an i32. The
+        // unchecked conversion is one instruction per lane where `as` adds saturation fixups
+        // that keep the loop from vectorising. Truncation after max/min: monotone in x.
+        unsafe { t.to_int_unchecked::<i32>() as usize }
+    }
+
+    /// e_k: the smallest finite value of type `T` whose bin is ≥ k (1 ≤ k < M), or +∞ when no
+    /// value of `T` reaches bin k. Starts at the nominal edge a + k/s and gallops, then
+    /// bisects, over the type's ordered values, so it costs a few evaluations of `index`.
+    pub fn edge<T: Keyed>(&self, k: usize) -> f64 {
+        let (kmin, kmax) = T::KEYS;
+        let at = |key: i64| self.index(T::from_key(key).value()) >= k;
+        if !at(kmax) {
+            return f64::INFINITY;
+        }
+        if at(kmin) {
+            return T::from_key(kmin).value();
+        }
+        let nominal = T::from_value(self.a + k as f64 / self.s)
+            .key()
+            .clamp(kmin, kmax);
+        // Find lo < hi with !at(lo) and at(hi), then bisect.
+        let (mut lo, mut hi);
+        if at(nominal) {
+            hi = nominal;
+            let mut step = 1i64;
+            loop {
+                lo = hi.saturating_sub(step).max(kmin);
+                if !at(lo) {
+                    break;
+                }
+                hi = lo;
+                step = step.saturating_mul(2);
+            }
+        } else {
+            lo = nominal;
+            let mut step = 1i64;
+            loop {
+                hi = lo.saturating_add(step).min(kmax);
+                if at(hi) {
+                    break;
+                }
+                lo = hi;
+                step = step.saturating_mul(2);
+            }
+        }
+        while (hi as i128) - (lo as i128) > 1 {
+            let mid = ((lo as i128 + hi as i128) / 2) as i64;
+            if at(mid) { hi = mid } else { lo = mid }
+        }
+        T::from_key(hi).value()
+    }
+
+    /// D_lo and D_hi (see [`Grid`]) from the bin counts of a sample of values of type `T`
+    /// against the continuous CDF `cdf`.
+    pub fn bounds<T: Keyed>(&self, counts: &[u64], cdf: impl Fn(f64) -> f64) -> KsBounds {
+        assert_eq!(counts.len(), self.bins, "one count per bin");
+        let n: u64 = counts.iter().sum();
+        if n == 0 {
+            return KsBounds {
+                n,
+                lo: 0.0,
+                hi: 0.0,
+            };
+        }
+        let nf = n as f64;
+        // G(e_k), e_0 = −∞, e_M = +∞.
+        let g = |k: usize| -> f64 {
+            if k == 0 {
+                0.0
+            } else if k == self.bins {
+                1.0
+            } else {
+                let e = self.edge::<T>(k);
+                if e == f64::INFINITY { 1.0 } else { cdf(e) }
+            }
+        };
         let (mut lo, mut hi) = (0.0f64, 0.0f64);
         let mut before = 0u64;
-        for k in 0..self.count.len() {
-            let c = self.count[k];
+        // G at the left edge of the current bin, when already known.
+        let mut g_left: Option<(usize, f64)> = None;
+        for (k, &c) in counts.iter().enumerate() {
             if c == 0 {
                 continue;
             }
+            let gl = match g_left {
+                Some((j, v)) if j == k => v,
+                _ => g(k),
+            };
+            let gr = g(k + 1);
+            g_left = Some((k + 1, gr));
             let after = before + c;
-            let (fb, fa) = (before as f64 / n, after as f64 / n);
-            lo = lo
-                .max((fa - self.max_g[k]).abs())
-                .max((fb - self.min_g_left[k]).abs());
-            // Between the bin's smallest value v and largest w (x in [v, w)): F_n(x) lies in
-            // [fb, fa] and G(x) in [G(v), G(w−)]. (For a bin holding one atom this adds
-            // nothing beyond the exact points.)
-            hi = hi.max(fa - self.min_g[k]).max(self.max_g_left[k] - fb);
+            let (fb, fa) = (before as f64 / nf, after as f64 / nf);
+            lo = lo.max((fb - gl).abs()).max((fa - gr).abs());
+            hi = hi.max(fa - gl).max(gr - fb);
             before = after;
         }
-        (lo, hi.max(lo))
+        KsBounds {
+            n,
+            lo,
+            hi: hi.max(lo),
+        }
     }
+}
+
+/// The exact KS statistic of a sample given as atoms: (value, count) in increasing order of
+/// value, each value distinct, with `g(v)` = (G(v), G(v−)) for a law that may itself have
+/// atoms (a law rounded to f16/bf16). Between two sample values F_n is constant and G monotone,
+/// so the supremum is at the sample values or just below them: D is exact (D_lo = D_hi).
+pub fn ks_atoms(atoms: &[(f64, u64)], g: impl Fn(f64) -> (f64, f64)) -> KsBounds {
+    let n: u64 = atoms.iter().map(|a| a.1).sum();
+    let mut d = 0.0f64;
+    let mut before = 0u64;
+    for &(v, c) in atoms {
+        let after = before + c;
+        let (gv, gv_left) = g(v);
+        d = d
+            .max((after as f64 / n as f64 - gv).abs())
+            .max((before as f64 / n as f64 - gv_left).abs());
+        before = after;
+    }
+    KsBounds { n, lo: d, hi: d }
 }
 
 /// Critical value of the one-sample KS statistic at level `alpha`, with Stephens' (1970)
@@ -456,42 +669,106 @@ mod tests {
         assert!((m.mean - 4.0 / 3.0).abs() < 1e-15);
     }
 
+    /// Φ⁻¹ by bisection.
+    fn quantile(p: f64) -> f64 {
+        let (mut a, mut b) = (-40.0, 40.0);
+        for _ in 0..200 {
+            let m = 0.5 * (a + b);
+            if cdf(m) < p { a = m } else { b = m }
+        }
+        0.5 * (a + b)
+    }
+
+    /// Counts of `xs` (all finite) in the bins of `g`.
+    fn counts(g: &Grid, xs: &[f64]) -> Vec<u64> {
+        let mut c = vec![0u64; g.bins()];
+        for &x in xs {
+            c[g.index(x)] += 1;
+        }
+        c
+    }
+
     #[test]
-    fn binned_ks_brackets_the_exact_statistic() {
+    fn grid_ks_brackets_the_exact_statistic_within_a_bin_mass() {
         let law = Distribution::Normal {
             mean: 0.0,
             std: 1.0,
         };
-        // A deterministic, slightly wrong sample: quantiles of N(0.05, 1).
         let n = 5000;
-        let mut xs: Vec<f64> = (0..n)
-            .map(|i| {
-                let p = (i as f64 + 0.5) / n as f64;
-                // invert Φ by bisection
-                let (mut a, mut b) = (-10.0, 10.0);
-                for _ in 0..80 {
-                    let m = 0.5 * (a + b);
-                    if cdf(m) < p { a = m } else { b = m }
+        // Deterministic samples: quantiles of N(0.05, 1) (slightly wrong), of N(0, 1) (right),
+        // and of N(0, 1.6²) (wider, so values fall beyond the grid's ±5σ too).
+        for (shift, scale) in [(0.05, 1.0), (0.0, 1.0), (0.0, 1.6)] {
+            let xs: Vec<f64> = (0..n)
+                .map(|i| shift + scale * quantile((i as f64 + 0.5) / n as f64))
+                .collect();
+            let xs32: Vec<f64> = xs.iter().map(|&x| x as f32 as f64).collect();
+            for (data, is_f32) in [(&xs, false), (&xs32, true)] {
+                let exact = ks(&mut data.clone(), |x| law.cdf(x));
+                for size in [n as u64, 1 << 30] {
+                    let g = Grid::for_law(&law, size);
+                    let c = counts(&g, data);
+                    let b = if is_f32 {
+                        g.bounds::<f32>(&c, |x| law.cdf(x))
+                    } else {
+                        g.bounds::<f64>(&c, |x| law.cdf(x))
+                    };
+                    let (lo, hi) = b.bounds();
+                    assert_eq!(b.n(), n as u64);
+                    assert!(
+                        lo <= exact + 1e-12 && exact <= hi + 1e-12,
+                        "{lo} {exact} {hi}"
+                    );
+                    // A bin of a ±5σ grid holds at most 10·φ(0)/M of the law's mass (the end
+                    // bins Φ(−5) more).
+                    let mass = 10.0 / (2.0 * PI).sqrt() / g.bins() as f64 + 3e-7;
+                    assert!(hi - lo <= mass + 1e-12, "{lo} {hi} {mass}");
                 }
-                0.5 * (a + b) + 0.05
-            })
-            .collect();
-        let exact = ks(&mut xs, |x| law.cdf(x));
-        for (mut bins, width) in [
-            (KsBins::default(), KS_BINS),
-            (KsBins::for_sample(n as u64), 8192),
-        ] {
-            for &x in &xs {
-                let g = law.cdf(x);
-                bins.add(g, g);
             }
-            let (lo, hi) = bins.bounds();
-            assert!(
-                lo <= exact + 1e-12 && exact <= hi + 1e-12,
-                "{lo} {exact} {hi}"
-            );
-            assert!(hi - lo <= 1.0 / width as f64 + 1.0 / n as f64, "{lo} {hi}");
         }
+    }
+
+    #[test]
+    fn grid_edges_are_the_first_values_of_their_bins() {
+        let law = Distribution::Uniform {
+            low: -0.3,
+            high: 0.7,
+        };
+        let g = Grid::for_law(&law, 1 << 12);
+        assert_eq!(g.bins(), 1 << 12);
+        for k in 1..g.bins() {
+            let e = g.edge::<f32>(k);
+            let below = (e as f32).next_down() as f64;
+            assert!(g.index(e) >= k && g.index(below) < k, "{k} {e}");
+            let e = g.edge::<f64>(k);
+            assert!(g.index(e) >= k && g.index(e.next_down()) < k, "{k} {e}");
+            // The nominal edge, to within rounding.
+            assert!((e - (-0.3 + k as f64 / g.bins() as f64)).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn ks_of_atoms_is_exact() {
+        // Values with ties, against a continuous law: the atoms' D equals the sorted sample's.
+        let law = Distribution::Uniform {
+            low: 0.0,
+            high: 1.0,
+        };
+        let mut xs: Vec<f64> = (0..3000)
+            .map(|i| ((i * 7919) % 101) as f64 / 100.0)
+            .collect();
+        let exact = ks(&mut xs.clone(), |x| law.cdf(x));
+        xs.sort_by(f64::total_cmp);
+        let mut atoms: Vec<(f64, u64)> = Vec::new();
+        for x in xs {
+            match atoms.last_mut() {
+                Some((v, c)) if *v == x => *c += 1,
+                _ => atoms.push((x, 1)),
+            }
+        }
+        let b = ks_atoms(&atoms, |v| (law.cdf(v), law.cdf(v)));
+        let (lo, hi) = b.bounds();
+        assert_eq!((b.n(), lo), (3000, hi));
+        assert!((lo - exact).abs() < 1e-12, "{lo} {exact}");
     }
 
     #[test]

@@ -618,6 +618,14 @@ def check_inspect_numbers(binary, path, cwd):
                 and abs(got["std"] - want["std"]) <= 1e-9 * max(want["std"], 1e-300)))
         )
         C.check(ok, f"{name}:{tname} statistics equal NumPy's", f"inspect {got}\nnumpy {want}")
+        # One std everywhere: the `std` check reports the same population std (printed with
+        # 7 significant digits) as the statistics and NumPy's a.std().
+        for c in t.get("checks", []):
+            if c["test"] == "std":
+                shown = float(c["detail"].split()[0])
+                C.check(abs(shown - want["std"]) <= 1e-6 * want["std"],
+                        f"{name}:{tname} std check shows NumPy's std",
+                        f"check {c['detail']}, numpy {want['std']}")
 
 
 def group_inspect(binary, root):
