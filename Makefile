@@ -6,7 +6,7 @@ VPY    := $(VENV)/bin/python
 BIN    := target/debug/weightgen
 RBIN   := target/release/weightgen
 
-.PHONY: all build test test-rust test-interop test-large test-memory verify-torch fixtures-torch verify-hf verify-hf-selftest hf-fixtures bench-hf scipy-reference lint fmt fixtures study-docs demo bench man clean fuzz
+.PHONY: all build test test-rust test-interop test-large test-memory verify-torch fixtures-torch verify-hf verify-hf-selftest hf-fixtures bench-hf scipy-reference verify-clients lint fmt fixtures study-docs demo bench man clean fuzz
 
 all: build
 
@@ -110,6 +110,37 @@ $(SVENV)/.stamp: tests/reference/requirements.txt
 scipy-reference: $(SVENV)/.stamp
 	$(SVENV)/bin/python tests/reference/scipy_stats.py
 	$(CARGO) test --locked --test scipy_reference
+
+## verify-clients: the README's "Loading the files" guide, run: tests/clients/make_files.py
+## writes every format and dtype (and sharded and --hf-config checkpoints) with the current
+## build, then NumPy and JAX (target/venv-clients), PyTorch and transformers (the verify-hf venv,
+## about 5 GB), Candle 0.11 and Burn 0.22 (crates in tests/clients/, built into target/clients:
+## several minutes cold on 2 cores) load each and compare every tensor's SHA-256 with
+## `generate --json`; any mismatch, or a trap the guide names that is gone, fails. Not part of
+## `make test` (whose tests/clients_guide.rs checks the snippets are the clients' code).
+CVENV  := target/venv-clients
+CFILES := target/clients/files
+CLIENT_CARGO := $(CARGO) build --locked --quiet --target-dir ../../../target/clients
+$(CVENV)/.stamp: tests/clients/requirements.txt
+	$(PYTHON) -m venv $(CVENV)
+	$(CVENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+	touch $@
+
+verify-clients: $(CVENV)/.stamp $(HVENV)/.stamp
+	$(CARGO) build --locked
+	$(PYTHON) tests/clients/make_files.py $(BIN) $(CFILES)
+	$(CVENV)/bin/python tests/clients/python_client.py $(CFILES) numpy
+	$(CVENV)/bin/python tests/clients/python_client.py $(CFILES) jax
+	HF_HUB_OFFLINE=1 $(HVENV)/bin/python tests/clients/python_client.py $(CFILES) torch
+	@t=$$(date +%s); cd tests/clients/candle && $(CLIENT_CARGO) && \
+	  echo "candle: built in $$(( $$(date +%s) - t )) s"
+	target/clients/debug/weightgen-client-candle $(CFILES)
+	@t=$$(date +%s); cd tests/clients/candle && $(CLIENT_CARGO) --features deflate && \
+	  echo "candle --features deflate: built in $$(( $$(date +%s) - t )) s"
+	target/clients/debug/weightgen-client-candle $(CFILES)
+	@t=$$(date +%s); cd tests/clients/burn && $(CLIENT_CARGO) && \
+	  echo "burn: built in $$(( $$(date +%s) - t )) s"
+	target/clients/debug/weightgen-client-burn $(CFILES)
 
 ## lint: formatting, clippy, no tracked file pointing outside the repository, and the PyTorch
 ## fixtures agreeing with the script that makes them
