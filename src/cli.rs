@@ -277,12 +277,13 @@ impl GenerateArgs {
     }
 
     /// The job's fields, which these flags set.
-    const FIELDS: [&str; 5] = [
+    const FIELDS: [&str; 6] = [
         "shard",
         "index_only",
         "max_shard_size",
         "format",
         "compress",
+        "mlp",
     ];
 }
 
@@ -300,9 +301,12 @@ fn at(e: weightgen::Error, where_: &str) -> weightgen::Error {
 /// (`--max-shard-size`). Only names in `fields` (set by this subcommand's flags) are renamed.
 fn flagged(e: weightgen::Error, fields: &[&str]) -> weightgen::Error {
     use weightgen::Error as E;
-    let flag = |name: String| match fields.contains(&name.as_str()) {
-        true => format!("--{}", name.replace('_', "-")),
-        false => name,
+    // `max_shard_size` → `--max-shard-size`; `scheme relu:gain` → `--scheme relu:gain`.
+    let flag = |name: String| match name.split_once(' ').unwrap_or((&name, "")) {
+        (head, rest) if fields.contains(&head) => format!("--{} {rest}", head.replace('_', "-"))
+            .trim_end()
+            .to_string(),
+        _ => name,
     };
     match e {
         E::Invalid { where_, msg } => E::Invalid {
@@ -485,6 +489,21 @@ struct StudyArgs {
     plot: Option<String>,
 }
 
+impl StudyArgs {
+    /// The study options these flags set, as the library names them.
+    const FIELDS: [&str; 9] = [
+        "depth",
+        "width",
+        "input_dim",
+        "classes",
+        "activation",
+        "batch",
+        "input",
+        "jacobian_samples",
+        "scheme",
+    ];
+}
+
 fn study(args: &StudyArgs) -> Result<()> {
     use weightgen::study::{Study, StudyOptions, plot, run, table};
     let spec = match &args.spec {
@@ -510,8 +529,9 @@ fn study(args: &StudyArgs) -> Result<()> {
         jacobian_samples: args.jacobian_samples,
         schemes: args.scheme.clone(),
         spec,
-    })?;
-    let report = run(&study)?;
+    })
+    .map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
+    let report = run(&study).map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
     if let Some(path) = &args.plot {
         let svg = plot::to_svg(&report)?;
         std::fs::write(path, svg)

@@ -458,7 +458,7 @@ fn batch_norm_statistics(t: &mut Tensors, shape: Vec<u64>, keras: bool) {
 pub fn mlp(widths: &[u64]) -> Result<Vec<LayerSpec>> {
     if widths.len() < 2 {
         return Err(Error::invalid(
-            "--mlp",
+            "mlp",
             "needs at least two widths (input and output), e.g. 784,256,10",
         ));
     }
@@ -472,7 +472,7 @@ pub fn mlp(widths: &[u64]) -> Result<Vec<LayerSpec>> {
             weight: ParamSet::default(),
             bias: BiasSpec::Default,
             dims: BTreeMap::from([("in_features", vec![w[0]]), ("out_features", vec![w[1]])]),
-            origin: format!("--mlp layer {}", 2 * i),
+            origin: format!("mlp layer {}", 2 * i),
         })
         .collect())
 }

@@ -186,11 +186,6 @@ impl Param {
         }
     }
 
-    /// The command-line flag.
-    pub fn flag(self) -> String {
-        format!("--{}", self.key().replace('_', "-"))
-    }
-
     pub fn from_key(key: &str) -> Option<Param> {
         Param::ALL.into_iter().find(|p| p.key() == key)
     }

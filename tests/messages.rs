@@ -163,15 +163,15 @@ fn study_option_errors() {
         },
     ];
     let want = [
-        "--jacobian-samples: 5 is more than the batch (4)",
-        "--width cannot be used with --spec (the spec's 2-D tensors are the layers)",
+        "jacobian_samples: 5 is more than the batch (4)",
+        "width: cannot be used with a spec (the spec's 2-D tensors are the layers)",
         "tensors[1]: `b` takes 6 inputs but the layer before gives 8 (torch convention: [out, in])",
         "the spec needs at least two 2-D weight tensors (hidden layers, then the output layer)",
         "tensors[0]: the study takes dense layers only (2-D weights), `a` has shape [8, 4, 3]",
-        "--classes: must be at least 2",
+        "classes: must be at least 2",
         "layer size 100000 is outside 1..=16384 (each layer's Jacobian gets a full SVD)",
-        "--batch: batch 1048576 × 1024 units is more than 67108864 values per layer",
-        "--scheme kaiming_normal:mode (for tensor `fc1.weight`): kaiming schemes take fan_in or fan_out, got fan_avg (use variance_scaling)",
+        "batch: batch 1048576 × 1024 units is more than 67108864 values per layer",
+        "scheme kaiming_normal:mode (for tensor `fc1.weight`): kaiming schemes take fan_in or fan_out, got fan_avg (use variance_scaling)",
     ];
     for (o, want) in cases.into_iter().zip(want) {
         let got = study_error(o);

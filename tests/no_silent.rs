@@ -161,7 +161,7 @@ fn a_name_clash_between_the_spec_and_mlp_names_both_sources() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("tensors[0]: duplicate tensor name `0.weight` (also from --mlp layer 0"),
+        err.contains("tensors[0]: duplicate tensor name `0.weight` (also from mlp layer 0"),
         "{err}"
     );
 }

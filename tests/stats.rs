@@ -102,7 +102,7 @@ fn planned(
     };
     spec.defaults.set_scheme(scheme, "--scheme").unwrap();
     for (p, v) in params {
-        spec.defaults.set_str(*p, v, &p.flag()).unwrap();
+        spec.defaults.set_str(*p, v, p.key()).unwrap();
     }
     let plan = Plan::new(&spec, seed).unwrap();
     let t = plan.tensors[0].clone();

@@ -24,7 +24,7 @@ fn values(
     };
     spec.defaults.set_scheme(scheme, "--scheme").unwrap();
     for (p, v) in params {
-        spec.defaults.set_str(*p, v, &p.flag()).unwrap();
+        spec.defaults.set_str(*p, v, p.key()).unwrap();
     }
     let plan = Plan::new(&spec, seed).unwrap();
     let t = &plan.tensors[0];
@@ -165,7 +165,7 @@ fn structural_schemes_refuse_shapes_they_cannot_handle() {
         };
         spec.defaults.set_scheme(scheme, "--scheme").unwrap();
         for (p, v) in &params {
-            spec.defaults.set_str(*p, v, &p.flag()).unwrap();
+            spec.defaults.set_str(*p, v, p.key()).unwrap();
         }
         let e = Plan::new(&spec, 0).unwrap_err();
         assert!(

@@ -32,7 +32,7 @@ fn ours(dims: &str, scheme: &str, params: &[(Param, &str)]) -> Distribution {
     };
     spec.defaults.set_scheme(scheme, "--scheme").unwrap();
     for (p, v) in params {
-        spec.defaults.set_str(*p, v, &p.flag()).unwrap();
+        spec.defaults.set_str(*p, v, p.key()).unwrap();
     }
     Plan::new(&spec, 0).unwrap().tensors[0].params.distribution
 }

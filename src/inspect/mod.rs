@@ -42,7 +42,7 @@ impl Expect {
     pub fn from_args(items: &[String], convention: Convention) -> Result<(Expect, Vec<String>)> {
         let (scheme, rest) = items
             .split_first()
-            .ok_or_else(|| Error::invalid("--expect", "needs a scheme name"))?;
+            .ok_or_else(|| Error::invalid("expect", "needs a scheme name"))?;
         crate::scheme::Scheme::parse(scheme).map_err(|e| at_expect(e, ""))?;
         let mut params = Vec::new();
         let mut files = Vec::new();
@@ -51,7 +51,7 @@ impl Expect {
                 Some((k, v)) => {
                     let p = Param::from_key(&k.replace('-', "_")).ok_or_else(|| {
                         Error::invalid(
-                            "--expect",
+                            "expect",
                             format!("unknown parameter `{k}` (parameters are KEY=VALUE, e.g. nonlinearity=relu, mode=fan_out)"),
                         )
                     })?;
@@ -79,9 +79,9 @@ impl Expect {
             role: Default::default(),
             inherit: true,
         };
-        t.params.set_scheme(&self.scheme, "--expect")?;
+        t.params.set_scheme(&self.scheme, "expect")?;
         for (p, v) in &self.params {
-            t.params.set_str(*p, v, &format!("--expect {}", p.key()))?;
+            t.params.set_str(*p, v, &format!("expect {}", p.key()))?;
         }
         let spec = Spec {
             tensors: vec![t],
@@ -101,9 +101,9 @@ fn at_expect(e: Error, tensor: &str) -> Error {
         _ => e.to_string(),
     };
     if tensor.is_empty() {
-        Error::invalid("--expect", msg)
+        Error::invalid("expect", msg)
     } else {
-        Error::invalid(format!("--expect (tensor `{tensor}`)"), msg)
+        Error::invalid(format!("expect (tensor `{tensor}`)"), msg)
     }
 }
 

@@ -142,7 +142,7 @@ pub struct Study {
 
 /// Parse `NAME[:key=value,…]` into a scheme and its parameters; errors name `--scheme ARG`.
 pub fn parse_scheme_arg(arg: &str) -> Result<ParamSet> {
-    let origin = format!("--scheme {arg}");
+    let origin = format!("scheme {arg}");
     let (name, rest) = match arg.split_once(':') {
         Some((n, r)) => (n.trim(), Some(r)),
         None => (arg.trim(), None),
@@ -168,7 +168,7 @@ pub fn parse_scheme_arg(arg: &str) -> Result<ParamSet> {
                 format!("unknown parameter `{k}` (valid: {})", valid.join(", ")),
             )
         })?;
-        set.set_str(p, v.trim(), &format!("--scheme {name}:{key}"))?;
+        set.set_str(p, v.trim(), &format!("scheme {name}:{key}"))?;
     }
     Ok(set)
 }
@@ -222,30 +222,31 @@ struct Network {
     seed: u64,
 }
 
-/// `--jacobian-samples`: at most the batch.
+/// `jacobian_samples`: at most the batch.
 fn jacobian_samples(v: Option<usize>, batch: usize) -> Result<usize> {
     match v {
         None => Ok(DEFAULT_JACOBIAN_SAMPLES.min(batch)),
         Some(n) if n > batch => Err(Error::invalid(
-            "--jacobian-samples",
+            "jacobian_samples",
             format!("{n} is more than the batch ({batch})"),
         )),
         Some(n) => Ok(n),
     }
 }
 
-/// The network of `--spec`: its 2-D tensors, checked to chain; no size flag beside it.
+/// The network of a spec: its 2-D tensors, checked to chain; no size option beside it.
 fn spec_network(o: &StudyOptions, spec: &Spec) -> Result<Network> {
     for (flag, v) in [
-        ("--depth", o.depth),
-        ("--width", o.width),
-        ("--input-dim", o.input_dim),
-        ("--classes", o.classes),
+        ("depth", o.depth),
+        ("width", o.width),
+        ("input_dim", o.input_dim),
+        ("classes", o.classes),
     ] {
         if v.is_some() {
-            return Err(Error::Usage(format!(
-                "{flag} cannot be used with --spec (the spec's 2-D tensors are the layers)"
-            )));
+            return Err(Error::invalid(
+                flag,
+                "cannot be used with a spec (the spec's 2-D tensors are the layers)",
+            ));
         }
     }
     let convention = spec.convention.unwrap_or_default();
@@ -281,13 +282,13 @@ fn spec_network(o: &StudyOptions, spec: &Spec) -> Result<Network> {
 
 /// The network of the size flags: `--depth` hidden layers of `--width` units.
 fn flag_network(o: &StudyOptions) -> Result<Network> {
-    let depth = positive("--depth", o.depth, DEFAULT_DEPTH)?;
-    let width = positive("--width", o.width, DEFAULT_WIDTH)?;
-    let input_dim = positive("--input-dim", o.input_dim, DEFAULT_INPUT_DIM)?;
+    let depth = positive("depth", o.depth, DEFAULT_DEPTH)?;
+    let width = positive("width", o.width, DEFAULT_WIDTH)?;
+    let input_dim = positive("input_dim", o.input_dim, DEFAULT_INPUT_DIM)?;
     let classes = match o.classes {
         None => DEFAULT_CLASSES,
         Some(c) if c < 2 => {
-            return Err(Error::invalid("--classes", "must be at least 2"));
+            return Err(Error::invalid("classes", "must be at least 2"));
         }
         Some(c) => c,
     };
@@ -345,7 +346,7 @@ fn unit_counts(dims: &[u64], batch: usize) -> Result<Vec<usize>> {
         .is_none_or(|n| n > MAX_BATCH_UNITS)
     {
         return Err(Error::invalid(
-            "--batch",
+            "batch",
             format!(
                 "batch {batch} × {widest} units is more than {MAX_BATCH_UNITS} values per layer"
             ),
@@ -395,13 +396,13 @@ impl Study {
     pub fn new(o: &StudyOptions) -> Result<Study> {
         let activation = match &o.activation {
             None => Activation::Tanh,
-            Some(a) => Activation::parse(a).map_err(|e| at(e, "--activation"))?,
+            Some(a) => Activation::parse(a).map_err(|e| at(e, "activation"))?,
         };
         let input = match &o.input {
             None => InputDist::Uniform,
-            Some(s) => InputDist::parse(s).map_err(|e| at(e, "--input"))?,
+            Some(s) => InputDist::parse(s).map_err(|e| at(e, "input"))?,
         };
-        let batch = positive("--batch", o.batch, DEFAULT_BATCH)?;
+        let batch = positive("batch", o.batch, DEFAULT_BATCH)?;
         let jacobian_samples = jacobian_samples(o.jacobian_samples, batch)?;
         let schemes: Vec<ParamSet> = o
             .schemes
