@@ -286,9 +286,9 @@ impl Part {
         let n = layout.shards.len();
         match self {
             Part::All => Ok(()),
-            Part::Shard(0) => Err(Error::invalid("--shard", "shards are numbered from 1")),
+            Part::Shard(0) => Err(Error::invalid("shard", "shards are numbered from 1")),
             Part::Shard(k) if k > n => Err(Error::invalid(
-                "--shard",
+                "shard",
                 format!(
                     "shard {k} does not exist: this checkpoint has {n} shard{} at a max shard size of {} bytes",
                     if n == 1 { "" } else { "s" },
@@ -297,7 +297,7 @@ impl Part {
             )),
             Part::Shard(_) => Ok(()),
             Part::Index if n == 1 => Err(Error::invalid(
-                "--index-only",
+                "index_only",
                 format!(
                     "this checkpoint is one file, {}, which needs no index",
                     layout.shards[0].file
