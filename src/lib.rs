@@ -101,7 +101,7 @@ pub mod stream;
 #[cfg(feature = "study")]
 pub mod study;
 pub mod summary;
-pub mod table;
+pub(crate) mod table;
 pub mod write;
 
 pub use error::{Error, Result};
