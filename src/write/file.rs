@@ -1,12 +1,19 @@
 //! File safety, in one place for every writer.
 //!
 //! Regular files are written to a temp file in the destination directory (mode 0666 & !umask,
-//! or the replaced file's mode), flushed, fsynced, renamed over the destination (or, without
-//! `--force`, renamed only if nothing is there — `persist_noclobber`), and the directory is
-//! fsynced. On any error the temp file is removed and an existing destination is untouched.
-//! FIFOs and character devices are written into directly, never renamed over; block devices,
-//! sockets and directories are refused. A symlink is followed to the file it names.
-//! Free space is checked against the exact output size before anything is written.
+//! or the replaced file's mode), flushed, fsynced, given the destination's name, and the
+//! directory is fsynced. On Linux the temp file is anonymous (`O_TMPFILE`): it has no name
+//! until `linkat` gives it the destination's (which fails if anything is there, so without
+//! `--force` nothing is clobbered, even a file that appeared while writing); with `--force` it
+//! is linked under a temp name and renamed over the destination. A killed run (SIGKILL, power
+//! loss) therefore leaves nothing. Where the filesystem has no `O_TMPFILE`, the temp file is
+//! named `.NAME.weightgen-PID-RANDOM.tmp`, flock-ed while written and renamed into place
+//! (`persist_noclobber` without `--force`); a later run removes such files whose process is
+//! gone and whose lock is free ([`remove_stale_temps`]), never a live run's. On any error the
+//! temp file is removed and an existing destination is untouched. FIFOs and character devices
+//! are written into directly, never renamed over; block devices, sockets and directories are
+//! refused. A symlink is followed to the file it names. Free space is checked against the exact
+//! output size before anything is written.
 
 use super::Sink;
 use crate::error::{Error, Result};
@@ -297,6 +304,7 @@ fn write_temp(
 ) -> Result<Temp> {
     let ctx = dest.display().to_string();
     let creating = |e| Error::io(format!("creating a temp file in {}", dir.display()), e);
+    remove_stale_temps(dir);
     let anon = if anonymous && anonymous_allowed() {
         open_anonymous(dir, perms.mode()).map_err(creating)?
     } else {
@@ -310,7 +318,6 @@ fn write_temp(
             },
         },
         None => {
-            remove_stale_temps(dir);
             let (file, path) = tempfile::Builder::new()
                 .prefix(&temp_prefix(dest))
                 .suffix(".tmp")
