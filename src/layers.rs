@@ -8,8 +8,8 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fans::{Convention, fans};
-use crate::scheme::{Role, Scheme};
 use crate::params::{ParamSet, TensorSpec};
+use crate::scheme::{Role, Scheme};
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -172,4 +172,3 @@ pub struct TensorSpec {
     /// weights); biases, norms and embeddings have their own defaults.
     pub inherit: bool,
 }
-

@@ -39,7 +39,6 @@ pub struct Spec {
     pub model: Option<crate::model::config::HfConfig>,
 }
 
-
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
