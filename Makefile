@@ -6,7 +6,7 @@ VPY    := $(VENV)/bin/python
 BIN    := target/debug/weightgen
 RBIN   := target/release/weightgen
 
-.PHONY: all build test test-rust test-interop test-large test-memory verify-torch fixtures-torch verify-hf verify-hf-selftest hf-fixtures bench-hf scipy-reference verify-clients lint fmt fixtures study-docs demo bench man clean fuzz
+.PHONY: all build test test-rust test-interop test-large test-memory verify-torch fixtures-torch verify-hf verify-hf-selftest hf-fixtures bench-hf scipy-reference verify-clients lint fmt fixtures study-docs demo bench man wheel test-wheel clean fuzz
 
 all: build
 
@@ -200,10 +200,40 @@ fuzz:
 	fi
 	WEIGHTGEN_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --locked --test mutate -- --nocapture
 
+## man: one man page per subcommand (weightgen-generate.1, weightgen-inspect.1, …) and
+## weightgen.1, into target/man (`man -l target/man/weightgen-generate.1` reads one)
 man:
 	$(CARGO) build --release --locked
-	mkdir -p target/man
-	$(RBIN) man > target/man/weightgen.1
+	$(RBIN) man --dir target/man
+
+## wheel: a Python wheel holding the `weightgen` command (maturin, bindings = "bin"; see
+## pyproject.toml) in target/wheels; maturin comes from PyPI into target/venv-maturin
+MVENV := target/venv-maturin
+$(MVENV)/.stamp: tests/wheel/requirements.txt
+	$(PYTHON) -m venv $(MVENV)
+	$(MVENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/wheel/requirements.txt
+	touch $@
+
+wheel: $(MVENV)/.stamp
+	rm -f target/wheels/weightgen-*.whl
+	$(MVENV)/bin/maturin build --release --locked --out target/wheels
+
+## test-wheel: the README's install commands, each into a fresh root under target/: the wheel
+## of `make wheel` and `pip install .` into new venvs, and `cargo install --locked --path .`;
+## each installed `weightgen` must print the version and write the cargo build's bytes (slow:
+## release builds; not part of `make test`)
+WVENV := target/venv-wheel-test
+test-wheel: wheel
+	$(CARGO) build --release --locked
+	rm -rf $(WVENV) $(WVENV)-src target/cargo-install-test
+	$(PYTHON) -m venv $(WVENV)
+	$(WVENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-index target/wheels/weightgen-*.whl
+	$(PYTHON) tests/wheel/check.py $(WVENV) $(RBIN) Cargo.toml
+	$(PYTHON) -m venv $(WVENV)-src
+	$(WVENV)-src/bin/python -m pip install --quiet --disable-pip-version-check .
+	$(PYTHON) tests/wheel/check.py $(WVENV)-src $(RBIN) Cargo.toml
+	CARGO_TARGET_DIR=target $(CARGO) install --quiet --locked --path . --root target/cargo-install-test
+	$(PYTHON) tests/wheel/check.py target/cargo-install-test $(RBIN) Cargo.toml
 
 clean:
 	$(CARGO) clean

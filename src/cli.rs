@@ -48,8 +48,13 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) on stdout.
-    Man,
+    /// Print the man page (roff) on stdout; with --dir, write one page per subcommand.
+    Man {
+        /// Write weightgen.1 and one weightgen-SUBCOMMAND.1 per subcommand (weightgen-generate.1,
+        /// weightgen-inspect.1, …) into DIR, created if missing.
+        #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Measure activations, gradients and layer Jacobians of a deep network under each scheme
     /// (Glorot & Bengio 2010).
     Study(Box<StudyArgs>),
@@ -80,11 +85,11 @@ struct GenerateArgs {
     tensors: Vec<String>,
 
     /// Output file; `-` writes to stdout (.npy and .safetensors only).
-    #[arg(short, long, value_name = "PATH", required_unless_present = "dry_run")]
+    #[arg(short, long, value_name = "PATH", required_unless_present = "dry_run", value_hint = clap::ValueHint::FilePath)]
     output: Option<String>,
 
     /// JSON spec file (`-` reads stdin).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     spec: Option<String>,
 
     /// A Hugging Face model's config.json (or a directory holding one): write the checkpoint
@@ -102,21 +107,21 @@ struct GenerateArgs {
     mlp: Option<String>,
 
     /// Output format [npy, npz, safetensors]; default from the output's extension.
-    #[arg(long, value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT", value_parser = Offer(format_names), hide_possible_values = true)]
     format: Option<String>,
 
     /// Initialisation scheme (see `weightgen schemes`) [default: xavier_uniform].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = Offer(scheme_names), hide_possible_values = true)]
     scheme: Option<String>,
 
     /// Gain, instead of the one --nonlinearity gives (not both).
     #[arg(long, value_name = "G", allow_hyphen_values = true)]
     gain: Option<String>,
     /// Fan mode [fan_in, fan_out, fan_avg, fan_geo_avg].
-    #[arg(long, value_name = "MODE")]
+    #[arg(long, value_name = "MODE", value_parser = Offer(mode_names), hide_possible_values = true)]
     mode: Option<String>,
     /// Nonlinearity for the gain, as PyTorch's calculate_gain [linear, conv1d…conv_transpose3d, sigmoid, tanh, relu, leaky_relu, selu].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = Offer(nonlinearity_names), hide_possible_values = true)]
     nonlinearity: Option<String>,
     /// Negative slope of leaky_relu.
     #[arg(long, value_name = "A", allow_hyphen_values = true)]
@@ -125,7 +130,7 @@ struct GenerateArgs {
     #[arg(long, value_name = "S", allow_hyphen_values = true)]
     scale: Option<String>,
     /// Distribution of variance_scaling [truncated_normal, normal, untruncated_normal, uniform].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = Offer(distribution_names), hide_possible_values = true)]
     distribution: Option<String>,
     /// Mean (normal, truncated_normal).
     #[arg(long, value_name = "X", allow_hyphen_values = true)]
@@ -156,10 +161,10 @@ struct GenerateArgs {
     fan_out: Option<String>,
 
     /// Axis convention and meaning of "normal" schemes [torch, keras] [default: torch].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = Offer(convention_names), hide_possible_values = true)]
     convention: Option<String>,
     /// Element type [f32, f64, f16, bf16] [default: f32].
-    #[arg(long, value_name = "DTYPE")]
+    #[arg(long, value_name = "DTYPE", value_parser = Offer(dtype_names), hide_possible_values = true)]
     dtype: Option<String>,
     /// Seed (0 to 2^64-1; with --rng torch also negative, as torch.manual_seed). Without it a
     /// seed is drawn from the OS, printed on stderr and recorded in the file.
@@ -169,7 +174,7 @@ struct GenerateArgs {
     /// (PyTorch 2.15's CPU generator: torch.manual_seed(N), then each tensor's init in plan
     /// order, bit for bit as x86 wheels compute it, including trunc_normal_'s MKL-log rejection
     /// branch; orthogonal is refused). torch is sequential: one core, slower for huge models.
-    #[arg(long, value_name = "RNG")]
+    #[arg(long, value_name = "RNG", value_parser = Offer(rng_names), hide_possible_values = true)]
     rng: Option<String>,
 
     /// Write a sharded Hugging Face checkpoint: model-0000K-of-0000N.safetensors files of at
@@ -287,6 +292,93 @@ impl GenerateArgs {
     ];
 }
 
+/// A flag's value parser for names: takes any string (the library parses it, so flags and JSON
+/// give the same messages) but offers the names (from the function) to shell completions and
+/// man pages.
+#[derive(Clone)]
+struct Offer(fn() -> Vec<&'static str>);
+
+impl clap::builder::TypedValueParser for Offer {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            (self.0)()
+                .into_iter()
+                .map(clap::builder::PossibleValue::new),
+        ))
+    }
+}
+
+/// Scheme names, then their aliases.
+fn scheme_names() -> Vec<&'static str> {
+    let names = Scheme::ALL.iter().map(|s| s.name());
+    names
+        .chain(Scheme::ALL.iter().flat_map(|s| s.aliases().iter().copied()))
+        .collect()
+}
+
+fn dtype_names() -> Vec<&'static str> {
+    weightgen::dtype::DType::NAMES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+fn nonlinearity_names() -> Vec<&'static str> {
+    weightgen::scheme::Nonlinearity::ALL
+        .iter()
+        .map(|n| n.name())
+        .collect()
+}
+
+fn mode_names() -> Vec<&'static str> {
+    weightgen::scheme::Mode::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect()
+}
+
+fn distribution_names() -> Vec<&'static str> {
+    weightgen::scheme::VsDistribution::ALL
+        .iter()
+        .map(|d| d.name())
+        .collect()
+}
+
+fn format_names() -> Vec<&'static str> {
+    [Format::Npy, Format::Npz, Format::Safetensors]
+        .iter()
+        .map(|f| f.name())
+        .collect()
+}
+
+fn convention_names() -> Vec<&'static str> {
+    [Convention::Torch, Convention::Keras]
+        .iter()
+        .map(|c| c.name())
+        .collect()
+}
+
+fn rng_names() -> Vec<&'static str> {
+    use weightgen::stream::RngKind;
+    [RngKind::Native, RngKind::Torch]
+        .iter()
+        .map(|r| r.name())
+        .collect()
+}
+
 /// `e` located at `where_` unless it already names a place.
 fn at(e: weightgen::Error, where_: &str) -> weightgen::Error {
     match e {
@@ -339,11 +431,17 @@ pub fn run(cancel: &Cancel) -> Result<()> {
             clap_complete::generate(shell, &mut cmd, "weightgen", &mut buf);
             stdout_bytes(&buf)
         }
-        Command::Man => {
-            let man = clap_mangen::Man::new(Cli::command());
+        Command::Man { dir: None } => {
+            // The same page as `--dir` writes: no weightgen-help(1), which has no page.
+            let man = clap_mangen::Man::new(Cli::command().disable_help_subcommand(true));
             let mut buf = Vec::new();
             man.render(&mut buf).context("rendering the man page")?;
             stdout_bytes(&buf)
+        }
+        Command::Man { dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .with_context(|| format!("writing man pages into {}", dir.display()))
         }
     }
 }
@@ -476,7 +574,7 @@ struct StudyArgs {
     seed: Option<u64>,
     /// A scheme to study, with parameters as NAME:key=value,… (repeatable)
     /// [default: standard and xavier_uniform].
-    #[arg(long, value_name = "SCHEME")]
+    #[arg(long, value_name = "SCHEME", value_parser = Offer(scheme_names), hide_possible_values = true)]
     scheme: Vec<String>,
     /// JSON spec whose 2-D tensors, in order, are the layers (the last one is the output layer).
     #[arg(long, value_name = "FILE")]
@@ -570,7 +668,7 @@ struct InspectArgs {
     #[arg(long, value_name = "SCHEME [KEY=VALUE]", num_args = 1..)]
     expect: Vec<String>,
     /// Convention for --expect [torch, keras] [default: torch].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = Offer(convention_names), hide_possible_values = true)]
     convention: Option<String>,
     /// Threads reading and summarising data (default: all cores).
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]

@@ -43,19 +43,53 @@ impl DType {
         }
     }
 
-    /// Parse a user-supplied dtype name (case-insensitive; `float32`, `half`, … accepted).
+    /// Every accepted name, canonical first for each dtype. `float` is PyTorch's and C's
+    /// (`torch.float` = float32), not NumPy's (`np.float64`); see the README's table of names.
+    pub const NAMES: [(&'static str, DType); 17] = [
+        ("f32", DType::F32),
+        ("float32", DType::F32),
+        ("fp32", DType::F32),
+        ("float", DType::F32),
+        ("f64", DType::F64),
+        ("float64", DType::F64),
+        ("fp64", DType::F64),
+        ("double", DType::F64),
+        ("f16", DType::F16),
+        ("float16", DType::F16),
+        ("fp16", DType::F16),
+        ("half", DType::F16),
+        ("bf16", DType::BF16),
+        ("bfloat16", DType::BF16),
+        ("i64", DType::I64),
+        ("int64", DType::I64),
+        ("long", DType::I64),
+    ];
+
+    /// Parse a user-supplied dtype name (case-insensitive; `float32`, `fp16`, `half`, `bfloat16`,
+    /// … accepted: [`DType::NAMES`]); an unknown name's error offers the closest ones.
     pub fn parse(s: &str) -> Result<DType> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" | "float32" | "float" => Ok(DType::F32),
-            "f64" | "float64" | "double" => Ok(DType::F64),
-            "f16" | "float16" | "half" => Ok(DType::F16),
-            "bf16" | "bfloat16" => Ok(DType::BF16),
-            "i64" | "int64" | "long" => Ok(DType::I64),
-            _ => Err(Error::invalid(
+        crate::names::find(s, &DType::NAMES).ok_or_else(|| {
+            let all: Vec<&str> = DType::NAMES.iter().map(|(n, _)| *n).collect();
+            let aliases: Vec<String> = DType::ALL
+                .iter()
+                .map(|&d| {
+                    let other: Vec<&str> = DType::NAMES
+                        .iter()
+                        .filter(|(n, v)| *v == d && *n != d.name())
+                        .map(|(n, _)| *n)
+                        .collect();
+                    format!("{} = {}", other.join("/"), d.name())
+                })
+                .collect();
+            Error::invalid(
                 "",
-                format!("unknown dtype `{s}` (valid: f32, f64, f16, bf16, i64)"),
-            )),
-        }
+                format!(
+                    "unknown dtype `{s}`{} (valid: f32, f64, f16, bf16, i64; aliases: {})",
+                    crate::names::did_you_mean(s, &all),
+                    aliases.join(", ")
+                ),
+            )
+        })
     }
 
     /// Bytes per element.

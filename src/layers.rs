@@ -71,10 +71,23 @@ impl LayerKind {
                 .or_else(|| k.strip_prefix("conv").and_then(|r| conv(r, false))),
         };
         kind.ok_or_else(|| {
+            let aliases = [
+                "dense",
+                "layernorm",
+                "rmsnorm",
+                "batch_norm1d",
+                "batch_norm2d",
+                "batch_norm3d",
+                "groupnorm",
+            ];
+            let mut all = LayerKind::NAMES.to_vec();
+            all.push("group_norm");
+            all.extend(aliases);
             Error::invalid(
                 "",
                 format!(
-                    "unknown layer type `{s}` (valid: {}, group_norm)",
+                    "unknown layer type `{s}`{} (valid: {}, group_norm; also PyTorch's class names: Linear, Conv2d, ConvTranspose2d, LayerNorm, RMSNorm, BatchNorm2d, GroupNorm, …, and dense)",
+                    crate::names::did_you_mean(s, &all),
                     LayerKind::NAMES.join(", ")
                 ),
             )

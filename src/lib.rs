@@ -92,6 +92,7 @@ mod json;
 pub mod layers;
 pub mod memory;
 pub mod model;
+mod names;
 mod params;
 pub mod plan;
 pub mod read;

@@ -275,19 +275,40 @@ impl Scheme {
         }
     }
 
-    /// Parse a name: canonical, alias, `-` accepted for `_`, case-insensitive.
+    /// Parse a name: canonical or alias, case-insensitive, `-` accepted for `_`, underscores
+    /// optional (Keras' class names: `GlorotUniform`, `HeNormal`). An unknown name's error
+    /// offers the closest names ("did you mean"; a bare family name such as `glorot` is
+    /// ambiguous and gets both members) and lists every name and alias.
     pub fn parse(s: &str) -> Result<Scheme> {
-        let k = s.trim().to_ascii_lowercase().replace('-', "_");
-        Scheme::ALL
+        let table: Vec<(&str, Scheme)> = Scheme::ALL
             .into_iter()
-            .find(|sc| sc.name() == k || sc.aliases().contains(&k.as_str()))
-            .ok_or_else(|| {
-                let names: Vec<&str> = Scheme::ALL.iter().map(|s| s.name()).collect();
-                Error::invalid(
-                    "",
-                    format!("unknown scheme `{s}` (valid: {})", names.join(", ")),
-                )
+            .flat_map(|sc| {
+                std::iter::once(sc.name())
+                    .chain(sc.aliases().iter().copied())
+                    .map(move |n| (n, sc))
             })
+            .collect();
+        crate::names::find(s, &table).ok_or_else(|| {
+            let all: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = Scheme::ALL.iter().map(|s| s.name()).collect();
+            let aliases: Vec<String> = Scheme::ALL
+                .iter()
+                .flat_map(|sc| {
+                    sc.aliases()
+                        .iter()
+                        .map(move |a| format!("{a} = {}", sc.name()))
+                })
+                .collect();
+            Error::invalid(
+                "",
+                format!(
+                    "unknown scheme `{s}`{} (valid: {}; aliases: {})",
+                    crate::names::did_you_mean(s, &all),
+                    names.join(", "),
+                    aliases.join(", ")
+                ),
+            )
+        })
     }
 
     /// The parameters this scheme takes, with their defaults as shown to users.
@@ -486,7 +507,8 @@ pub enum Nonlinearity {
 }
 
 impl Nonlinearity {
-    const ALL: [Nonlinearity; 12] = [
+    /// Every nonlinearity, in PyTorch's `calculate_gain` order.
+    pub const ALL: [Nonlinearity; 12] = [
         Nonlinearity::Linear,
         Nonlinearity::Conv1d,
         Nonlinearity::Conv2d,
@@ -518,21 +540,21 @@ impl Nonlinearity {
         }
     }
 
+    /// Parse a name (case-insensitive, `-` for `_`, underscores optional: `LeakyReLU`).
     pub fn parse(s: &str) -> Result<Nonlinearity> {
-        let k = s.trim().to_ascii_lowercase().replace('-', "_");
-        Nonlinearity::ALL
-            .into_iter()
-            .find(|n| n.name() == k)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Nonlinearity::ALL.iter().map(|n| n.name()).collect();
-                Error::invalid(
-                    "",
-                    format!(
-                        "unknown nonlinearity `{s}` (valid: {}; PyTorch's calculate_gain has no others, pass --gain instead)",
-                        names.join(", ")
-                    ),
-                )
-            })
+        let table: Vec<(&str, Nonlinearity)> =
+            Nonlinearity::ALL.iter().map(|&n| (n.name(), n)).collect();
+        crate::names::find(s, &table).ok_or_else(|| {
+            let names: Vec<&str> = Nonlinearity::ALL.iter().map(|n| n.name()).collect();
+            Error::invalid(
+                "",
+                format!(
+                    "unknown nonlinearity `{s}`{} (valid: {}; PyTorch's calculate_gain has no others, pass --gain instead)",
+                    crate::names::did_you_mean(s, &names),
+                    names.join(", ")
+                ),
+            )
+        })
     }
 
     /// `torch.nn.init.calculate_gain(nonlinearity, param)`, same operations in f64:
@@ -580,17 +602,23 @@ impl Mode {
         }
     }
 
+    /// Every mode.
+    pub const ALL: [Mode; 4] = [Mode::FanIn, Mode::FanOut, Mode::FanAvg, Mode::FanGeoAvg];
+
     pub fn parse(s: &str) -> Result<Mode> {
-        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "fan_in" => Ok(Mode::FanIn),
-            "fan_out" => Ok(Mode::FanOut),
-            "fan_avg" => Ok(Mode::FanAvg),
-            "fan_geo_avg" => Ok(Mode::FanGeoAvg),
-            _ => Err(Error::invalid(
+        const ALL: [Mode; 4] = Mode::ALL;
+        let table: Vec<(&str, Mode)> = ALL.iter().map(|&m| (m.name(), m)).collect();
+        crate::names::find(s, &table).ok_or_else(|| {
+            let names: Vec<&str> = ALL.iter().map(|m| m.name()).collect();
+            Error::invalid(
                 "",
-                format!("unknown mode `{s}` (valid: fan_in, fan_out, fan_avg, fan_geo_avg)"),
-            )),
-        }
+                format!(
+                    "unknown mode `{s}`{} (valid: {})",
+                    crate::names::did_you_mean(s, &names),
+                    names.join(", ")
+                ),
+            )
+        })
     }
 }
 
@@ -614,19 +642,28 @@ impl VsDistribution {
         }
     }
 
+    /// Every distribution.
+    pub const ALL: [VsDistribution; 4] = [
+        VsDistribution::TruncatedNormal,
+        VsDistribution::Normal,
+        VsDistribution::UntruncatedNormal,
+        VsDistribution::Uniform,
+    ];
+
     pub fn parse(s: &str) -> Result<VsDistribution> {
-        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "truncated_normal" => Ok(VsDistribution::TruncatedNormal),
-            "normal" => Ok(VsDistribution::Normal),
-            "untruncated_normal" => Ok(VsDistribution::UntruncatedNormal),
-            "uniform" => Ok(VsDistribution::Uniform),
-            _ => Err(Error::invalid(
+        const ALL: [VsDistribution; 4] = VsDistribution::ALL;
+        let table: Vec<(&str, VsDistribution)> = ALL.iter().map(|&d| (d.name(), d)).collect();
+        crate::names::find(s, &table).ok_or_else(|| {
+            let names: Vec<&str> = ALL.iter().map(|d| d.name()).collect();
+            Error::invalid(
                 "",
                 format!(
-                    "unknown distribution `{s}` (valid: truncated_normal, normal, untruncated_normal, uniform)"
+                    "unknown distribution `{s}`{} (valid: {})",
+                    crate::names::did_you_mean(s, &names),
+                    names.join(", ")
                 ),
-            )),
-        }
+            )
+        })
     }
 }
 

@@ -79,7 +79,11 @@ fn unknown_key(path: &str, key: &str, fixed: &[&str]) -> Error {
     valid.extend(Param::ALL.iter().map(|p| p.key()));
     Error::invalid(
         join(path, key),
-        format!("unknown key (valid keys here: {})", valid.join(", ")),
+        format!(
+            "unknown key{} (valid keys here: {})",
+            crate::names::did_you_mean(key, &valid),
+            valid.join(", ")
+        ),
     )
 }
 

@@ -1763,7 +1763,9 @@ fn schemes_json_lists_every_scheme_with_aliases_params_and_formula() {
         .split("valid: ")
         .nth(1)
         .unwrap()
-        .trim_end_matches(')')
+        .split("; aliases: ")
+        .next()
+        .unwrap()
         .split(", ")
         .map(str::to_string)
         .collect::<Vec<_>>();

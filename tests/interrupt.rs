@@ -22,13 +22,19 @@ fn ctrl_c_during_a_write_leaves_no_file_and_no_temp_file() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the temp file exists, i.e. the write is under way.
+    // Wait until the process has its temp file open (an anonymous one, which /proc shows as
+    // `DIR/#INODE (deleted)`, or a named one), i.e. the write is under way.
     let start = Instant::now();
-    loop {
-        let n = std::fs::read_dir(dir.path()).unwrap().count();
-        if n > 0 || start.elapsed() > Duration::from_secs(20) {
-            break;
-        }
+    let real_dir = std::fs::canonicalize(dir.path()).unwrap();
+    let writing = || {
+        std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+            .map(|fds| {
+                fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .any(|t| t.starts_with(&real_dir) && t != real_dir)
+            })
+            .unwrap_or(false)
+    };
+    while !writing() && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(200));

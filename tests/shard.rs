@@ -549,8 +549,19 @@ fn ctrl_c_during_a_sharded_write_leaves_no_temp_file_and_no_index() {
     .spawn()
     .unwrap();
     let dir = d.path().join("ck");
+    // Wait until the run has a temp file open in ck (anonymous ones, which /proc shows as
+    // `ck/#INODE (deleted)`, never appear in the listing).
+    let real_dir = std::fs::canonicalize(d.path()).unwrap().join("ck");
+    let writing = || {
+        std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+            .map(|fds| {
+                fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .any(|t| t.starts_with(&real_dir) && t != real_dir)
+            })
+            .unwrap_or(false)
+    };
     let start = Instant::now();
-    while listing(&dir).is_empty() && start.elapsed() < Duration::from_secs(20) {
+    while !writing() && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(200));
