@@ -31,7 +31,10 @@ impl Convention {
             "keras" | "tf" | "tensorflow" | "jax" => Ok(Convention::Keras),
             _ => Err(Error::invalid(
                 "",
-                format!("unknown convention `{s}` (valid: torch, keras)"),
+                format!(
+                    "unknown convention `{s}`{} (valid: torch, keras)",
+                    crate::names::did_you_mean(s, &["torch", "keras", "pytorch", "tensorflow"])
+                ),
             )),
         }
     }

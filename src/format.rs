@@ -32,7 +32,10 @@ impl Format {
             "safetensors" | "st" => Ok(Format::Safetensors),
             _ => Err(Error::invalid(
                 "format",
-                format!("unknown format `{s}` (valid: npy, npz, safetensors)"),
+                format!(
+                    "unknown format `{s}`{} (valid: npy, npz, safetensors)",
+                    crate::names::did_you_mean(s, &["npy", "npz", "safetensors"])
+                ),
             )),
         }
     }

@@ -380,3 +380,27 @@ fn the_readme_sample_error_is_what_the_command_prints() {
     }
     assert!(sample.ends_with(')') && err.trim_end().ends_with(')'));
 }
+
+#[test]
+fn format_rng_and_convention_suggest_too() {
+    for (args, want) in [
+        (
+            &["generate", "a=2", "--format", "npx", "-o", "x.npy"][..],
+            "--format: unknown format `npx`; did you mean `npy` or `npz`?",
+        ),
+        (
+            &["generate", "a=2", "--rng", "toch", "-o", "x.npy"][..],
+            "--rng: unknown rng `toch`; did you mean `torch`?",
+        ),
+        (
+            &["generate", "a=2", "--convention", "kera", "-o", "x.npy"][..],
+            "--convention: unknown convention `kera`; did you mean `keras`?",
+        ),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let o = run(d.path(), args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "`{want}` not in {err}");
+    }
+}

@@ -96,7 +96,10 @@ impl RngKind {
             "torch" | "pytorch" => Ok(RngKind::Torch),
             _ => Err(crate::Error::invalid(
                 "",
-                format!("unknown rng `{s}` (valid: native, torch)"),
+                format!(
+                    "unknown rng `{s}`{} (valid: native, torch)",
+                    crate::names::did_you_mean(s, &["native", "torch", "pytorch"])
+                ),
             )),
         }
     }
