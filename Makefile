@@ -142,11 +142,12 @@ verify-clients: $(CVENV)/.stamp $(HVENV)/.stamp
 	  echo "burn: built in $$(( $$(date +%s) - t )) s"
 	target/clients/debug/weightgen-client-burn $(CFILES)
 
-## lint: formatting, clippy, no tracked file pointing outside the repository, and the PyTorch
+## lint: formatting, clippy, rustdoc without warnings, no tracked file pointing outside the repository, and the PyTorch
 ## fixtures agreeing with the script that makes them
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
 	sh tests/no_outside_paths.sh
 	$(PYTHON) tests/torch_verify/make_fixtures.py --check
 

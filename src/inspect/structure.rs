@@ -10,7 +10,7 @@
 //!   `stream`.
 //! - [`Gram`] (`orthogonality`): the largest entry of |G − gain²·I|, G the Gram matrix of the
 //!   tensor's smaller side (WᵀW for rows ≥ cols, else WWᵀ), W the tensor reshaped to the
-//!   (rows × cols) its plan says (PyTorch: shape[0] × the rest; Keras: the rest × shape[-1]),
+//!   (rows × cols) its plan says (PyTorch: `shape[0]` × the rest; Keras: the rest × `shape[-1]`),
 //!   compared with a tolerance derived in [`Gram::tolerance`]. For rows ≥ cols G is accumulated
 //!   while rows stream past (memory cols² plus one block of rows); for rows < cols the matrix is
 //!   held whole. Memory and work are capped ([`ORTHO_MAX_BYTES`], [`ORTHO_MAX_WORK`]): past

@@ -1,7 +1,7 @@
 //! Streams: the only place that touches random numbers.
 //!
 //! Owns: the contract that makes every value reproducible — a tensor's values are a pure
-//! function of (seed, tensor name, shape, dtype, resolved [`Distribution`]), produced in
+//! function of (seed, tensor name, shape, dtype, resolved [`Distribution`](crate::scheme::Distribution)), produced in
 //! fixed-size chunks that can be filled in any order, on any thread. Does not own: byte layout
 //! of files (`write`), nor what a scheme means (`scheme`).
 //!
@@ -17,7 +17,7 @@
 //! 3. **Words to floats.** A 64-bit word is `next_u64` (two consecutive 32-bit words, the first
 //!    one low, as rand_chacha defines it), a 32-bit word `next_u32`; both are drawn in bulk with
 //!    `fill_bytes` (the stream's bytes read little-endian), which gives the same words.
-//!    `u = (w >> 11) · 2⁻⁵³` ∈ [0, 1) or `u' = ((w >> 11) + 1) · 2⁻⁵³` ∈ (0, 1] from a 64-bit
+//!    `u = (w >> 11) · 2⁻⁵³` ∈ \[0, 1) or `u' = ((w >> 11) + 1) · 2⁻⁵³` ∈ (0, 1] from a 64-bit
 //!    word; `u₂₄ = (w >> 8) · 2⁻²⁴` ∈ [0, 1) from a 32-bit word.
 //! 4. **Samplers** (arithmetic in f64 except the Box–Muller transform; `ln` and `exp` of the
 //!    truncated-normal proposals from the pure-Rust `libm` crate, so results do not depend on

@@ -55,9 +55,9 @@ pub const MAX_BATCH_UNITS: usize = 1 << 26;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputDist {
-    /// U(−1, 1): E[x²] = 1/3.
+    /// U(−1, 1): E\[x²\] = 1/3.
     Uniform,
-    /// N(0, 1): E[x²] = 1.
+    /// N(0, 1): E\[x²\] = 1.
     Normal,
 }
 
@@ -86,7 +86,7 @@ impl InputDist {
         }
     }
 
-    /// E[x²] of one input.
+    /// E\[x²\] of one input.
     pub fn second_moment(self) -> f64 {
         match self {
             InputDist::Uniform => 1.0 / 3.0,
@@ -446,14 +446,14 @@ pub struct WeightInfo {
     pub distribution: Distribution,
     pub fan_in: usize,
     pub fan_out: usize,
-    /// E[W] of the distribution: the theory assumes 0 (`ones`, `uniform` with its default
+    /// E\[W\] of the distribution: the theory assumes 0 (`ones`, `uniform` with its default
     /// U[0, 1), … are outside it).
     pub mean: f64,
-    /// Var[W] of the distribution (exact, not measured).
+    /// Var\[W\] of the distribution (exact, not measured).
     pub var: f64,
-    /// n_in·Var[W], the forward factor (1/3 for "standard", 2·n_in/(n_in+n_out) for Glorot).
+    /// n_in·Var\[W\], the forward factor (1/3 for "standard", 2·n_in/(n_in+n_out) for Glorot).
     pub n_in_var: f64,
-    /// n_out·Var[W], the backward factor.
+    /// n_out·Var\[W\], the backward factor.
     pub n_out_var: f64,
 }
 
@@ -470,13 +470,13 @@ pub struct Percentiles {
 /// The linear-regime predictions for one layer.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Theory {
-    /// √(E[x²] · ∏_{k′≤k} n_in Var[W^{k′}]).
+    /// √(E\[x²\] · ∏_{k′≤k} n_in Var[W^{k′}]).
     pub act_std: f64,
     /// √(Var[∂c/∂s^{out}] (measured) · ∏_{k′>k} n_out Var[W^{k′}]).
     pub grad_std: f64,
     /// (1/B) · E[z^{k−1}²] · Var[∂c/∂s^k], both from the lines above (independent examples).
     pub weight_grad_var: f64,
-    /// Mean singular value of an i.i.d. out × in matrix with Var[W] (Marchenko–Pastur), f′ = 1.
+    /// Mean singular value of an i.i.d. out × in matrix with Var\[W\] (Marchenko–Pastur), f′ = 1.
     pub jacobian_mean_sv: f64,
 }
 
