@@ -423,7 +423,7 @@ pub fn run(cancel: &Cancel) -> Result<()> {
     match cli.command {
         Command::Generate(args) => generate(&args, cancel),
         Command::Inspect(args) => inspect(&args),
-        Command::Schemes { json } => stdout_text(&schemes_text(json)),
+        Command::Schemes { json } => stdout_text(&Scheme::catalogue(json)),
         Command::Study(args) => study(&args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
@@ -496,38 +496,6 @@ fn stdout_bytes(bytes: &[u8]) -> Result<()> {
 
 fn stdout_text(s: &str) -> Result<()> {
     stdout_bytes(s.as_bytes())
-}
-
-fn schemes_text(json: bool) -> String {
-    use std::fmt::Write;
-    let docs: Vec<_> = Scheme::ALL.iter().map(|s| s.doc()).collect();
-    if json {
-        return serde_json::to_string_pretty(&docs).expect("docs serialise") + "\n";
-    }
-    let mut out = String::new();
-    for d in docs {
-        let aliases = if d.aliases.is_empty() {
-            String::new()
-        } else {
-            format!(" (aliases: {})", d.aliases.join(", "))
-        };
-        let _ = writeln!(out, "{}{aliases}", d.name);
-        let _ = writeln!(out, "  torch: {}", d.formula);
-        let _ = writeln!(out, "  keras: {}", d.keras);
-        if !d.params.is_empty() {
-            let ps: Vec<String> = d
-                .params
-                .iter()
-                .map(|p| match p.default {
-                    Some(def) => format!("{}={def}", p.name),
-                    None => p.name.to_string(),
-                })
-                .collect();
-            let _ = writeln!(out, "  params: {}", ps.join(", "));
-        }
-        let _ = writeln!(out, "  source: {}", d.source);
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -212,6 +212,40 @@ pub struct ParamDoc {
 const FAN_PARAMS: [(Param, Option<&str>); 2] = [(Param::FanIn, None), (Param::FanOut, None)];
 
 impl Scheme {
+    /// The catalogue `weightgen schemes` prints: each scheme's name, aliases, PyTorch and
+    /// Keras formulas, parameters with defaults, and source; as JSON when `json`.
+    pub fn catalogue(json: bool) -> String {
+        use std::fmt::Write;
+        let docs: Vec<_> = Scheme::ALL.iter().map(|s| s.doc()).collect();
+        if json {
+            return serde_json::to_string_pretty(&docs).expect("docs serialise") + "\n";
+        }
+        let mut out = String::new();
+        for d in docs {
+            let aliases = if d.aliases.is_empty() {
+                String::new()
+            } else {
+                format!(" (aliases: {})", d.aliases.join(", "))
+            };
+            let _ = writeln!(out, "{}{aliases}", d.name);
+            let _ = writeln!(out, "  torch: {}", d.formula);
+            let _ = writeln!(out, "  keras: {}", d.keras);
+            if !d.params.is_empty() {
+                let ps: Vec<String> = d
+                    .params
+                    .iter()
+                    .map(|p| match p.default {
+                        Some(def) => format!("{}={def}", p.name),
+                        None => p.name.to_string(),
+                    })
+                    .collect();
+                let _ = writeln!(out, "  params: {}", ps.join(", "));
+            }
+            let _ = writeln!(out, "  source: {}", d.source);
+        }
+        out
+    }
+
     pub const ALL: [Scheme; 19] = [
         Scheme::Zeros,
         Scheme::Ones,
