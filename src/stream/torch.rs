@@ -87,6 +87,15 @@ const MATRIX_A: u32 = 0x9908_b0df;
 const UPPER_MASK: u32 = 0x8000_0000;
 const LOWER_MASK: u32 = 0x7fff_ffff;
 
+/// MT19937's output tempering.
+#[inline(always)]
+fn temper(mut y: u32) -> u32 {
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c_5680;
+    y ^= (y << 15) & 0xefc6_0000;
+    y ^ (y >> 18)
+}
+
 /// PyTorch's `at::mt19937` (standard MT19937, 32-bit seeding).
 #[derive(Clone)]
 struct Mt19937 {
@@ -136,12 +145,32 @@ impl Mt19937 {
         if self.left == 0 {
             self.next_state();
         }
-        let mut y = self.state[self.next];
+        let y = self.state[self.next];
         self.next += 1;
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c_5680;
-        y ^= (y << 15) & 0xefc6_0000;
-        y ^ (y >> 18)
+        temper(y)
+    }
+
+    /// The next `out.len()` outputs, as that many [`next_u32`](Self::next_u32) calls (in bulk:
+    /// whole runs of the state block at a time).
+    fn fill(&mut self, out: &mut [u32]) {
+        let mut i = 0;
+        while i < out.len() {
+            if self.left == 1 {
+                self.next_state();
+                // 624 outputs left in the block (`next_u32` keeps left = 625 − next).
+                self.left = MT_N + 1;
+            }
+            let k = (self.left - 1).min(out.len() - i);
+            for (o, &y) in out[i..i + k]
+                .iter_mut()
+                .zip(&self.state[self.next..self.next + k])
+            {
+                *o = temper(y);
+            }
+            self.next += k;
+            self.left -= k;
+            i += k;
+        }
     }
 
     /// Advance by `n` outputs without tempering them.
@@ -781,6 +810,30 @@ pub fn words_before(op: TorchOp, dtype: TorchDType, numel: u64, first: u64) -> u
     }
 }
 
+/// [`uniform_f32`] on a block of engine outputs, widened to f64.
+fn uniform32_block(words: &[u32], from: f32, to: f32, out: &mut [f64]) {
+    #[inline(always)]
+    fn body(words: &[u32], from: f32, to: f32, out: &mut [f64]) {
+        let width = to - from;
+        for (o, &w) in out.iter_mut().zip(words) {
+            let x = ((w & 0x00ff_ffff) as f32) * (1.0 / 16_777_216.0);
+            let v = x.mul_add(width, from);
+            *o = if v == to { from } else { v } as f64;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2,fma")]
+        fn fast(words: &[u32], from: f32, to: f32, out: &mut [f64]) {
+            body(words, from, to, out)
+        }
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        unsafe { fast(words, from, to, out) };
+        return;
+    }
+    body(words, from, to, out)
+}
+
 /// `uniform_real<float>` followed by the kernel's cast check.
 #[inline]
 fn uniform_f32(g: &mut TorchGenerator, from: f32, to: f32) -> f32 {
@@ -799,6 +852,23 @@ fn uniform_f64(g: &mut TorchGenerator, from: f64, to: f64) -> f64 {
 impl Elementwise {
     fn is_f64(&self) -> bool {
         matches!(self, Elementwise::Uniform64 { .. })
+    }
+
+    /// `out.len()` values, as that many [`next`](Self::next) calls: the engine's outputs drawn
+    /// in bulk, f32 uniforms transformed with hardware FMA where the CPU has it.
+    fn fill(&self, g: &mut TorchGenerator, out: &mut [f64]) {
+        let Elementwise::Uniform32 { from, to } = *self else {
+            for o in out.iter_mut() {
+                *o = self.next(g);
+            }
+            return;
+        };
+        let mut words = [0u32; 512];
+        for os in out.chunks_mut(words.len()) {
+            let ws = &mut words[..os.len()];
+            g.engine.fill(ws);
+            uniform32_block(ws, from, to, os);
+        }
     }
 
     #[inline]
@@ -1400,9 +1470,7 @@ impl ChunkedFill {
                 }
                 Kernel::Elementwise(e) => {
                     let k = ((self.numel - self.emitted) as usize).min(out.len() - w);
-                    for o in &mut out[w..w + k] {
-                        *o = e.next(&mut self.rng);
-                    }
+                    e.fill(&mut self.rng, &mut out[w..w + k]);
                     w += k;
                     self.emitted += k as u64;
                 }
@@ -1420,10 +1488,9 @@ impl ChunkedFill {
         let rng = &mut self.rng;
         match self.kernel {
             Kernel::NormalB32 { mean, std, .. } => {
-                let mut d = [0f32; 16];
-                for v in &mut d {
-                    *v = rng.uniform01_f32();
-                }
+                let mut w = [0u32; 16];
+                rng.engine.fill(&mut w);
+                let mut d = w.map(|w| ((w & 0x00ff_ffff) as f32) * (1.0 / 16_777_216.0));
                 normal16_f32(&mut d, mean, std);
                 for (o, v) in out.iter_mut().zip(d) {
                     *o = v as f64;
@@ -1510,6 +1577,22 @@ mod tests {
                 b.engine.discard(n);
                 assert!(a == b, "n {n} pre {pre}");
                 assert_eq!(a.random(), b.random());
+            }
+        }
+    }
+
+    #[test]
+    fn bulk_outputs_equal_single_ones() {
+        for pre in [0u64, 1, 623, 624, 625, 1000] {
+            for n in [0usize, 1, 623, 624, 625, 2000] {
+                let mut a = TorchGenerator::manual_seed(3);
+                a.engine.discard(pre);
+                let mut b = a.clone();
+                let mut bulk = vec![0u32; n];
+                a.engine.fill(&mut bulk);
+                let single: Vec<u32> = (0..n).map(|_| b.random()).collect();
+                assert_eq!(bulk, single, "pre {pre} n {n}");
+                assert!(a == b, "pre {pre} n {n}");
             }
         }
     }
