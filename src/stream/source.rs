@@ -9,7 +9,8 @@
 //! (kept as an anchor), so only the first chunk of each run of consecutive chunks pays a jump;
 //! [`ChunkSource::run_len`] tells writers how many consecutive chunks to hand one task.
 //! Whole-tensor inits (sparse_, trunc_normal_, whose draws depend on the values) are drawn in
-//! memory on one core on first use and kept until [`ChunkSource::release`].
+//! memory on one core on first use and kept until [`ChunkSource::release`]. The method:
+//! docs/torch-rng.md §8.
 
 use super::native::{CHUNK_ELEMS, TensorStream};
 use super::torch::{

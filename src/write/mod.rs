@@ -148,6 +148,10 @@ impl Drop for Progress {
 /// elements, so at most 16 MiB of f64 scratch and 16 MiB of bytes in flight.
 const BATCH_CHUNKS: u64 = 32;
 
+/// Sources that want runs of consecutive chunks per task (`--rng torch`) get a run per thread
+/// in a batch, up to this many chunks (32 MiB of f32 bytes in flight).
+const MAX_BATCH_CHUNKS: u64 = 128;
+
 /// Produces tensor data bytes chunk by chunk, hashing them when asked. Chunks of a batch are
 /// filled in parallel on the current rayon pool; bytes do not depend on how (see `stream`).
 pub struct DataPath {
@@ -226,7 +230,8 @@ impl DataPath {
         let chunk_bytes = CHUNK_ELEMS as usize * size;
         let chunks = src.num_chunks();
         let run = src.run_len();
-        let batch = BATCH_CHUNKS.max(run * rayon::current_num_threads() as u64);
+        let threads = rayon::current_num_threads() as u64;
+        let batch = BATCH_CHUNKS.max(run * threads).min(MAX_BATCH_CHUNKS);
         let mut first = 0;
         while first < chunks {
             if INTERRUPTED.load(Ordering::Relaxed) {

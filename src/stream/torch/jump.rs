@@ -151,6 +151,28 @@ pub(super) fn x_pow_mod_p(k: u64) -> Poly {
     r
 }
 
+/// `acc ^= src` (the same length), in AVX2 registers where the CPU has them.
+#[inline]
+fn xor_into(acc: &mut [u64], src: &[u64]) {
+    #[inline(always)]
+    fn body(acc: &mut [u64], src: &[u64]) {
+        for (a, s) in acc.iter_mut().zip(src) {
+            *a ^= *s;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn avx2(acc: &mut [u64], src: &[u64]) {
+            body(acc, src)
+        }
+        // SAFETY: the CPU has AVX2, checked just above.
+        unsafe { avx2(acc, src) };
+        return;
+    }
+    body(acc, src)
+}
+
 impl Mt19937 {
     /// Replace the state block `W_b` (a block that followed a twist) with `W_{b + 624·blocks}`.
     fn jump_blocks(&mut self, blocks: u64) {
@@ -161,18 +183,29 @@ impl Mt19937 {
         for j in 0..DEG {
             seq[j + MT_N] = seq[j + MT_M] ^ Mt19937::twist(seq[j], seq[j + 1]);
         }
-        let mut acc = [0u32; MT_N];
+        // The windows as u64 pairs, from even and from odd offsets, so every window is a
+        // slice of 312 u64.
+        let pairs = |from: usize| -> Vec<u64> {
+            seq[from..]
+                .chunks_exact(2)
+                .map(|p| p[0] as u64 | (p[1] as u64) << 32)
+                .collect()
+        };
+        let (even, odd) = (pairs(0), pairs(1));
+        let mut acc = [0u64; MT_N / 2];
         for (wi, &w) in r.iter().enumerate() {
             let mut w = w;
             while w != 0 {
                 let i = wi * 64 + w.trailing_zeros() as usize;
                 w &= w - 1;
-                for (a, s) in acc.iter_mut().zip(&seq[i..i + MT_N]) {
-                    *a ^= *s;
-                }
+                let src = if i % 2 == 0 { &even } else { &odd };
+                xor_into(&mut acc, &src[i / 2..i / 2 + MT_N / 2]);
             }
         }
-        self.state = acc;
+        for (j, a) in acc.iter().enumerate() {
+            self.state[2 * j] = *a as u32;
+            self.state[2 * j + 1] = (*a >> 32) as u32;
+        }
     }
 
     /// Advance by `n` outputs, as `n` calls of `next_u32` would, in time independent of `n`
