@@ -198,7 +198,7 @@ impl Mt19937 {
             while w != 0 {
                 let i = wi * 64 + w.trailing_zeros() as usize;
                 w &= w - 1;
-                let src = if i % 2 == 0 { &even } else { &odd };
+                let src = if i.is_multiple_of(2) { &even } else { &odd };
                 xor_into(&mut acc, &src[i / 2..i / 2 + MT_N / 2]);
             }
         }
