@@ -382,8 +382,10 @@ def write_report(args, results, scaling, start, torch_note):
                 break
     except OSError:
         pass
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     lines.append(f"Machine: {os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, "
-                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Output written to "
+                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average at the "
+                 f"end {load} (1/5/15 min). Output written to "
                  "`target/bench-tmp` (same filesystem as the checkout).")
     lines.append("")
     writes = [r for r in results if "read" not in r[0]]

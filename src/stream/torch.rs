@@ -748,8 +748,9 @@ impl Kernel {
 }
 
 /// From this many engine outputs on, [`TorchGenerator::advance`] jumps instead of running
-/// through them: a jump costs about as much as running through ~2·10⁶ outputs (measured by
-/// `tests::jump_cost`, see the `jump` module).
+/// through them. Measured (`jump::tests::jump_cost`, release build, CPU time): a jump takes
+/// 0.8 ms for 2²¹ outputs, 1.2 ms for 2²⁸, 3.3 ms for 2⁶³; running through takes 0.23 ns per
+/// output (0.5 ms for 2²¹).
 pub const JUMP_MIN: u64 = 1 << 21;
 
 /// Engine outputs (32-bit words) that `op` on `numel` elements of `dtype` consumes, the cached
