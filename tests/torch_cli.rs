@@ -552,7 +552,7 @@ fn chunks_on_every_thread_equal_one_sequential_pass() {
     for threads in ["1", "2", "3"] {
         for to_stdout in [false, true] {
             let out = dir.path().join("out.safetensors");
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_weightgen"));
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_weightgen"));
             cmd.args([
                 "generate",
                 "--quiet",
