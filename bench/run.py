@@ -17,6 +17,7 @@ import os
 import platform
 import random
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,8 +49,12 @@ def timed(cmd, workdir):
 
 def clean(workdir):
     for f in os.listdir(workdir):
-        if not f.startswith(".time") and f != "spec_small.json":
-            os.remove(os.path.join(workdir, f))
+        if not f.startswith(".time") and f not in ("spec_small.json", "hf_config.json"):
+            path = os.path.join(workdir, f)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
     sh("sync")
     time.sleep(1)
 
@@ -83,6 +88,16 @@ TORCH_SMALL = (
     "save_file({{f't{{i}}': torch.nn.init.xavier_uniform_(torch.empty(64, 64)) "
     "for i in range(10000)}}, '{out}')"
 )
+
+
+# A Llama checkpoint of TinyLlama's vocabulary and head layout, smaller (8 layers of width
+# 1024): 154 M parameters, 615 MB in f32.
+HF_CONFIG = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 1024,
+    "intermediate_size": 2816, "num_attention_heads": 16, "num_key_value_heads": 2,
+    "num_hidden_layers": 8, "vocab_size": 32000, "tie_word_embeddings": False,
+    "torch_dtype": "float32", "max_position_embeddings": 2048,
+}
 
 
 def cases(quick):
@@ -148,6 +163,24 @@ def cases(quick):
                 "input": f"read-{dtype}.safetensors",
             }
         )
+    # --rng torch against native, generation alone (PyTorch's one generator sequence filled
+    # on every core from jumped-ahead states), and a Hugging Face checkpoint under both.
+    out.append(
+        {
+            "name": "1 GiB f32 kaiming_uniform to /dev/null, rng native vs torch",
+            "bytes": 16384 * 16384 * 4,
+            "rng": "generate w=16384x16384 --scheme kaiming_uniform --format safetensors",
+            "to": "-o - > /dev/null",
+        }
+    )
+    out.append(
+        {
+            "name": "HF checkpoint (llama, 615 MB f32), rng native vs torch",
+            "bytes": 614_535_168,
+            "rng": "generate --hf-config {cfg} --no-fsync",
+            "to": "-o {ckpt}",
+        }
+    )
     out.append(
         {
             "name": "10,000 tensors of 64×64 f32",
@@ -198,6 +231,18 @@ def commands(case, args, workdir):
     """tool name -> shell command."""
     if "read" in case:
         return read_commands(case, args)
+    if case.get("rng"):
+        # Only weightgen, native vs --rng torch (2 threads, and torch on 1 thread).
+        cfg = os.path.join(workdir, "hf_config.json")
+        ckpt = os.path.join(workdir, "ckpt")
+        args_ = case["rng"].format(cfg=cfg)
+        to = case["to"].format(ckpt=ckpt)
+        wg = shlex.quote(args.weightgen)
+        return {
+            "weightgen --rng native": f"{wg} {args_} --seed 0 -q {to}",
+            "weightgen --rng torch": f"{wg} {args_} --seed 0 -q --rng torch {to}",
+            "weightgen --rng torch --threads 1": f"{wg} {args_} --seed 0 -q --rng torch --threads 1 {to}",
+        }
     st = os.path.join(workdir, "out.safetensors")
     npy = os.path.join(workdir, "out.npy")
     npz = os.path.join(workdir, "out.npz")
@@ -273,6 +318,8 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     with open(os.path.join(args.workdir, "spec_small.json"), "w") as f:
         json.dump({"tensors": [{"name": f"t{i}", "shape": [64, 64]} for i in range(10000)]}, f)
+    with open(os.path.join(args.workdir, "hf_config.json"), "w") as f:
+        json.dump(HF_CONFIG, f)
     rng = random.Random(0)
     results = []
     for case in [c for c in cases(args.quick) if args.only in c["name"]]:
@@ -363,6 +410,17 @@ def write_report(args, results, scaling, start, torch_note):
         lines.append("| case | tool | median s | GB/s | peak RSS MiB | ratio (same repetitions) |")
         lines.append("|---|---|---:|---:|---:|---|")
     for case, cmds, runs in writes:
+        if case.get("rng"):
+            native = [w for w, _ in runs["weightgen --rng native"]]
+            for tool in cmds:
+                walls = [w for w, _ in runs[tool]]
+                rss = max(r for _, r in runs[tool])
+                med = median(walls)
+                r = median([a / b for a, b in zip(walls, native)])
+                lines.append(f"| {case['name']} | {tool} | {med:.2f} | "
+                             f"{case['bytes'] / med / 1e9:.2f} | {rss / (1 << 20):.0f} | "
+                             f"/native = {r:.2f}× |")
+            continue
         wg = [w for w, _ in runs["weightgen"]]
         for tool in cmds:
             walls = [w for w, _ in runs[tool]]

@@ -156,44 +156,7 @@ impl PlannedTensor {
     }
 }
 
-/// How `--rng torch` produces one tensor (docs/torch-rng.md §5 for the two `trunc_normal_`
-/// branches, §8 for the order tensors consume the generator).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum TorchPlan {
-    /// One ATen fill of the whole tensor, computed in `dtype` (f32 for f16/bf16 outputs of a
-    /// plain spec; the tensor's own dtype for a model created in bf16/f16).
-    Op(TorchOp, TorchDType),
-    /// `torch.nn.init.sparse_`: normal_(0, std), then per column a randperm.
-    Sparse {
-        rows: u64,
-        cols: u64,
-        zeros: u64,
-        std: f64,
-        dtype: TorchDType,
-    },
-    /// `torch.nn.init.trunc_normal_` in PyTorch 2.15 when the interval holds more than 30% of
-    /// the mass: `normal_(mean, std)`, then while any value lies outside [a, b] (bounds cast to
-    /// the tensor dtype), a whole new `normal_` tensor is drawn and the outside values replaced.
-    TruncRedraw {
-        mean: f64,
-        std: f64,
-        a: f64,
-        b: f64,
-        dtype: TorchDType,
-    },
-    /// `torch.nn.init.trunc_normal_` in PyTorch 2.15 when the interval holds at most 30% of
-    /// the mass: uniform rejection in rounds of two whole-tensor `uniform_` draws
-    /// (`stream::torch::trunc_normal_reject`).
-    TruncReject {
-        mean: f64,
-        std: f64,
-        a: f64,
-        b: f64,
-        dtype: TorchDType,
-    },
-    /// No random draws (constants, eye, dirac): the native stream's exact values.
-    NoDraw,
-}
+pub use crate::stream::torch::TorchPlan;
 
 /// The seed as a u64: native seeds are 0..=2⁶⁴−1; torch seeds may also be negative and are
 /// remapped as `torch.manual_seed` does.

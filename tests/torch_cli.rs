@@ -494,3 +494,94 @@ fn extra_pytorch_cases_equal_our_bytes() {
     let want = std::fs::read(fixture("torch/modules_seed7.safetensors")).unwrap();
     assert_eq!(safetensors_tensors(&got), safetensors_tensors(&want));
 }
+
+/// Chunks of one `--rng torch` tensor are filled on every thread, each from the generator
+/// jumped ahead to its first draw, and tensors start at positions reached by jumps. Whatever
+/// the thread count and write path (memory-mapped file, or stdout written in order), the bytes
+/// equal one sequential pass of the library's generator through the plan, which
+/// `torch_reference.rs` and the tests above prove equal to PyTorch. The sizes pass the jump
+/// threshold (2²¹ draws) inside tensors and between them, with odd normal_ tails, path A, a
+/// whole-tensor trunc_normal_, f64 and bf16 outputs.
+#[test]
+fn chunks_on_every_thread_equal_one_sequential_pass() {
+    use weightgen::plan::{Plan, TorchPlan};
+    use weightgen::spec::Spec;
+    use weightgen::stream::torch::{TorchGenerator, TorchStep};
+
+    let spec_text = r#"{"seed": 2026, "rng": "torch", "tensors": [
+        {"name": "a", "shape": [2100001], "scheme": "uniform", "low": -0.1, "high": 0.1},
+        {"name": "b", "shape": [3], "scheme": "normal", "std": 0.5},
+        {"name": "c", "shape": [1500, 1401], "scheme": "kaiming_normal"},
+        {"name": "d", "shape": [7], "scheme": "zeros"},
+        {"name": "e", "shape": [40, 25], "scheme": "truncated_normal", "std": 0.02},
+        {"name": "f", "shape": [1050007], "dtype": "f64", "scheme": "normal", "std": 2},
+        {"name": "g", "shape": [17], "scheme": "uniform", "low": 0, "high": 1},
+        {"name": "h", "shape": [300, 101], "dtype": "bf16", "scheme": "xavier_uniform"}
+    ]}"#;
+    let spec = Spec::from_json(spec_text, "spec").unwrap();
+    let plan = Plan::new(&spec, 2026).unwrap();
+    let mut g = TorchGenerator::manual_seed(2026);
+    let mut want = BTreeMap::new();
+    for step in plan.torch_schedule().iter() {
+        let TorchStep::Tensor(i) = *step else {
+            panic!("a plain spec's schedule is its tensors")
+        };
+        let t = &plan.tensors[i];
+        let values = match t.torch_plan().unwrap() {
+            TorchPlan::Op(op, dtype) => {
+                let mut v = vec![0.0; t.numel as usize];
+                g.fill(op, dtype, &mut v);
+                v
+            }
+            TorchPlan::NoDraw => {
+                assert_eq!(t.name, "d");
+                vec![0.0; t.numel as usize]
+            }
+            whole => whole.whole_tensor(&mut g, t.numel),
+        };
+        let mut bytes = vec![0u8; t.bytes as usize];
+        t.dtype.encode(&values, &mut bytes);
+        want.insert(
+            t.name.clone(),
+            (t.shape.iter().map(|&d| d as usize).collect(), bytes),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, spec_text).unwrap();
+    for threads in ["1", "2", "3"] {
+        for to_stdout in [false, true] {
+            let out = dir.path().join("out.safetensors");
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_weightgen"));
+            cmd.args([
+                "generate",
+                "--quiet",
+                "--force",
+                "--threads",
+                threads,
+                "--spec",
+            ])
+            .arg(&spec_path);
+            if to_stdout {
+                cmd.args(["--format", "safetensors", "-o", "-"]);
+            } else {
+                cmd.arg("-o").arg(&out);
+            }
+            let o = cmd.output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let bytes = if to_stdout {
+                o.stdout
+            } else {
+                std::fs::read(&out).unwrap()
+            };
+            let got = safetensors_tensors(&bytes);
+            assert_eq!(got.len(), want.len());
+            for (name, w) in &want {
+                assert!(
+                    got[name] == *w,
+                    "{name}: {threads} threads, stdout {to_stdout}"
+                );
+            }
+        }
+    }
+}

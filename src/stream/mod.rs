@@ -64,9 +64,11 @@
 
 mod native;
 mod ortho;
+mod source;
 pub mod torch;
 
 pub use native::{CHUNK_ELEMS, STREAM_VERSION, TensorStream, tensor_key};
+pub use source::{ChunkSource, TorchSchedule, TorchStart};
 
 /// Stream name recorded for `--rng torch`: PyTorch 2.15's CPU generator as x86 builds run it.
 pub const TORCH_STREAM_VERSION: &str = "torch-2.15-cpu";

@@ -553,6 +553,11 @@ impl TensorStream {
         self
     }
 
+    /// The output dtype (see [`TensorStream::with_dtype`]).
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
     /// Drop values computed for the whole tensor (call when the tensor has been written).
     pub fn release(&self) {
         *self.cache.0.lock().expect("cache lock") = None;

@@ -67,11 +67,17 @@
 //! elsewhere. The f32 kernels (uniform, the AVX2 normal) need no C library (their fused
 //! multiply-adds are IEEE `fma`, the same everywhere).
 //!
-//! # Sequential by nature
+//! # One sequence, reached anywhere
 //!
-//! One generator is consumed tensor after tensor; a tensor's values cannot be computed
-//! without all draws before it. [`TorchGenerator::skip`] advances without keeping values
-//! (cheaply for everything but path A), and [`ChunkedFill`] streams one op in bounded memory.
+//! One generator is consumed tensor after tensor, but every op's draw count is known
+//! ([`words_consumed`], and [`words_before`] for the start of any block of 16 elements), and
+//! any position of the sequence is reached directly by a jump ahead with the characteristic
+//! polynomial (`jump`, a few milliseconds whatever the distance). So
+//! [`TorchGenerator::skip`] jumps (only path A, fewer than 16 normal values, computes: it
+//! leaves a cached normal behind), [`ChunkedFill::starting_at`] streams an op from any block,
+//! and `stream::ChunkSource` fills the chunks of one tensor on every core.
+
+mod jump;
 
 use std::f64::consts::PI;
 
@@ -80,6 +86,15 @@ const MT_M: usize = 397;
 const MATRIX_A: u32 = 0x9908_b0df;
 const UPPER_MASK: u32 = 0x8000_0000;
 const LOWER_MASK: u32 = 0x7fff_ffff;
+
+/// MT19937's output tempering.
+#[inline(always)]
+fn temper(mut y: u32) -> u32 {
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c_5680;
+    y ^= (y << 15) & 0xefc6_0000;
+    y ^ (y >> 18)
+}
 
 /// PyTorch's `at::mt19937` (standard MT19937, 32-bit seeding).
 #[derive(Clone)]
@@ -130,12 +145,32 @@ impl Mt19937 {
         if self.left == 0 {
             self.next_state();
         }
-        let mut y = self.state[self.next];
+        let y = self.state[self.next];
         self.next += 1;
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c_5680;
-        y ^= (y << 15) & 0xefc6_0000;
-        y ^ (y >> 18)
+        temper(y)
+    }
+
+    /// The next `out.len()` outputs, as that many [`next_u32`](Self::next_u32) calls (in bulk:
+    /// whole runs of the state block at a time).
+    fn fill(&mut self, out: &mut [u32]) {
+        let mut i = 0;
+        while i < out.len() {
+            if self.left == 1 {
+                self.next_state();
+                // 624 outputs left in the block (`next_u32` keeps left = 625 − next).
+                self.left = MT_N + 1;
+            }
+            let k = (self.left - 1).min(out.len() - i);
+            for (o, &y) in out[i..i + k]
+                .iter_mut()
+                .zip(&self.state[self.next..self.next + k])
+            {
+                *o = temper(y);
+            }
+            self.next += k;
+            self.left -= k;
+            i += k;
+        }
     }
 
     /// Advance by `n` outputs without tempering them.
@@ -371,15 +406,10 @@ impl TorchGenerator {
     }
 
     /// Advance the generator exactly as [`fill`](Self::fill) of `numel` elements would, without
-    /// keeping values. Only path A (fewer than 16 normal values) computes anything, because it
-    /// leaves a cached normal behind.
+    /// keeping values: a jump ([`Self::advance`]) by [`words_consumed`]. Only path A (fewer
+    /// than 16 normal values) computes anything, because it leaves a cached normal behind.
     pub fn skip(&mut self, op: TorchOp, dtype: TorchDType, numel: u64) {
         match Kernel::new(op, dtype, numel) {
-            Kernel::Fill(_) => {}
-            Kernel::Elementwise(e) => {
-                let per = if e.is_f64() { 2 } else { 1 };
-                self.engine.discard(numel * per);
-            }
             Kernel::NormalA {
                 mean, std, dtype, ..
             } => {
@@ -387,16 +417,26 @@ impl TorchGenerator {
                     normal_a_value(self, mean, std, dtype);
                 }
             }
-            Kernel::NormalB32 { .. } => {
-                self.engine
-                    .discard(numel + if !numel.is_multiple_of(16) { 16 } else { 0 });
-            }
-            Kernel::NormalB64 { .. } => {
-                self.engine
-                    .discard(2 * (numel + if !numel.is_multiple_of(16) { 16 } else { 0 }));
-            }
-            Kernel::NormalBReduced { .. } => self.engine.discard(16 * numel.div_ceil(16)),
+            _ => self.advance(words_consumed(op, dtype, numel)),
         }
+    }
+
+    /// Advance by `n` engine outputs, as `n` calls of [`random`](Self::random) would (the
+    /// cached normals are untouched, as they are by every op but path A). Short distances are
+    /// run through (twisting without tempering); from [`JUMP_MIN`] on, a jump ahead with the
+    /// characteristic polynomial (a few milliseconds whatever `n`).
+    pub fn advance(&mut self, n: u64) {
+        if n >= JUMP_MIN {
+            self.engine.jump(n);
+        } else {
+            self.engine.discard(n);
+        }
+    }
+
+    /// Advance by `n` engine outputs with the jump ahead, whatever `n` (for tests and
+    /// measurements; [`advance`](Self::advance) picks the cheaper way).
+    pub fn jump(&mut self, n: u64) {
+        self.engine.jump(n);
     }
 
     /// `torch.randperm(n)` on CPU (int64, `n < 2³²/20`): Fisher–Yates with
@@ -434,6 +474,89 @@ pub enum TorchStep {
     },
     /// The draws of plan tensor `i` (its `TorchPlan`).
     Tensor(usize),
+}
+
+/// How `--rng torch` produces one tensor (docs/torch-rng.md §5 for the two `trunc_normal_`
+/// branches, §8 for the order tensors consume the generator).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TorchPlan {
+    /// One ATen fill of the whole tensor, computed in `dtype` (f32 for f16/bf16 outputs of a
+    /// plain spec; the tensor's own dtype for a model created in bf16/f16).
+    Op(TorchOp, TorchDType),
+    /// `torch.nn.init.sparse_`: normal_(0, std), then per column a randperm.
+    Sparse {
+        rows: u64,
+        cols: u64,
+        zeros: u64,
+        std: f64,
+        dtype: TorchDType,
+    },
+    /// `torch.nn.init.trunc_normal_` in PyTorch 2.15 when the interval holds more than 30% of
+    /// the mass: `normal_(mean, std)`, then while any value lies outside [a, b] (bounds cast to
+    /// the tensor dtype), a whole new `normal_` tensor is drawn and the outside values replaced.
+    TruncRedraw {
+        mean: f64,
+        std: f64,
+        a: f64,
+        b: f64,
+        dtype: TorchDType,
+    },
+    /// `torch.nn.init.trunc_normal_` in PyTorch 2.15 when the interval holds at most 30% of
+    /// the mass: uniform rejection in rounds of two whole-tensor `uniform_` draws
+    /// ([`trunc_normal_reject`]).
+    TruncReject {
+        mean: f64,
+        std: f64,
+        a: f64,
+        b: f64,
+        dtype: TorchDType,
+    },
+    /// No random draws (constants, eye, dirac): the native stream's exact values.
+    NoDraw,
+}
+
+impl TorchPlan {
+    /// Whether the values need the whole tensor at once (sparse_, both trunc_normal_ branches):
+    /// such tensors are drawn in memory, on one core.
+    pub fn is_whole_tensor(&self) -> bool {
+        matches!(
+            self,
+            TorchPlan::Sparse { .. }
+                | TorchPlan::TruncRedraw { .. }
+                | TorchPlan::TruncReject { .. }
+        )
+    }
+
+    /// The values of a whole-tensor plan, drawn from `g` (left after the init).
+    ///
+    /// # Panics
+    /// For `Op` and `NoDraw`, which are not whole-tensor plans.
+    pub fn whole_tensor(&self, g: &mut TorchGenerator, numel: u64) -> Vec<f64> {
+        match *self {
+            TorchPlan::Sparse {
+                rows,
+                cols,
+                zeros,
+                std,
+                dtype,
+            } => sparse_with_zeros(g, rows, cols, zeros, std, dtype),
+            TorchPlan::TruncRedraw {
+                mean,
+                std,
+                a,
+                b,
+                dtype,
+            } => trunc_normal_redraw(g, numel, mean, std, a, b, dtype),
+            TorchPlan::TruncReject {
+                mean,
+                std,
+                a,
+                b,
+                dtype,
+            } => trunc_normal_reject(g, numel, mean, std, a, b, dtype),
+            TorchPlan::Op(..) | TorchPlan::NoDraw => unreachable!("not a whole-tensor plan"),
+        }
+    }
 }
 
 /// One ATen fill of a whole contiguous tensor, as PyTorch consumes the generator.
@@ -624,6 +747,94 @@ impl Kernel {
     }
 }
 
+/// From this many engine outputs on, [`TorchGenerator::advance`] jumps instead of running
+/// through them. Measured (`jump::tests::jump_cost`, release build, CPU time): a jump takes
+/// 0.8 ms for 2²¹ outputs, 1.2 ms for 2²⁸, 3.3 ms for 2⁶³; running through takes 0.23 ns per
+/// output (0.5 ms for 2²¹).
+pub const JUMP_MIN: u64 = 1 << 21;
+
+/// Engine outputs (32-bit words) that `op` on `numel` elements of `dtype` consumes, the cached
+/// double normal aside (path A, `numel < 16`, takes 4 words per fresh pair and none for a
+/// cached value: this counts a start without one).
+///
+/// - `Fill`: 0.
+/// - `uniform_`: `numel` (f32, bf16, f16: one `random()` each), `2·numel` for f64 (`random64()`).
+/// - `normal_`, `numel ≥ 16`: f32 `numel + 16·[numel % 16 ≠ 0]` (all uniforms, then a fresh tail
+///   block), f64 twice that, bf16/f16 `16·⌈numel/16⌉` (blocks drawn one at a time, the partial
+///   block never).
+/// - `normal_`, `numel < 16`: `4·⌈numel/2⌉`.
+pub fn words_consumed(op: TorchOp, dtype: TorchDType, numel: u64) -> u64 {
+    let tail = if numel.is_multiple_of(16) { 0 } else { 16 };
+    match Kernel::new(op, dtype, numel) {
+        Kernel::Fill(_) => 0,
+        Kernel::Elementwise(e) => numel * if e.is_f64() { 2 } else { 1 },
+        Kernel::NormalA { .. } => 4 * numel.div_ceil(2),
+        Kernel::NormalB32 { .. } => numel + tail,
+        Kernel::NormalB64 { .. } => 2 * (numel + tail),
+        Kernel::NormalBReduced { .. } => 16 * numel.div_ceil(16),
+    }
+}
+
+/// Engine outputs `op` on `numel` elements consumes before the draws of element `first`
+/// (`first` a multiple of 16, below `numel`), so that a [`ChunkedFill::starting_at`] can start
+/// from a generator advanced by this much. For normal path B with `numel % 16 ≠ 0`, the last
+/// `numel % 16` elements past the last full block come from the refilled tail block, whose
+/// draws follow all the others.
+///
+/// # Panics
+/// If `first` is not a multiple of 16 below `numel`, or `first > 0` on path A.
+pub fn words_before(op: TorchOp, dtype: TorchDType, numel: u64, first: u64) -> u64 {
+    assert!(
+        first.is_multiple_of(16) && (first < numel || first == 0),
+        "element {first} of {numel} does not start a block"
+    );
+    match Kernel::new(op, dtype, numel) {
+        Kernel::Fill(_) => 0,
+        Kernel::Elementwise(e) => first * if e.is_f64() { 2 } else { 1 },
+        Kernel::NormalA { .. } => {
+            assert_eq!(first, 0, "path A has one block");
+            0
+        }
+        Kernel::NormalB32 { .. } | Kernel::NormalB64 { .. } | Kernel::NormalBReduced { .. } => {
+            let per = if matches!(dtype, TorchDType::F64) {
+                2
+            } else {
+                1
+            };
+            if first / 16 == numel / 16 {
+                // Past the last full block: the tail block, drawn last.
+                words_consumed(op, dtype, numel) - 16 * per
+            } else {
+                first * per
+            }
+        }
+    }
+}
+
+/// [`uniform_f32`] on a block of engine outputs, widened to f64.
+fn uniform32_block(words: &[u32], from: f32, to: f32, out: &mut [f64]) {
+    #[inline(always)]
+    fn body(words: &[u32], from: f32, to: f32, out: &mut [f64]) {
+        let width = to - from;
+        for (o, &w) in out.iter_mut().zip(words) {
+            let x = ((w & 0x00ff_ffff) as f32) * (1.0 / 16_777_216.0);
+            let v = x.mul_add(width, from);
+            *o = if v == to { from } else { v } as f64;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2,fma")]
+        fn fast(words: &[u32], from: f32, to: f32, out: &mut [f64]) {
+            body(words, from, to, out)
+        }
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        unsafe { fast(words, from, to, out) };
+        return;
+    }
+    body(words, from, to, out)
+}
+
 /// `uniform_real<float>` followed by the kernel's cast check.
 #[inline]
 fn uniform_f32(g: &mut TorchGenerator, from: f32, to: f32) -> f32 {
@@ -642,6 +853,23 @@ fn uniform_f64(g: &mut TorchGenerator, from: f64, to: f64) -> f64 {
 impl Elementwise {
     fn is_f64(&self) -> bool {
         matches!(self, Elementwise::Uniform64 { .. })
+    }
+
+    /// `out.len()` values, as that many [`next`](Self::next) calls: the engine's outputs drawn
+    /// in bulk, f32 uniforms transformed with hardware FMA where the CPU has it.
+    fn fill(&self, g: &mut TorchGenerator, out: &mut [f64]) {
+        let Elementwise::Uniform32 { from, to } = *self else {
+            for o in out.iter_mut() {
+                *o = self.next(g);
+            }
+            return;
+        };
+        let mut words = [0u32; 512];
+        for os in out.chunks_mut(words.len()) {
+            let ws = &mut words[..os.len()];
+            g.engine.fill(ws);
+            uniform32_block(ws, from, to, os);
+        }
     }
 
     #[inline]
@@ -1144,6 +1372,7 @@ pub fn sparse_with_zeros(
 /// then the generator skips the rest of that block's uniforms and the 16 values of the refilled
 /// tail follow (they overwrite the remaining values of that block in PyTorch). For BF16/F16
 /// there is nothing to skip: PyTorch never draws the partial block's uniforms.
+#[derive(Debug)]
 pub struct ChunkedFill {
     rng: TorchGenerator,
     kernel: Kernel,
@@ -1180,6 +1409,41 @@ impl ChunkedFill {
         s
     }
 
+    /// The same op's values from element `first` on (a multiple of 16 below `numel`), with
+    /// `rng` already advanced by [`words_before`]`(op, dtype, numel, first)` from the op's start:
+    /// the values equal those of [`new`](Self::new) past its first `first`, and so does the
+    /// generator left at the end.
+    pub fn starting_at(
+        rng: TorchGenerator,
+        op: TorchOp,
+        dtype: TorchDType,
+        numel: u64,
+        first: u64,
+    ) -> Self {
+        if first == 0 {
+            return ChunkedFill::new(rng, op, dtype, numel);
+        }
+        words_before(op, dtype, numel, first); // checks `first`
+        let mut s = ChunkedFill::new(rng, op, dtype, numel);
+        s.emitted = first;
+        s.block = first / 16;
+        let r = (numel % 16) as usize;
+        let path_b = matches!(
+            s.kernel,
+            Kernel::NormalB32 { .. } | Kernel::NormalB64 { .. } | Kernel::NormalBReduced { .. }
+        );
+        if path_b && s.block == numel / 16 && r != 0 {
+            // Past the last full block: the last r values of the refilled tail block.
+            let mut tail = [0.0; 16];
+            s.draw_block(&mut tail);
+            s.pending[..16].copy_from_slice(&tail);
+            s.pending_start = 16 - r;
+            s.pending_end = 16;
+            s.block += 1;
+        }
+        s
+    }
+
     /// Elements not yet emitted.
     pub fn remaining(&self) -> u64 {
         self.numel - self.emitted
@@ -1207,9 +1471,7 @@ impl ChunkedFill {
                 }
                 Kernel::Elementwise(e) => {
                     let k = ((self.numel - self.emitted) as usize).min(out.len() - w);
-                    for o in &mut out[w..w + k] {
-                        *o = e.next(&mut self.rng);
-                    }
+                    e.fill(&mut self.rng, &mut out[w..w + k]);
                     w += k;
                     self.emitted += k as u64;
                 }
@@ -1222,17 +1484,14 @@ impl ChunkedFill {
         w
     }
 
-    /// Draw and transform the next block(s) of path B into `pending`.
-    fn refill_normal_b(&mut self) {
-        let q = self.numel / 16;
-        let r = (self.numel % 16) as usize;
-        let last_full = self.block + 1 == q;
-        let draw_block = |rng: &mut TorchGenerator, kernel: Kernel, out: &mut [f64]| match kernel {
+    /// Draw and transform one block of 16 path-B values.
+    fn draw_block(&mut self, out: &mut [f64; 16]) {
+        let rng = &mut self.rng;
+        match self.kernel {
             Kernel::NormalB32 { mean, std, .. } => {
-                let mut d = [0f32; 16];
-                for v in &mut d {
-                    *v = rng.uniform01_f32();
-                }
+                let mut w = [0u32; 16];
+                rng.engine.fill(&mut w);
+                let mut d = w.map(|w| ((w & 0x00ff_ffff) as f32) * (1.0 / 16_777_216.0));
                 normal16_f32(&mut d, mean, std);
                 for (o, v) in out.iter_mut().zip(d) {
                     *o = v as f64;
@@ -1247,9 +1506,18 @@ impl ChunkedFill {
             Kernel::NormalBReduced { mean, std, dtype } => {
                 rng.normal_block_reduced(mean, std, dtype, out);
             }
-            _ => unreachable!(),
-        };
-        draw_block(&mut self.rng, self.kernel, &mut self.pending[..16]);
+            _ => unreachable!("path B only"),
+        }
+    }
+
+    /// Draw and transform the next block(s) of path B into `pending`.
+    fn refill_normal_b(&mut self) {
+        let q = self.numel / 16;
+        let r = (self.numel % 16) as usize;
+        let last_full = self.block + 1 == q;
+        let mut first = [0.0; 16];
+        self.draw_block(&mut first);
+        self.pending[..16].copy_from_slice(&first);
         self.block += 1;
         self.pending_start = 0;
         if !(last_full && r != 0) {
@@ -1265,7 +1533,7 @@ impl ChunkedFill {
         };
         self.rng.engine.discard((r * per) as u64);
         let mut tail = [0.0; 16];
-        draw_block(&mut self.rng, self.kernel, &mut tail);
+        self.draw_block(&mut tail);
         self.pending[r..r + 16].copy_from_slice(&tail);
         self.pending_end = r + 16;
     }
@@ -1310,6 +1578,22 @@ mod tests {
                 b.engine.discard(n);
                 assert!(a == b, "n {n} pre {pre}");
                 assert_eq!(a.random(), b.random());
+            }
+        }
+    }
+
+    #[test]
+    fn bulk_outputs_equal_single_ones() {
+        for pre in [0u64, 1, 623, 624, 625, 1000] {
+            for n in [0usize, 1, 623, 624, 625, 2000] {
+                let mut a = TorchGenerator::manual_seed(3);
+                a.engine.discard(pre);
+                let mut b = a.clone();
+                let mut bulk = vec![0u32; n];
+                a.engine.fill(&mut bulk);
+                let single: Vec<u32> = (0..n).map(|_| b.random()).collect();
+                assert_eq!(bulk, single, "pre {pre} n {n}");
+                assert!(a == b, "pre {pre} n {n}");
             }
         }
     }
@@ -1462,6 +1746,87 @@ mod chunk_tests {
                     let mut buf = [0.0; 5];
                     c.next_chunk(&mut buf);
                     assert!(c.into_generator() == g);
+                }
+            }
+        }
+    }
+
+    const ALL_DTYPES: [TorchDType; 4] = [
+        TorchDType::F32,
+        TorchDType::F64,
+        TorchDType::BF16,
+        TorchDType::F16,
+    ];
+
+    fn same_engine(a: &TorchGenerator, b: &TorchGenerator) -> bool {
+        a.engine.state == b.engine.state
+            && a.engine.next == b.engine.next
+            && a.engine.left == b.engine.left
+    }
+
+    #[test]
+    fn words_consumed_is_what_fill_consumes() {
+        for op in ops() {
+            for dtype in ALL_DTYPES {
+                for n in (1..=70).chain([1000, 4099, 65537]) {
+                    // From a fresh generator (no cached normal), as words_consumed counts.
+                    let mut g = TorchGenerator::manual_seed(11);
+                    g.fill(op, dtype, &mut vec![0.0; n as usize]);
+                    let mut h = TorchGenerator::manual_seed(11);
+                    h.engine.discard(words_consumed(op, dtype, n));
+                    assert!(same_engine(&g, &h), "{op:?} {dtype:?} {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_fill_started_at_any_block_from_an_advanced_generator_is_the_rest_of_the_op() {
+        for op in ops() {
+            for dtype in ALL_DTYPES {
+                for n in [
+                    1u64, 15, 16, 17, 31, 32, 33, 47, 48, 63, 1000, 1009, 4099, 65537,
+                ] {
+                    let mut end = start();
+                    let mut want = vec![0.0; n as usize];
+                    end.fill(op, dtype, &mut want);
+                    let firsts: Vec<u64> = if n <= 1009 {
+                        (0..n.div_ceil(16)).map(|b| 16 * b).collect()
+                    } else {
+                        vec![16, 4096, 16 * (n / 16 - 1), 16 * (n / 16)]
+                    };
+                    for first in firsts.into_iter().filter(|&f| f < n && (n >= 16 || f == 0)) {
+                        let mut g = start();
+                        g.advance(words_before(op, dtype, n, first));
+                        let mut c = ChunkedFill::starting_at(g, op, dtype, n, first);
+                        let got = drain(&mut c, 7);
+                        let same = got.len() as u64 == n - first
+                            && got
+                                .iter()
+                                .zip(&want[first as usize..])
+                                .all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{op:?} {dtype:?} n {n} first {first}");
+                        assert!(c.into_generator() == end, "{op:?} {dtype:?} {n} {first}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn skip_by_a_jump_equals_skip_by_generation() {
+        // Sizes whose draws pass JUMP_MIN, so `skip` jumps; odd sizes exercise the tails.
+        let big = JUMP_MIN + 17;
+        for op in ops() {
+            for dtype in ALL_DTYPES {
+                for n in [big, big + 16, JUMP_MIN / 2 + 1] {
+                    let mut by_fill = start();
+                    let mut v = vec![0.0; n as usize];
+                    by_fill.fill(op, dtype, &mut v);
+                    let mut by_jump = start();
+                    by_jump.skip(op, dtype, n);
+                    assert!(by_jump == by_fill, "{op:?} {dtype:?} {n}");
+                    assert_eq!(by_jump.random(), by_fill.random());
                 }
             }
         }

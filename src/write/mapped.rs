@@ -112,7 +112,7 @@ impl Cursor {
             .map(|t| {
                 starts.push(off);
                 off += t.bytes;
-                (t.stream.num_chunks(), t.bytes, t.dtype.size())
+                (t.source.num_chunks(), t.bytes, t.dtype.size())
             })
             .collect();
         Cursor {
@@ -189,32 +189,39 @@ pub(super) fn fill(
                 .map_mut(file)
         }
         .map_err(|e| Error::io(format!("mapping {ctx}"), e))?;
-        let mut jobs = Vec::with_capacity(pieces.len());
+        // Runs of consecutive chunks of one tensor, up to its `run_len`, are one task each.
+        let mut tasks: Vec<Vec<(Piece, &mut [u8])>> = Vec::new();
         let mut rest: &mut [u8] = &mut map;
         let mut at = 0;
         for p in &pieces {
             debug_assert_eq!(p.dst, at);
             let (head, tail) = rest.split_at_mut(p.to - p.from);
-            jobs.push((*p, head));
             rest = tail;
             at += p.to - p.from;
+            let run = tensors[p.t].source.run_len() as usize;
+            match tasks.last_mut() {
+                Some(task) if task.len() < run && task[0].0.t == p.t => task.push((*p, head)),
+                _ => tasks.push(vec![(*p, head)]),
+            }
         }
         debug_assert!(rest.is_empty());
-        jobs.into_par_iter().for_each(|(p, out)| {
-            if INTERRUPTED.load(Ordering::Relaxed) {
-                return;
-            }
-            let t = tensors[p.t];
-            SCRATCH.with_borrow_mut(|(values, bytes)| {
-                let full = t.stream.chunk_len(p.c) * t.dtype.size();
-                if p.from == 0 && p.to == full {
-                    t.stream.fill_chunk_bytes(p.c, values, out);
-                } else {
-                    bytes.resize(full, 0);
-                    t.stream.fill_chunk_bytes(p.c, values, bytes);
-                    out.copy_from_slice(&bytes[p.from..p.to]);
+        tasks.into_par_iter().for_each(|task| {
+            for (p, out) in task {
+                if INTERRUPTED.load(Ordering::Relaxed) {
+                    return;
                 }
-            });
+                let src = &tensors[p.t].source;
+                SCRATCH.with_borrow_mut(|(values, bytes)| {
+                    let full = src.chunk_len(p.c) * tensors[p.t].dtype.size();
+                    if p.from == 0 && p.to == full {
+                        src.fill_chunk_bytes(p.c, values, out);
+                    } else {
+                        bytes.resize(full, 0);
+                        src.fill_chunk_bytes(p.c, values, bytes);
+                        out.copy_from_slice(&bytes[p.from..p.to]);
+                    }
+                });
+            }
         });
         if INTERRUPTED.load(Ordering::Relaxed) {
             return Err(Error::Interrupted { path: ctx.into() });
@@ -230,14 +237,14 @@ pub(super) fn fill(
         }
         // Whole-tensor caches (orthogonal, sparse) of finished tensors are dropped.
         while released < cursor.t {
-            tensors[released].stream.release();
+            tensors[released].source.release();
             released += 1;
         }
         progress.inc(wend - wstart);
         wstart = wend;
     }
     for t in &tensors[released..] {
-        t.stream.release();
+        t.source.release();
     }
     Ok(())
 }
@@ -247,7 +254,7 @@ mod tests {
     use super::*;
     use crate::dtype::DType;
     use crate::scheme::Distribution;
-    use crate::stream::TensorStream;
+    use crate::stream::{ChunkSource, TensorStream};
 
     fn tensor<'a>(name: &'a str, shape: &'a [u64], dtype: DType) -> OutTensor<'a> {
         let numel: u64 = shape.iter().product();
@@ -256,17 +263,18 @@ mod tests {
             shape,
             dtype,
             bytes: numel * dtype.size() as u64,
-            stream: TensorStream::new(
-                0,
-                name,
-                numel,
-                &Distribution::Uniform {
-                    low: -1.0,
-                    high: 1.0,
-                },
-            )
-            .with_dtype(dtype),
-            torch: None,
+            source: ChunkSource::Native(
+                TensorStream::new(
+                    0,
+                    name,
+                    numel,
+                    &Distribution::Uniform {
+                        low: -1.0,
+                        high: 1.0,
+                    },
+                )
+                .with_dtype(dtype),
+            ),
         }
     }
 
@@ -285,7 +293,7 @@ mod tests {
         let mut cursor = Cursor::new(&refs);
         let mut seen: Vec<Vec<usize>> = ts
             .iter()
-            .map(|t| vec![0; t.stream.num_chunks() as usize])
+            .map(|t| vec![0; t.source.num_chunks() as usize])
             .collect();
         let (mut w, mut pieces) = (0, Vec::new());
         while w < total {
@@ -303,7 +311,7 @@ mod tests {
         }
         for (t, s) in ts.iter().zip(&seen) {
             for (c, n) in s.iter().enumerate() {
-                assert_eq!(*n, t.stream.chunk_len(c as u64) * 4, "{} chunk {c}", t.name);
+                assert_eq!(*n, t.source.chunk_len(c as u64) * 4, "{} chunk {c}", t.name);
             }
         }
     }

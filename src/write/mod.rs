@@ -22,12 +22,7 @@ pub use safetensors::safetensors_header;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
-use crate::plan::TorchPlan;
-use crate::stream::torch::{
-    ChunkedFill, TorchGenerator, TorchStep, sparse_with_zeros, trunc_normal_redraw,
-    trunc_normal_reject,
-};
-use crate::stream::{CHUNK_ELEMS, RngKind, TensorStream};
+use crate::stream::{CHUNK_ELEMS, ChunkSource, RngKind, TorchSchedule};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{Seek, Write};
@@ -52,79 +47,34 @@ pub struct OutTensor<'a> {
     pub shape: &'a [u64],
     pub dtype: DType,
     pub bytes: u64,
-    pub stream: TensorStream,
-    /// Under `--rng torch`: the generator's state when this tensor's init starts (plan
-    /// order), and how it draws. `None`: the native `stream` gives the values.
-    pub torch: Option<(TorchGenerator, TorchPlan)>,
+    /// Its values, chunk by chunk (native streams or PyTorch's generator: writers do not ask).
+    pub source: ChunkSource,
 }
 
-/// Under `--rng torch`, the values of a tensor PyTorch initialises as a whole (sparse_, and both
-/// trunc_normal_ branches), drawn from `g`. Panics for the other plans (`Op` streams chunk by
-/// chunk, `NoDraw` draws nothing).
-fn torch_whole_tensor(g: &mut TorchGenerator, tp: TorchPlan, numel: u64) -> Vec<f64> {
-    match tp {
-        TorchPlan::Sparse {
-            rows,
-            cols,
-            zeros,
-            std,
-            dtype,
-        } => sparse_with_zeros(g, rows, cols, zeros, std, dtype),
-        TorchPlan::TruncRedraw {
-            mean,
-            std,
-            a,
-            b,
-            dtype,
-        } => trunc_normal_redraw(g, numel, mean, std, a, b, dtype),
-        TorchPlan::TruncReject {
-            mean,
-            std,
-            a,
-            b,
-            dtype,
-        } => trunc_normal_reject(g, numel, mean, std, a, b, dtype),
-        TorchPlan::Op(..) | TorchPlan::NoDraw => unreachable!("not a whole-tensor plan"),
-    }
-}
-
-/// The tensors of `plan` for a writer. Under `--rng torch` the generator is run through the
-/// plan's schedule once (skipping values) to record where each tensor's draws start, so
-/// tensors can then be written in any order with flat memory.
+/// The tensors of `plan` for a writer. Under `--rng torch` each tensor's start in the
+/// generator sequence comes from the plan's schedule (`TorchSchedule`: counted, and reached by
+/// jumps, not by running the generator through earlier tensors), so tensors can be written in
+/// any order, and their chunks on any thread, with flat memory.
 fn out_tensors(plan: &Plan) -> Vec<OutTensor<'_>> {
-    let mut starts: Vec<Option<(TorchGenerator, TorchPlan)>> = vec![None; plan.tensors.len()];
-    if plan.rng == RngKind::Torch {
-        let mut g = TorchGenerator::from_u64_seed(plan.seed);
-        for &step in plan.torch_schedule().iter() {
-            match step {
-                TorchStep::Discard { op, dtype, numel } => g.skip(op, dtype, numel),
-                TorchStep::Tensor(i) => {
-                    let t = &plan.tensors[i];
-                    let tp = t.torch_plan().expect("checked when planning");
-                    let start = g.clone();
-                    match tp {
-                        TorchPlan::Op(op, dt) => g.skip(op, dt, t.numel),
-                        TorchPlan::NoDraw => {}
-                        // Only the generator's end state is needed here; the values are drawn
-                        // again, from `start`, when the tensor is written (keeping memory flat
-                        // when the file order differs from the plan order).
-                        _ => drop(torch_whole_tensor(&mut g, tp, t.numel)),
-                    }
-                    starts[i] = (tp != TorchPlan::NoDraw).then_some((start, tp));
-                }
-            }
-        }
-    }
+    let starts = if plan.rng == RngKind::Torch {
+        let tensors: Vec<_> = plan
+            .tensors
+            .iter()
+            .map(|t| (t.numel, t.torch_plan().expect("checked when planning")))
+            .collect();
+        TorchSchedule::starts(plan.seed, &plan.torch_schedule(), &tensors)
+    } else {
+        vec![None; plan.tensors.len()]
+    };
     plan.tensors
         .iter()
         .zip(starts)
-        .map(|(t, torch)| OutTensor {
+        .map(|(t, start)| OutTensor {
             name: &t.name,
             shape: &t.shape,
             dtype: t.dtype,
             bytes: t.bytes,
-            stream: t.stream(plan.seed),
-            torch,
+            source: ChunkSource::new(t.stream(plan.seed), start),
         })
         .collect()
 }
@@ -198,6 +148,10 @@ impl Drop for Progress {
 /// elements, so at most 16 MiB of f64 scratch and 16 MiB of bytes in flight.
 const BATCH_CHUNKS: u64 = 32;
 
+/// Sources that want runs of consecutive chunks per task (`--rng torch`) get a run per thread
+/// in a batch, up to this many chunks (32 MiB of f32 bytes in flight).
+const MAX_BATCH_CHUNKS: u64 = 128;
+
 /// Produces tensor data bytes chunk by chunk, hashing them when asked. Chunks of a batch are
 /// filled in parallel on the current rayon pool; bytes do not depend on how (see `stream`).
 pub struct DataPath {
@@ -228,7 +182,7 @@ impl DataPath {
 
     /// Write `header` and then the data of `tensors` back to back (the layout of .safetensors
     /// and .npy). A regular file is reserved and filled through memory-mapped windows (see
-    /// `mapped`); streams, filesystems without `fallocate` and `--rng torch` go sequentially.
+    /// `mapped`); streams and filesystems without `fallocate` go through `write`.
     fn emit_laid_out(
         &mut self,
         header: &[u8],
@@ -239,10 +193,7 @@ impl DataPath {
         let w = sink.as_write();
         w.write_all(header)
             .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
-        let sequential_rng = tensors.iter().any(|t| t.torch.is_some());
-        if let Sink::File(f) = &mut sink
-            && !sequential_rng
-        {
+        if let Sink::File(f) = &mut sink {
             f.flush()
                 .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
             let file = f.get_ref();
@@ -269,33 +220,36 @@ impl DataPath {
         Ok(())
     }
 
-    /// Write all data bytes of `t` to `w`.
+    /// Write all data bytes of `t` to `w`: batches of chunks filled on all threads (runs of
+    /// [`ChunkSource::run_len`] consecutive chunks per task), then written in order.
     pub fn emit(&mut self, t: &OutTensor, w: &mut dyn Write, ctx: &str) -> Result<()> {
-        if let Some((start, tp)) = &t.torch {
-            return self.emit_torch(t, start.clone(), *tp, w, ctx);
-        }
         use rayon::prelude::*;
+        let src = &t.source;
         let mut hasher = self.hash.then(Sha256::new);
         let size = t.dtype.size();
         let chunk_bytes = CHUNK_ELEMS as usize * size;
-        let chunks = t.stream.num_chunks();
+        let chunks = src.num_chunks();
+        let run = src.run_len();
+        let threads = rayon::current_num_threads() as u64;
+        let batch = BATCH_CHUNKS.max(run * threads).min(MAX_BATCH_CHUNKS);
         let mut first = 0;
         while first < chunks {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 return Err(Error::Interrupted { path: ctx.into() });
             }
-            let last = (first + BATCH_CHUNKS).min(chunks);
+            let last = (first + batch).min(chunks);
             // Every chunk but the tensor's last is full, so chunk k of the batch starts at
             // byte k·chunk_bytes.
-            let elems: u64 = (first..last).map(|c| t.stream.chunk_len(c) as u64).sum();
+            let elems: u64 = (first..last).map(|c| src.chunk_len(c) as u64).sum();
             self.buf.resize(elems as usize * size, 0);
             self.buf
-                .par_chunks_mut(chunk_bytes)
+                .par_chunks_mut(chunk_bytes * run as usize)
                 .enumerate()
-                .for_each(|(k, out)| {
-                    mapped::with_scratch(|scratch| {
-                        t.stream.fill_chunk_bytes(first + k as u64, scratch, out)
-                    });
+                .for_each(|(k, outs)| {
+                    for (j, out) in outs.chunks_mut(chunk_bytes).enumerate() {
+                        let c = first + k as u64 * run + j as u64;
+                        mapped::with_scratch(|scratch| src.fill_chunk_bytes(c, scratch, out));
+                    }
                 });
             if let Some(h) = hasher.as_mut() {
                 h.update(&self.buf);
@@ -305,70 +259,7 @@ impl DataPath {
             self.progress.inc(self.buf.len() as u64);
             first = last;
         }
-        t.stream.release();
-        if let Some(h) = hasher {
-            self.hashes.insert(t.name.to_string(), hex(h));
-        }
-        Ok(())
-    }
-}
-
-impl DataPath {
-    /// The `--rng torch` path: sequential, one chunk at a time (PyTorch's stream is one
-    /// sequence), values in f64 (f32 results widened exactly) encoded like the native ones.
-    fn emit_torch(
-        &mut self,
-        t: &OutTensor,
-        start: TorchGenerator,
-        tp: TorchPlan,
-        w: &mut dyn Write,
-        ctx: &str,
-    ) -> Result<()> {
-        let mut hasher = self.hash.then(Sha256::new);
-        let size = t.dtype.size();
-        let mut values = vec![0.0f64; CHUNK_ELEMS as usize];
-        let progress = &self.progress;
-        let mut offset = 0u64;
-        let mut write = |vals: &mut [f64], buf: &mut Vec<u8>| -> Result<()> {
-            if INTERRUPTED.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted { path: ctx.into() });
-            }
-            // The stream's zeroed elements (a padding row), as on the native path.
-            if let Some((lo, hi)) = t.stream.zeroed_within(offset, vals.len()) {
-                vals[lo..hi].fill(0.0);
-            }
-            offset += vals.len() as u64;
-            buf.resize(vals.len() * size, 0);
-            t.dtype.encode(vals, buf);
-            if let Some(h) = hasher.as_mut() {
-                h.update(&buf[..]);
-            }
-            w.write_all(buf)
-                .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
-            progress.inc(buf.len() as u64);
-            Ok(())
-        };
-        let numel = t.stream.numel();
-        match tp {
-            TorchPlan::Op(op, dt) => {
-                let mut fill = ChunkedFill::new(start, op, dt, numel);
-                loop {
-                    let n = fill.next_chunk(&mut values);
-                    if n == 0 {
-                        break;
-                    }
-                    write(&mut values[..n], &mut self.buf)?;
-                }
-            }
-            TorchPlan::NoDraw => unreachable!("no-draw tensors use the native stream"),
-            _ => {
-                let mut g = start;
-                let mut all = torch_whole_tensor(&mut g, tp, numel);
-                for chunk in all.chunks_mut(CHUNK_ELEMS as usize) {
-                    write(chunk, &mut self.buf)?;
-                }
-            }
-        }
+        src.release();
         if let Some(h) = hasher {
             self.hashes.insert(t.name.to_string(), hex(h));
         }
@@ -455,8 +346,7 @@ pub fn check_plan(plan: &Plan, format: Format, to_stdout: bool) -> Result<()> {
             shape: &t.shape,
             dtype: t.dtype,
             bytes: t.bytes,
-            stream: t.stream(plan.seed),
-            torch: None,
+            source: ChunkSource::Native(t.stream(plan.seed)),
         })
         .collect();
     let writer = format.writer();
