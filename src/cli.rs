@@ -173,7 +173,8 @@ struct GenerateArgs {
     /// Random stream: native (keyed chunk streams, order- and thread-independent) or torch
     /// (PyTorch 2.15's CPU generator: torch.manual_seed(N), then each tensor's init in plan
     /// order, bit for bit as x86 wheels compute it, including trunc_normal_'s MKL-log rejection
-    /// branch; orthogonal is refused). torch is sequential: one core, slower for huge models.
+    /// branch; orthogonal is refused). torch runs on every core too (jumps ahead in the one
+    /// sequence); sparse and trunc_normal tensors are drawn whole, on one core.
     #[arg(long, value_name = "RNG", value_parser = Offer(rng_names), hide_possible_values = true)]
     rng: Option<String>,
 

@@ -281,7 +281,14 @@ impl Generate {
         let target = target
             .ok_or_else(|| Error::Usage("an output is needed unless this is a dry run".into()))?;
         cancel.check(&target.display())?;
-        done.hashes = write::write_plan(&done.plan, format, &target, self.force, self.options)?;
+        done.hashes = write::write_plan(
+            &done.plan,
+            format,
+            &target,
+            self.force,
+            self.options,
+            cancel,
+        )?;
         Ok(done)
     }
 
@@ -350,14 +357,16 @@ impl Generate {
             });
             return Ok(done);
         }
-        // Sharded checkpoints are .safetensors: nothing to compress.
-        let opts = WriteOptions {
-            compress: false,
-            ..self.options
-        };
         cancel.check(&ckpt.dir.display().to_string())?;
-        let written =
-            shard::write_checkpoint(&done.plan, &ckpt, &layout, self.part, self.force, opts)?;
+        let written = shard::write_checkpoint(
+            &done.plan,
+            &ckpt,
+            &layout,
+            self.part,
+            self.force,
+            self.options,
+            cancel,
+        )?;
         done.outputs = written
             .files
             .iter()

@@ -3,7 +3,6 @@
 mod cli;
 
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 
 fn main() -> ExitCode {
     // Never show a panic's multi-line report: one line, exit 1. (A panic is a bug; report it.)
@@ -26,10 +25,7 @@ fn main() -> ExitCode {
     // Ctrl-C: stop at the next chunk so the temp file is removed and the destination untouched.
     let cancel = weightgen::exec::Cancel::new();
     let on_signal = cancel.clone();
-    let _ = ctrlc::set_handler(move || {
-        on_signal.cancel();
-        weightgen::write::INTERRUPTED.store(true, Ordering::Relaxed);
-    });
+    let _ = ctrlc::set_handler(move || on_signal.cancel());
     match std::panic::catch_unwind(|| cli::run(&cancel)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(err)) => report(err),

@@ -29,6 +29,7 @@ impl Rng {
 
 /// Valid seed files written by the library itself, and the malformed corpus.
 fn seeds() -> Vec<(FileFormat, Vec<u8>)> {
+    use weightgen::exec::Cancel;
     use weightgen::plan::Plan;
     use weightgen::spec::Spec;
     use weightgen::write::{Format, Target, WriteOptions, write_plan};
@@ -53,7 +54,15 @@ fn seeds() -> Vec<(FileFormat, Vec<u8>)> {
             compress,
             ..Default::default()
         };
-        write_plan(&plan, fmt, &Target::Path(p.clone()), true, opts).unwrap();
+        write_plan(
+            &plan,
+            fmt,
+            &Target::Path(p.clone()),
+            true,
+            opts,
+            &Cancel::new(),
+        )
+        .unwrap();
         out.push((ff, std::fs::read(&p).unwrap()));
     }
     let one = Spec::from_json(r#"{"tensors": [{"name": "w", "shape": [5, 3]}]}"#, "s").unwrap();
@@ -64,6 +73,7 @@ fn seeds() -> Vec<(FileFormat, Vec<u8>)> {
         &Target::Path(p.clone()),
         true,
         WriteOptions::default(),
+        &Cancel::new(),
     )
     .unwrap();
     out.push((FileFormat::Npy, std::fs::read(&p).unwrap()));

@@ -9,7 +9,7 @@
 //! chunk scratch, whatever the file size. Filesystems without `fallocate` use the sequential
 //! `write` path instead.
 
-use super::{INTERRUPTED, OutTensor, Progress};
+use super::{DataPath, OutTensor};
 use crate::error::{Error, Result};
 use crate::stream::CHUNK_ELEMS;
 use memmap2::MmapOptions;
@@ -19,7 +19,6 @@ use std::cell::RefCell;
 use std::fs::File;
 #[cfg(target_os = "linux")]
 use std::os::fd::AsRawFd;
-use std::sync::atomic::Ordering;
 
 /// Bytes mapped at once. 64 MiB keeps peak RSS well under 128 MiB while each window still
 /// holds hundreds of f32 chunks for the threads to share.
@@ -158,26 +157,24 @@ impl Cursor {
 
 /// Fill the data region of `file`, which starts at byte `data_start`, with the data of
 /// `tensors` in order. The file must already be reserved to its full length. `hashers`, when
-/// given, receive each tensor's bytes in order. `writeback`: the file will be fsynced, so ask
-/// the kernel to start writing each finished window now.
+/// given, receive each tensor's bytes in order. When `data` will fsync the file, the kernel is
+/// asked to start writing each finished window now; its token cancels between windows.
 pub(super) fn fill(
     file: &File,
     data_start: u64,
     tensors: &[&OutTensor],
     mut hashers: Option<&mut [Sha256]>,
-    progress: &Progress,
-    writeback: bool,
+    data: &DataPath,
     ctx: &str,
 ) -> Result<()> {
+    let (progress, writeback, cancel) = (&data.progress, data.sync, &data.cancel);
     let total: u64 = tensors.iter().map(|t| t.bytes).sum();
     let mut cursor = Cursor::new(tensors);
     let mut pieces = Vec::new();
     let mut released = 0;
     let mut wstart = 0;
     while wstart < total {
-        if INTERRUPTED.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted { path: ctx.into() });
-        }
+        cancel.check(ctx)?;
         let wend = (wstart + WINDOW).min(total);
         cursor.window(wstart, wend, &mut pieces);
         // SAFETY: the file is our own temp file, reserved to its full length, and nothing
@@ -207,7 +204,7 @@ pub(super) fn fill(
         debug_assert!(rest.is_empty());
         tasks.into_par_iter().for_each(|task| {
             for (p, out) in task {
-                if INTERRUPTED.load(Ordering::Relaxed) {
+                if cancel.is_cancelled() {
                     return;
                 }
                 let src = &tensors[p.t].source;
@@ -223,9 +220,7 @@ pub(super) fn fill(
                 });
             }
         });
-        if INTERRUPTED.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted { path: ctx.into() });
-        }
+        cancel.check(ctx)?;
         if let Some(h) = hashers.as_deref_mut() {
             for p in &pieces {
                 h[p.t].update(&map[p.dst..p.dst + (p.to - p.from)]);

@@ -21,15 +21,12 @@ pub use safetensors::safetensors_header;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::exec::Cancel;
 use crate::plan::Plan;
 use crate::stream::{CHUNK_ELEMS, ChunkSource, RngKind, TorchSchedule};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{Seek, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Set by the binary's Ctrl-C handler; writers stop at the next chunk and clean up.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 impl Format {
     fn writer(self) -> &'static dyn FormatWriter {
@@ -162,6 +159,8 @@ pub struct DataPath {
     /// Hex SHA-256 per tensor, in the order tensors were emitted, keyed by name.
     pub hashes: BTreeMap<String, String>,
     progress: Progress,
+    /// Checked before each batch of chunks: a cancelled run stops and cleans up.
+    cancel: Cancel,
 }
 
 fn hex(h: Sha256) -> String {
@@ -170,8 +169,9 @@ fn hex(h: Sha256) -> String {
 
 impl DataPath {
     /// The data path for writing `data_bytes` of tensor data with `opts`.
-    fn new(opts: &WriteOptions, data_bytes: u64) -> DataPath {
+    fn new(opts: &WriteOptions, data_bytes: u64, cancel: &Cancel) -> DataPath {
         DataPath {
+            cancel: cancel.clone(),
             hash: opts.hash,
             sync: !opts.no_fsync,
             buf: Vec::new(),
@@ -206,7 +206,7 @@ impl DataPath {
                     Vec::new()
                 };
                 let hs = self.hash.then_some(&mut hashers[..]);
-                mapped::fill(file, start, tensors, hs, &self.progress, self.sync, ctx)?;
+                mapped::fill(file, start, tensors, hs, self, ctx)?;
                 for (t, h) in tensors.iter().zip(hashers) {
                     self.hashes.insert(t.name.to_string(), hex(h));
                 }
@@ -234,9 +234,7 @@ impl DataPath {
         let batch = BATCH_CHUNKS.max(run * threads).min(MAX_BATCH_CHUNKS);
         let mut first = 0;
         while first < chunks {
-            if INTERRUPTED.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted { path: ctx.into() });
-            }
+            self.cancel.check(ctx)?;
             let last = (first + batch).min(chunks);
             // Every chunk but the tensor's last is full, so chunk k of the batch starts at
             // byte k·chunk_bytes.
@@ -315,6 +313,7 @@ pub fn write_plan(
     target: &Target,
     force: bool,
     opts: WriteOptions,
+    cancel: &Cancel,
 ) -> Result<BTreeMap<String, String>> {
     let tensors = out_tensors(plan);
     let metadata = plan.safetensors_metadata();
@@ -322,12 +321,8 @@ pub fn write_plan(
     writer.check(&tensors, matches!(target, Target::Stdout))?;
     let size = writer.size(&tensors, &metadata)?;
     let data_bytes = tensors.iter().map(|t| t.bytes).sum();
-    let mut data = DataPath::new(&opts, data_bytes);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads)
-        .build()
-        .map_err(|e| Error::io("starting worker threads", std::io::Error::other(e)))?;
-    pool.install(|| {
+    let mut data = DataPath::new(&opts, data_bytes, cancel);
+    crate::exec::pool(opts.threads)?.install(|| {
         let npz = format == Format::Npz;
         file::commit_with(target, force, size, npz, !opts.no_fsync, |sink, ctx| {
             writer.write(&tensors, &metadata, opts, &mut data, sink, ctx)
@@ -360,7 +355,7 @@ pub fn check_plan(plan: &Plan, format: Format, to_stdout: bool) -> Result<()> {
 /// through the same path as the writers. Under `--rng torch` the schedule runs once.
 pub(crate) fn tensor_data(plan: &Plan, which: &mut [(usize, &mut dyn Write)]) -> Result<()> {
     let tensors = out_tensors(plan);
-    let mut data = DataPath::new(&WriteOptions::default(), 0);
+    let mut data = DataPath::new(&WriteOptions::default(), 0, &Cancel::new());
     for (i, sink) in which.iter_mut() {
         let t = &tensors[*i];
         data.emit(t, *sink, t.name)?;

@@ -17,6 +17,7 @@ use super::file::{self, Staged};
 use super::{DataPath, Format, OutTensor, WriteOptions, out_tensors};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::exec::Cancel;
 use crate::plan::Plan;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -332,6 +333,7 @@ pub fn write_checkpoint(
     part: Part,
     force: bool,
     opts: WriteOptions,
+    cancel: &Cancel,
 ) -> Result<Written> {
     part.check(layout)?;
     let run = Run::new(plan, ckpt, layout, part)?;
@@ -357,7 +359,7 @@ pub fn write_checkpoint(
     file::check_space(&ckpt.dir, &ckpt.dir, needed)?;
 
     // 1. Every file complete and fsynced under a temp name.
-    let (staged, hashes) = run.stage_shards(opts)?;
+    let (staged, hashes) = run.stage_shards(opts, cancel)?;
     let stage_bytes = |name: &str, bytes: &[u8]| {
         file::stage(&ckpt.dir.join(name), !opts.no_fsync, |mut sink, ctx| {
             sink.as_write()
@@ -372,7 +374,7 @@ pub fn write_checkpoint(
     let side_staged = (run.side.iter())
         .map(|(name, bytes)| stage_bytes(name, bytes))
         .collect::<Result<Vec<_>>>()?;
-    if super::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+    if cancel.is_cancelled() {
         let path = match part {
             Part::Shard(k) => ckpt.dir.join(&layout.shards[k - 1].file),
             _ => ckpt.dir.clone(),
@@ -510,13 +512,17 @@ impl<'a> Run<'a> {
     }
 
     /// The wanted shards written completely under temp names, and their tensors' hashes.
-    fn stage_shards(&self, opts: WriteOptions) -> Result<(Vec<Staged>, BTreeMap<String, String>)> {
+    fn stage_shards(
+        &self,
+        opts: WriteOptions,
+        cancel: &Cancel,
+    ) -> Result<(Vec<Staged>, BTreeMap<String, String>)> {
         let (plan, layout) = (self.plan, self.layout);
         let data_bytes = (self.wanted.iter())
             .flat_map(|&i| &layout.shards[i].indices)
             .map(|&j| plan.tensors[j].bytes)
             .sum();
-        let mut data = DataPath::new(&opts, data_bytes);
+        let mut data = DataPath::new(&opts, data_bytes, cancel);
         let mut staged: Vec<Staged> = Vec::new();
         if self.wanted.is_empty() {
             return Ok((staged, data.hashes));
