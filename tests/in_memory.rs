@@ -41,6 +41,15 @@ fn le_bytes(d: &TensorData) -> Vec<u8> {
     }
 }
 
+/// Every tensor of `plan` in memory, as (name, little-endian bytes), sorted by name.
+fn memory_data(plan: &Plan) -> Vec<(String, Vec<u8>)> {
+    let mut mem: Vec<(String, Vec<u8>)> = (plan.to_tensors().unwrap().into_iter())
+        .map(|t| (t.name, le_bytes(&t.data)))
+        .collect();
+    mem.sort();
+    mem
+}
+
 /// One tensor per scheme (each with a shape it accepts), in one spec.
 fn all_schemes_spec(rng: &str, dtype: &str) -> String {
     let schemes = [
@@ -96,13 +105,7 @@ fn file_equals_memory(rng: &str, dtype: &str) {
     let file = safetensors_data(&std::fs::read(d.path().join("w.safetensors")).unwrap());
     let spec = Spec::from_json(&text, "s.json").unwrap();
     let plan = Plan::new(&spec, 7).unwrap();
-    let mut mem: Vec<(String, Vec<u8>)> = plan
-        .to_tensors()
-        .unwrap()
-        .into_iter()
-        .map(|t| (t.name, le_bytes(&t.data)))
-        .collect();
-    mem.sort();
+    let mem = memory_data(&plan);
     assert_eq!(file.len(), mem.len());
     for ((fname, fbytes), (mname, mbytes)) in file.iter().zip(&mem) {
         assert_eq!(fname, mname);
@@ -241,12 +244,6 @@ fn a_model_plan_in_memory_equals_the_checkpoint_under_torch() {
     };
     let plan = weightgen::plan_spec(&spec, 3).unwrap();
     assert_eq!(plan.tensors[0].dtype, DType::BF16);
-    let mut mem: Vec<(String, Vec<u8>)> = plan
-        .to_tensors()
-        .unwrap()
-        .into_iter()
-        .map(|t| (t.name, le_bytes(&t.data)))
-        .collect();
-    mem.sort();
+    let mem = memory_data(&plan);
     assert_eq!(file, mem);
 }
