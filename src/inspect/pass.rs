@@ -487,7 +487,7 @@ fn level() -> Level {
 }
 
 /// Define `fn $name` from a body, compiled for the baseline and for AVX2 and chosen at run
-/// time (the same pattern as the generator's kernels in `stream::simd`).
+/// time (the same pattern as the generator's kernels in `stream::native::simd`).
 macro_rules! kernel {
     ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$doc])*
