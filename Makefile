@@ -148,6 +148,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
+	RUSTFLAGS="-D warnings" $(CARGO) check --locked --lib --no-default-features --target-dir target/no-default
 	sh tests/no_outside_paths.sh
 	$(PYTHON) tests/torch_verify/make_fixtures.py --check
 

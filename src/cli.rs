@@ -6,6 +6,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use weightgen::Choice;
 use weightgen::exec::Cancel;
 use weightgen::fans::Convention;
 use weightgen::job::{Generate, Inspect, SpecInput};
@@ -107,21 +108,21 @@ struct GenerateArgs {
     mlp: Option<String>,
 
     /// Output format [npy, npz, safetensors]; default from the output's extension.
-    #[arg(long, value_name = "FORMAT", value_parser = Offer(format_names), hide_possible_values = true)]
+    #[arg(long, value_name = "FORMAT", value_parser = Offer(Choice::Format), hide_possible_values = true)]
     format: Option<String>,
 
     /// Initialisation scheme (see `weightgen schemes`) [default: xavier_uniform].
-    #[arg(long, value_name = "NAME", value_parser = Offer(scheme_names), hide_possible_values = true)]
+    #[arg(long, value_name = "NAME", value_parser = Offer(Choice::Scheme), hide_possible_values = true)]
     scheme: Option<String>,
 
     /// Gain, instead of the one --nonlinearity gives (not both).
     #[arg(long, value_name = "G", allow_hyphen_values = true)]
     gain: Option<String>,
     /// Fan mode [fan_in, fan_out, fan_avg, fan_geo_avg].
-    #[arg(long, value_name = "MODE", value_parser = Offer(mode_names), hide_possible_values = true)]
+    #[arg(long, value_name = "MODE", value_parser = Offer(Choice::Mode), hide_possible_values = true)]
     mode: Option<String>,
     /// Nonlinearity for the gain, as PyTorch's calculate_gain [linear, conv1d…conv_transpose3d, sigmoid, tanh, relu, leaky_relu, selu].
-    #[arg(long, value_name = "NAME", value_parser = Offer(nonlinearity_names), hide_possible_values = true)]
+    #[arg(long, value_name = "NAME", value_parser = Offer(Choice::Nonlinearity), hide_possible_values = true)]
     nonlinearity: Option<String>,
     /// Negative slope of leaky_relu.
     #[arg(long, value_name = "A", allow_hyphen_values = true)]
@@ -130,7 +131,7 @@ struct GenerateArgs {
     #[arg(long, value_name = "S", allow_hyphen_values = true)]
     scale: Option<String>,
     /// Distribution of variance_scaling [truncated_normal, normal, untruncated_normal, uniform].
-    #[arg(long, value_name = "NAME", value_parser = Offer(distribution_names), hide_possible_values = true)]
+    #[arg(long, value_name = "NAME", value_parser = Offer(Choice::Distribution), hide_possible_values = true)]
     distribution: Option<String>,
     /// Mean (normal, truncated_normal).
     #[arg(long, value_name = "X", allow_hyphen_values = true)]
@@ -161,10 +162,10 @@ struct GenerateArgs {
     fan_out: Option<String>,
 
     /// Axis convention and meaning of "normal" schemes [torch, keras] [default: torch].
-    #[arg(long, value_name = "NAME", value_parser = Offer(convention_names), hide_possible_values = true)]
+    #[arg(long, value_name = "NAME", value_parser = Offer(Choice::Convention), hide_possible_values = true)]
     convention: Option<String>,
     /// Element type [f32, f64, f16, bf16] [default: f32].
-    #[arg(long, value_name = "DTYPE", value_parser = Offer(dtype_names), hide_possible_values = true)]
+    #[arg(long, value_name = "DTYPE", value_parser = Offer(Choice::DType), hide_possible_values = true)]
     dtype: Option<String>,
     /// Seed (0 to 2^64-1; with --rng torch also negative, as torch.manual_seed). Without it a
     /// seed is drawn from the OS, printed on stderr and recorded in the file.
@@ -175,7 +176,7 @@ struct GenerateArgs {
     /// order, bit for bit as x86 wheels compute it, including trunc_normal_'s MKL-log rejection
     /// branch; orthogonal is refused). torch runs on every core too (jumps ahead in the one
     /// sequence); sparse and trunc_normal tensors are drawn whole, on one core.
-    #[arg(long, value_name = "RNG", value_parser = Offer(rng_names), hide_possible_values = true)]
+    #[arg(long, value_name = "RNG", value_parser = Offer(Choice::Rng), hide_possible_values = true)]
     rng: Option<String>,
 
     /// Write a sharded Hugging Face checkpoint: model-0000K-of-0000N.safetensors files of at
@@ -264,7 +265,7 @@ impl GenerateArgs {
             spec: input.to_spec()?,
             output: self.output.clone(),
             format: self.format.as_deref().map(Format::parse).transpose()?,
-            max_shard_size: max.map_err(|e| at(e, "max_shard_size"))?,
+            max_shard_size: max.map_err(|e| e.at("max_shard_size"))?,
             part: match (self.shard, self.index_only) {
                 (Some(k), _) => Part::Shard(k),
                 (None, true) => Part::Index,
@@ -297,7 +298,7 @@ impl GenerateArgs {
 /// give the same messages) but offers the names (from the function) to shell completions and
 /// man pages.
 #[derive(Clone)]
-struct Offer(fn() -> Vec<&'static str>);
+struct Offer(Choice);
 
 impl clap::builder::TypedValueParser for Offer {
     type Value = String;
@@ -315,104 +316,18 @@ impl clap::builder::TypedValueParser for Offer {
         &self,
     ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
         Some(Box::new(
-            (self.0)()
+            self.0
+                .names()
                 .into_iter()
                 .map(clap::builder::PossibleValue::new),
         ))
     }
 }
 
-/// Scheme names, then their aliases.
-fn scheme_names() -> Vec<&'static str> {
-    let names = Scheme::ALL.iter().map(|s| s.name());
-    names
-        .chain(Scheme::ALL.iter().flat_map(|s| s.aliases().iter().copied()))
-        .collect()
-}
-
-fn dtype_names() -> Vec<&'static str> {
-    weightgen::dtype::DType::NAMES
-        .iter()
-        .map(|(n, _)| *n)
-        .collect()
-}
-
-fn nonlinearity_names() -> Vec<&'static str> {
-    weightgen::scheme::Nonlinearity::ALL
-        .iter()
-        .map(|n| n.name())
-        .collect()
-}
-
-fn mode_names() -> Vec<&'static str> {
-    weightgen::scheme::Mode::ALL
-        .iter()
-        .map(|m| m.name())
-        .collect()
-}
-
-fn distribution_names() -> Vec<&'static str> {
-    weightgen::scheme::VsDistribution::ALL
-        .iter()
-        .map(|d| d.name())
-        .collect()
-}
-
-fn format_names() -> Vec<&'static str> {
-    [Format::Npy, Format::Npz, Format::Safetensors]
-        .iter()
-        .map(|f| f.name())
-        .collect()
-}
-
-fn convention_names() -> Vec<&'static str> {
-    [Convention::Torch, Convention::Keras]
-        .iter()
-        .map(|c| c.name())
-        .collect()
-}
-
-fn rng_names() -> Vec<&'static str> {
-    use weightgen::stream::RngKind;
-    [RngKind::Native, RngKind::Torch]
-        .iter()
-        .map(|r| r.name())
-        .collect()
-}
-
-/// `e` located at `where_` unless it already names a place.
-fn at(e: weightgen::Error, where_: &str) -> weightgen::Error {
-    match e {
-        weightgen::Error::Invalid { where_: w, msg } if w.is_empty() => {
-            weightgen::Error::invalid(where_, msg)
-        }
-        o => o,
-    }
-}
-
 /// The library names parameters (`max_shard_size`); on the command line they are flags
 /// (`--max-shard-size`). Only names in `fields` (set by this subcommand's flags) are renamed.
 fn flagged(e: weightgen::Error, fields: &[&str]) -> weightgen::Error {
-    use weightgen::Error as E;
-    // `max_shard_size` → `--max-shard-size`; `scheme relu:gain` → `--scheme relu:gain`.
-    let flag = |name: String| match name.split_once(' ').unwrap_or((&name, "")) {
-        (head, rest) if fields.contains(&head) => format!("--{} {rest}", head.replace('_', "-"))
-            .trim_end()
-            .to_string(),
-        _ => name,
-    };
-    match e {
-        E::Invalid { where_, msg } => E::Invalid {
-            where_: flag(where_),
-            msg,
-        },
-        E::Needs { param, needs, why } => E::Needs {
-            param: flag(param),
-            needs: flag(needs),
-            why,
-        },
-        o => o,
-    }
+    e.renamed(fields, |name| format!("--{}", name.replace('_', "-")))
 }
 
 /// Parse the command line and run it; `cancel` is cancelled by Ctrl-C.
@@ -543,7 +458,7 @@ struct StudyArgs {
     seed: Option<u64>,
     /// A scheme to study, with parameters as NAME:key=value,… (repeatable)
     /// [default: standard and xavier_uniform].
-    #[arg(long, value_name = "SCHEME", value_parser = Offer(scheme_names), hide_possible_values = true)]
+    #[arg(long, value_name = "SCHEME", value_parser = Offer(Choice::Scheme), hide_possible_values = true)]
     scheme: Vec<String>,
     /// JSON spec whose 2-D tensors, in order, are the layers (the last one is the output layer).
     #[arg(long, value_name = "FILE")]
@@ -637,7 +552,7 @@ struct InspectArgs {
     #[arg(long, value_name = "SCHEME [KEY=VALUE]", num_args = 1..)]
     expect: Vec<String>,
     /// Convention for --expect [torch, keras] [default: torch].
-    #[arg(long, value_name = "NAME", value_parser = Offer(convention_names), hide_possible_values = true)]
+    #[arg(long, value_name = "NAME", value_parser = Offer(Choice::Convention), hide_possible_values = true)]
     convention: Option<String>,
     /// Threads reading and summarising data (default: all cores).
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
@@ -664,7 +579,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         expect: args.expect.clone(),
         convention: (args.convention.as_deref().map(Convention::parse))
             .transpose()
-            .map_err(|e| at(e, "--convention"))?,
+            .map_err(|e| e.at("--convention"))?,
         check: args.check,
         threads: args.threads,
     };

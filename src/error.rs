@@ -97,6 +97,39 @@ impl Error {
         }
     }
 
+    /// This error located at `where_`, unless it already names a place.
+    pub fn at(self, where_: &str) -> Self {
+        match self {
+            Error::Invalid { where_: w, msg } if w.is_empty() => Error::invalid(where_, msg),
+            o => o,
+        }
+    }
+
+    /// The parameter names in this error (an [`Error::Invalid`]'s place, an [`Error::Needs`]'s
+    /// two names) whose first word is in `names`, renamed by `rename` (the rest of the place is
+    /// kept): how a front end shows its own names for the library's, e.g. the command line's
+    /// `--max-shard-size` for `max_shard_size`, or `--scheme relu:gain` for `scheme relu:gain`.
+    pub fn renamed(self, names: &[&str], rename: impl Fn(&str) -> String) -> Self {
+        let rename = |place: String| match place.split_once(' ').unwrap_or((&place, "")) {
+            (head, rest) if names.contains(&head) => {
+                format!("{} {rest}", rename(head)).trim_end().to_string()
+            }
+            _ => place,
+        };
+        match self {
+            Error::Invalid { where_, msg } => Error::Invalid {
+                where_: rename(where_),
+                msg,
+            },
+            Error::Needs { param, needs, why } => Error::Needs {
+                param: rename(param),
+                needs: rename(needs),
+                why,
+            },
+            o => o,
+        }
+    }
+
     /// True for errors caused by what the user asked (exit code 2); false for runtime failures
     /// (exit code 1).
     pub fn is_usage(&self) -> bool {
@@ -109,3 +142,22 @@ impl Error {
 
 /// Result with the library's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn renamed_changes_only_the_listed_names_and_keeps_the_rest_of_the_place() {
+        let flag = |n: &str| format!("--{}", n.replace('_', "-"));
+        let e = Error::invalid("scheme relu:gain", "bad").renamed(&["scheme"], flag);
+        assert_eq!(e.to_string(), "--scheme relu:gain: bad");
+        let e = Error::invalid("tensors[0].std", "bad").renamed(&["std"], flag);
+        assert_eq!(e.to_string(), "tensors[0].std: bad");
+        let e =
+            Error::needs("shard", "max_shard_size", "").renamed(&["shard", "max_shard_size"], flag);
+        assert_eq!(e.to_string(), "--shard needs --max-shard-size");
+        let e = Error::invalid("", "bad").at("convention").at("other");
+        assert_eq!(e.to_string(), "convention: bad");
+    }
+}

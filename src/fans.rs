@@ -18,6 +18,9 @@ pub enum Convention {
 }
 
 impl Convention {
+    /// Both conventions, the default first.
+    pub const ALL: [Convention; 2] = [Convention::Torch, Convention::Keras];
+
     pub fn name(self) -> &'static str {
         match self {
             Convention::Torch => "torch",

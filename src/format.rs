@@ -16,6 +16,9 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in the order help lists them.
+    pub const ALL: [Format; 3] = [Format::Npy, Format::Npz, Format::Safetensors];
+
     pub fn name(self) -> &'static str {
         match self {
             Format::Npy => "npy",

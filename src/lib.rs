@@ -93,6 +93,7 @@ pub mod layers;
 pub mod memory;
 pub mod model;
 mod names;
+pub use names::Choice;
 mod params;
 pub mod plan;
 pub mod read;

@@ -166,3 +166,45 @@ mod tests {
         assert_eq!(did_you_mean("qqq", &["seed"]), "");
     }
 }
+
+/// The kinds of name a front end offers for completion and lists in help: the values each
+/// parser accepts (canonical names first, then aliases where there are any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Scheme,
+    DType,
+    Nonlinearity,
+    Mode,
+    Distribution,
+    Format,
+    Convention,
+    Rng,
+}
+
+impl Choice {
+    /// The names of this kind, canonical names first, then aliases.
+    pub fn names(self) -> Vec<&'static str> {
+        use crate::scheme::{Mode, Nonlinearity, Scheme, VsDistribution};
+        match self {
+            Choice::Scheme => (Scheme::ALL.iter().map(|s| s.name()))
+                .chain(Scheme::ALL.iter().flat_map(|s| s.aliases().iter().copied()))
+                .collect(),
+            Choice::DType => crate::dtype::DType::NAMES.iter().map(|(n, _)| *n).collect(),
+            Choice::Nonlinearity => Nonlinearity::ALL.iter().map(|n| n.name()).collect(),
+            Choice::Mode => Mode::ALL.iter().map(|m| m.name()).collect(),
+            Choice::Distribution => VsDistribution::ALL.iter().map(|d| d.name()).collect(),
+            Choice::Format => crate::format::Format::ALL
+                .iter()
+                .map(|f| f.name())
+                .collect(),
+            Choice::Convention => crate::fans::Convention::ALL
+                .iter()
+                .map(|c| c.name())
+                .collect(),
+            Choice::Rng => crate::stream::RngKind::ALL
+                .iter()
+                .map(|r| r.name())
+                .collect(),
+        }
+    }
+}

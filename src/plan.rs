@@ -397,7 +397,7 @@ impl Plan {
     /// A spec naming a Hugging Face config is planned by [`crate::plan_spec`].
     pub fn new(spec: &Spec, seed: u64) -> Result<Plan> {
         let convention = spec.convention.unwrap_or_default();
-        let rng = spec.rng.unwrap_or_default();
+        let rng = spec.rng.unwrap_or_default().available()?;
         if spec.model.is_some() {
             return Err(Error::invalid(
                 "hf_config",

@@ -297,7 +297,7 @@ fn module_tensors_follow_each_other_on_one_generator() {
 
 /// The embedded MKL `log` table against PyTorch's own `log_` on every f32 `uniform_()` value
 /// (needs the 64 MiB file `tests/torch_verify/mkl_logf.py` writes; with `WEIGHTGEN_BLESS=1`
-/// rebuilds `src/stream/mkl_logf.zlib` first, then rebuild and run again to check it):
+/// rebuilds `src/stream/torch/mkl_logf.zlib` first, then rebuild and run again to check it):
 /// `WEIGHTGEN_MKL_LOGF=FILE cargo test --test torch_rng mkl_logf -- --ignored`.
 #[test]
 #[ignore = "needs PyTorch's log_ output (tests/torch_verify/mkl_logf.py)"]
@@ -319,9 +319,10 @@ fn mkl_logf_table_equals_pytorch_on_every_uniform() {
         use std::io::Write;
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
         z.write_all(&bits).unwrap();
-        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/stream/mkl_logf.zlib");
+        let out =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/stream/torch/mkl_logf.zlib");
         std::fs::write(out, z.finish().unwrap()).unwrap();
-        println!("wrote src/stream/mkl_logf.zlib: rebuild and run again to check it");
+        println!("wrote src/stream/torch/mkl_logf.zlib: rebuild and run again to check it");
         return;
     }
     let bad = (0..1u32 << 24)

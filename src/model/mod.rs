@@ -61,7 +61,7 @@ pub fn plan_spec(spec: &Spec, seed: u64) -> Result<Plan> {
     if spec.convention == Some(Convention::Keras) {
         return Err(with("the keras convention"));
     }
-    let rng = spec.rng.unwrap_or_default();
+    let rng = spec.rng.unwrap_or_default().available()?;
     plan(model, spec.dtype, seed, rng, spec.metadata.clone())
 }
 

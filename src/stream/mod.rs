@@ -85,6 +85,9 @@ pub enum RngKind {
 }
 
 impl RngKind {
+    /// Both streams, the default first.
+    pub const ALL: [RngKind; 2] = [RngKind::Native, RngKind::Torch];
+
     pub fn name(self) -> &'static str {
         match self {
             RngKind::Native => "native",
@@ -95,7 +98,7 @@ impl RngKind {
     pub fn parse(s: &str) -> crate::Result<RngKind> {
         match s.trim().to_ascii_lowercase().as_str() {
             "native" | "weightgen" => Ok(RngKind::Native),
-            "torch" | "pytorch" => Ok(RngKind::Torch),
+            "torch" | "pytorch" => RngKind::Torch.available(),
             _ => Err(crate::Error::invalid(
                 "",
                 format!(
@@ -104,6 +107,18 @@ impl RngKind {
                 ),
             )),
         }
+    }
+
+    /// This stream, or an error if this build cannot draw it: `torch` needs the cargo feature
+    /// `torch` (on by default).
+    pub fn available(self) -> crate::Result<RngKind> {
+        if self == RngKind::Torch && !cfg!(feature = "torch") {
+            return Err(crate::Error::invalid(
+                "rng",
+                "torch: this build of weightgen has no PyTorch generator (cargo feature `torch`)",
+            ));
+        }
+        Ok(self)
     }
 
     /// The stream version recorded in files.

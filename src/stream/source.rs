@@ -13,13 +13,40 @@
 //! docs/torch-rng.md §8.
 
 use super::native::{CHUNK_ELEMS, TensorStream};
-use super::torch::{
-    ChunkedFill, JUMP_MIN, TorchGenerator, TorchOp, TorchPlan, TorchStep, words_before,
-    words_consumed,
-};
 use crate::dtype::DType;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+
+#[cfg(feature = "torch")]
+mod torch;
+#[cfg(feature = "torch")]
+pub use torch::{TorchOpSource, TorchSchedule, TorchStart, TorchWholeSource};
+
+#[cfg(not(feature = "torch"))]
+pub use no_torch::{TorchSchedule, TorchStart};
+
+/// Without the `torch` feature there is no PyTorch generator: no tensor has a start in its
+/// sequence. (The planner refuses `RngKind::Torch` in such a build, so nothing asks for one.)
+#[cfg(not(feature = "torch"))]
+mod no_torch {
+    use crate::stream::torch::{TorchPlan, TorchStep};
+
+    /// Where a tensor's draws start in PyTorch's sequence: no value exists without `torch`.
+    #[derive(Debug, Clone)]
+    pub enum TorchStart {}
+
+    /// The schedule of PyTorch's sequence: empty without `torch`.
+    pub struct TorchSchedule;
+
+    impl TorchSchedule {
+        /// No starts: every tensor is drawn by the native streams.
+        pub fn starts(
+            _seed: u64,
+            _steps: &[TorchStep],
+            tensors: &[(u64, TorchPlan)],
+        ) -> Vec<Option<TorchStart>> {
+            vec![None; tensors.len()]
+        }
+    }
+}
 
 /// One tensor's values for a writer.
 #[derive(Debug)]
@@ -28,57 +55,23 @@ pub enum ChunkSource {
     /// numbers: constants, eye, dirac).
     Native(TensorStream),
     /// `--rng torch`, one ATen op over the whole tensor.
+    #[cfg(feature = "torch")]
     TorchOp(TorchOpSource),
     /// `--rng torch`, a whole-tensor init, drawn in memory on first use.
+    #[cfg(feature = "torch")]
     TorchWhole(TorchWholeSource),
 }
 
-/// Chunks of one ATen op (`uniform_`, `normal_`, a constant) on PyTorch's generator.
-#[derive(Debug)]
-pub struct TorchOpSource {
-    /// The tensor's native stream: its dtype and zeroed range (a padding row).
-    stream: TensorStream,
-    start: TorchStart,
-    plan: TorchPlan,
-    /// The fill that continues at chunk `c`, left by whoever filled chunk `c − 1`.
-    anchors: Mutex<HashMap<u64, ChunkedFill>>,
-}
-
-/// A whole-tensor init on PyTorch's generator.
-#[derive(Debug)]
-pub struct TorchWholeSource {
-    stream: TensorStream,
-    start: TorchStart,
-    plan: TorchPlan,
-    values: Mutex<Option<Arc<Vec<f64>>>>,
-}
-
-/// Consecutive chunks one task of a `--rng torch` op should fill: a jump (a few ms) then costs
-/// little beside the chunks' generation.
-const TORCH_RUN: u64 = 32;
-
 impl ChunkSource {
-    /// The values of `stream`'s tensor drawn as `plan` says from PyTorch's generator at `start`
-    /// (`None`: no draws, the native stream's exact values).
+    /// The values of `stream`'s tensor drawn as `start` says from PyTorch's generator (`None`:
+    /// no draws, the native stream's exact values).
     pub fn new(stream: TensorStream, start: Option<TorchStart>) -> ChunkSource {
-        let Some(start) = start else {
-            return ChunkSource::Native(stream);
-        };
-        let plan = start.plan();
-        if plan.is_whole_tensor() {
-            ChunkSource::TorchWhole(TorchWholeSource {
-                stream,
-                start,
-                plan,
-                values: Mutex::new(None),
-            })
-        } else {
-            ChunkSource::TorchOp(TorchOpSource {
-                stream,
-                start,
-                plan,
-                anchors: Mutex::new(HashMap::new()),
-            })
+        match start {
+            None => ChunkSource::Native(stream),
+            #[cfg(feature = "torch")]
+            Some(start) => torch::source(stream, start),
+            #[cfg(not(feature = "torch"))]
+            Some(start) => match start {},
         }
     }
 
@@ -86,7 +79,9 @@ impl ChunkSource {
     pub fn stream(&self) -> &TensorStream {
         match self {
             ChunkSource::Native(s) => s,
+            #[cfg(feature = "torch")]
             ChunkSource::TorchOp(t) => &t.stream,
+            #[cfg(feature = "torch")]
             ChunkSource::TorchWhole(t) => &t.stream,
         }
     }
@@ -110,7 +105,8 @@ impl ChunkSource {
     /// chunk is independent); more under `--rng torch`, where a task's first chunk jumps.
     pub fn run_len(&self) -> u64 {
         match self {
-            ChunkSource::TorchOp(_) => TORCH_RUN,
+            #[cfg(feature = "torch")]
+            ChunkSource::TorchOp(_) => torch::TORCH_RUN,
             _ => 1,
         }
     }
@@ -120,11 +116,13 @@ impl ChunkSource {
     pub fn fill_chunk_bytes(&self, c: u64, scratch: &mut Vec<f64>, out: &mut [u8]) {
         match self {
             ChunkSource::Native(s) => s.fill_chunk_bytes(c, scratch, out),
+            #[cfg(feature = "torch")]
             ChunkSource::TorchOp(t) => {
                 scratch.resize(t.stream.chunk_len(c), 0.0);
                 t.fill_chunk(c, scratch);
                 encode(&t.stream, c, scratch, out);
             }
+            #[cfg(feature = "torch")]
             ChunkSource::TorchWhole(t) => {
                 let values = t.values();
                 let first = (c * CHUNK_ELEMS) as usize;
@@ -139,235 +137,20 @@ impl ChunkSource {
     pub fn release(&self) {
         match self {
             ChunkSource::Native(s) => s.release(),
-            ChunkSource::TorchOp(t) => t.anchors.lock().expect("anchors").clear(),
-            ChunkSource::TorchWhole(t) => *t.values.lock().expect("values") = None,
+            #[cfg(feature = "torch")]
+            ChunkSource::TorchOp(t) => t.release(),
+            #[cfg(feature = "torch")]
+            ChunkSource::TorchWhole(t) => t.release(),
         }
     }
 }
 
 /// Zero the stream's zeroed elements of chunk `c` and encode it in the stream's dtype.
+#[cfg_attr(not(feature = "torch"), allow(dead_code))]
 fn encode(stream: &TensorStream, c: u64, vals: &mut [f64], out: &mut [u8]) {
     if let Some((lo, hi)) = stream.zeroed_within(c * CHUNK_ELEMS, vals.len()) {
         vals[lo..hi].fill(0.0);
     }
     let dtype: DType = stream.dtype();
     dtype.encode(vals, out);
-}
-
-impl TorchOpSource {
-    /// Chunk `c`'s values (before the zeroed range), `out.len() == chunk_len(c)`.
-    fn fill_chunk(&self, c: u64, out: &mut [f64]) {
-        let TorchPlan::Op(op, dtype) = self.plan else {
-            unreachable!("an op source holds an op")
-        };
-        let numel = self.stream.numel();
-        let anchor = self.anchors.lock().expect("anchors").remove(&c);
-        let mut fill = anchor.unwrap_or_else(|| {
-            let first = c * CHUNK_ELEMS;
-            let mut g = self.start.state();
-            g.advance(words_before(op, dtype, numel, first));
-            ChunkedFill::starting_at(g, op, dtype, numel, first)
-        });
-        let n = fill.next_chunk(out);
-        debug_assert_eq!(n, out.len());
-        if c + 1 < self.stream.num_chunks() {
-            self.anchors.lock().expect("anchors").insert(c + 1, fill);
-        }
-    }
-}
-
-impl TorchWholeSource {
-    fn values(&self) -> Arc<Vec<f64>> {
-        let mut guard = self.values.lock().expect("values");
-        guard
-            .get_or_insert_with(|| {
-                let mut g = self.start.state();
-                Arc::new(self.plan.whole_tensor(&mut g, self.stream.numel()))
-            })
-            .clone()
-    }
-}
-
-/// Where one tensor's draws start in PyTorch's generator sequence, and how it draws.
-#[derive(Debug, Clone)]
-pub struct TorchStart {
-    group: Arc<Group>,
-    /// Index among the group's members.
-    member: usize,
-}
-
-impl TorchStart {
-    /// The generator state when the tensor's init starts.
-    pub fn state(&self) -> TorchGenerator {
-        self.group.states()[self.member].clone()
-    }
-
-    /// How the tensor draws.
-    pub fn plan(&self) -> TorchPlan {
-        self.group.members[self.member].1
-    }
-}
-
-/// Tensors whose starts lie close together in the sequence: the group's first start is one
-/// jump from a known state, the others follow by running the generator through short gaps.
-/// Materialised on first use, so writing some tensors (`--shard K`) costs jumps to their
-/// groups only.
-#[derive(Debug)]
-struct Group {
-    /// A known state: the seeded generator, or the state after an op that had to run.
-    from: Arc<TorchGenerator>,
-    /// Engine outputs from `from` to the first member's start.
-    jump: u64,
-    /// Each member's start (outputs after the first member's) and plan.
-    members: Vec<(u64, TorchPlan)>,
-    states: OnceLock<Vec<TorchGenerator>>,
-}
-
-impl Group {
-    fn states(&self) -> &[TorchGenerator] {
-        self.states.get_or_init(|| {
-            let mut g = (*self.from).clone();
-            g.advance(self.jump);
-            let mut at = 0;
-            self.members
-                .iter()
-                .map(|&(offset, _)| {
-                    g.advance(offset - at);
-                    at = offset;
-                    g.clone()
-                })
-                .collect()
-        })
-    }
-}
-
-/// The start of every tensor of a plan in PyTorch's generator sequence under `--rng torch`,
-/// from the plan's schedule (`TorchStep`s: tensors in init order, draws made and thrown away).
-///
-/// Built without generating: each step's draw count is known ([`words_consumed`]), so starts
-/// are positions, reached by jumps when needed. Only what cannot be counted runs the generator
-/// while building: normal_ on fewer than 16 elements (it leaves a cached normal) and
-/// whole-tensor inits (trunc_normal_ redraws until its values fit; sparse_).
-pub struct TorchSchedule;
-
-impl TorchSchedule {
-    /// Starts for tensors `0..tensors.len()`: `tensors[i]` is (element count, plan) of tensor
-    /// `i`; `None` for tensors that draw nothing (or that the schedule does not name).
-    pub fn starts(
-        seed: u64,
-        steps: &[TorchStep],
-        tensors: &[(u64, TorchPlan)],
-    ) -> Vec<Option<TorchStart>> {
-        let mut b = Builder {
-            from: Arc::new(TorchGenerator::from_u64_seed(seed)),
-            pos: 0,
-            jump: 0,
-            last: 0,
-            members: Vec::new(),
-            pending: Vec::new(),
-            starts: vec![None; tensors.len()],
-        };
-        for &step in steps {
-            match step {
-                TorchStep::Discard { op, dtype, numel } => {
-                    if is_path_a(TorchPlan::Op(op, dtype), numel) {
-                        let mut g = b.state_here();
-                        g.skip(op, dtype, numel);
-                        b.restart(g);
-                    } else {
-                        b.pos += words_consumed(op, dtype, numel);
-                    }
-                }
-                TorchStep::Tensor(i) => {
-                    let (numel, plan) = tensors[i];
-                    match plan {
-                        TorchPlan::NoDraw => {}
-                        TorchPlan::Op(op, dtype) if !is_path_a(plan, numel) => {
-                            b.add(i, plan);
-                            b.pos += words_consumed(op, dtype, numel);
-                        }
-                        _ => {
-                            // Path A or a whole-tensor init: run it from its start.
-                            b.add(i, plan);
-                            let mut g = b.state_here();
-                            match plan {
-                                TorchPlan::Op(op, dtype) => g.skip(op, dtype, numel),
-                                _ => drop(plan.whole_tensor(&mut g, numel)),
-                            }
-                            b.restart(g);
-                        }
-                    }
-                }
-            }
-        }
-        b.close();
-        b.starts
-    }
-}
-
-/// normal_ on fewer than 16 elements: per-element draws that leave a cached normal behind.
-fn is_path_a(plan: TorchPlan, numel: u64) -> bool {
-    numel < 16 && matches!(plan, TorchPlan::Op(TorchOp::Normal { .. }, _))
-}
-
-/// The schedule walk: positions relative to the known state `from`.
-struct Builder {
-    from: Arc<TorchGenerator>,
-    /// Outputs from `from` to the current position.
-    pos: u64,
-    /// The open group's first start (outputs from `from`), and its last member's.
-    jump: u64,
-    last: u64,
-    members: Vec<(u64, TorchPlan)>,
-    /// Tensor index of each open member.
-    pending: Vec<usize>,
-    starts: Vec<Option<TorchStart>>,
-}
-
-impl Builder {
-    /// Add tensor `i` starting at the current position; after a long gap it opens a new group.
-    fn add(&mut self, i: usize, plan: TorchPlan) {
-        if !self.members.is_empty() && self.pos - self.last >= JUMP_MIN {
-            self.close();
-        }
-        if self.members.is_empty() {
-            self.jump = self.pos;
-        }
-        self.last = self.pos;
-        self.members.push((self.pos - self.jump, plan));
-        self.pending.push(i);
-    }
-
-    /// Close the open group: its members get their starts.
-    fn close(&mut self) {
-        if self.members.is_empty() {
-            return;
-        }
-        let group = Arc::new(Group {
-            from: self.from.clone(),
-            jump: self.jump,
-            members: std::mem::take(&mut self.members),
-            states: OnceLock::new(),
-        });
-        for (member, i) in std::mem::take(&mut self.pending).into_iter().enumerate() {
-            self.starts[i] = Some(TorchStart {
-                group: group.clone(),
-                member,
-            });
-        }
-    }
-
-    /// The generator at the current position (closes the open group).
-    fn state_here(&mut self) -> TorchGenerator {
-        self.close();
-        let mut g = (*self.from).clone();
-        g.advance(self.pos);
-        g
-    }
-
-    /// Continue from `g`, a state that had to be computed.
-    fn restart(&mut self, g: TorchGenerator) {
-        self.from = Arc::new(g);
-        self.pos = 0;
-    }
 }

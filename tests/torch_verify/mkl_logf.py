@@ -1,5 +1,5 @@
 """Write PyTorch's `log_` of every f32 `uniform_()` value k·2⁻²⁴ (k < 2²⁴) as raw little-endian
-f32 to OUT, for rebuilding and checking src/stream/mkl_logf.zlib:
+f32 to OUT, for rebuilding and checking src/stream/torch/mkl_logf.zlib:
 
     python mkl_logf.py OUT.bin
     WEIGHTGEN_MKL_LOGF=OUT.bin [WEIGHTGEN_BLESS=1] cargo test --test torch_rng mkl_logf -- --ignored
