@@ -284,13 +284,21 @@ impl GenerateArgs {
     }
 
     /// The job's fields, which these flags set.
-    const FIELDS: [&str; 6] = [
+    /// And the parameters library messages mention (`` pass `force` ``, `` `rng` torch``).
+    const FIELDS: [&str; 13] = [
         "shard",
         "index_only",
         "max_shard_size",
         "format",
         "compress",
         "mlp",
+        "force",
+        "rng",
+        "convention",
+        "gain",
+        "value",
+        "sparsity",
+        "fan_in",
     ];
 }
 

@@ -105,27 +105,40 @@ impl Error {
         }
     }
 
-    /// The parameter names in this error (an [`Error::Invalid`]'s place, an [`Error::Needs`]'s
-    /// two names) whose first word is in `names`, renamed by `rename` (the rest of the place is
-    /// kept): how a front end shows its own names for the library's, e.g. the command line's
-    /// `--max-shard-size` for `max_shard_size`, or `--scheme relu:gain` for `scheme relu:gain`.
+    /// The parameter names in this error whose first word is in `names`, renamed by `rename`:
+    /// an [`Error::Invalid`]'s place and an [`Error::Needs`]'s two names (the rest of a place is
+    /// kept), and every mention of a name in backticks in a message (the library writes
+    /// parameters it tells the user to set as `` `force` ``, `` `rng` torch``). How a front end
+    /// shows its own names for the library's: the command line's `--max-shard-size` for
+    /// `max_shard_size`, `--scheme relu:gain` for `scheme relu:gain`, `pass --force` for
+    /// ``pass `force` ``.
     pub fn renamed(self, names: &[&str], rename: impl Fn(&str) -> String) -> Self {
-        let rename = |place: String| match place.split_once(' ').unwrap_or((&place, "")) {
+        let place = |place: String| match place.split_once(' ').unwrap_or((&place, "")) {
             (head, rest) if names.contains(&head) => {
                 format!("{} {rest}", rename(head)).trim_end().to_string()
             }
             _ => place,
         };
+        let text = |mut text: String| {
+            for name in names {
+                let quoted = format!("`{name}`");
+                if text.contains(&quoted) {
+                    text = text.replace(&quoted, &rename(name));
+                }
+            }
+            text
+        };
         match self {
             Error::Invalid { where_, msg } => Error::Invalid {
-                where_: rename(where_),
-                msg,
+                where_: place(where_),
+                msg: text(msg),
             },
             Error::Needs { param, needs, why } => Error::Needs {
-                param: rename(param),
-                needs: rename(needs),
-                why,
+                param: place(param),
+                needs: place(needs),
+                why: text(why),
             },
+            Error::Usage(msg) => Error::Usage(text(msg)),
             o => o,
         }
     }
@@ -157,6 +170,14 @@ mod tests {
         let e =
             Error::needs("shard", "max_shard_size", "").renamed(&["shard", "max_shard_size"], flag);
         assert_eq!(e.to_string(), "--shard needs --max-shard-size");
+        let e = Error::Usage("w.npy already exists; pass `force` to replace it".into());
+        let e = e.renamed(&["force", "shard"], flag);
+        assert_eq!(
+            e.to_string(),
+            "w.npy already exists; pass --force to replace it"
+        );
+        let e = Error::invalid("tensor `w`", "with `rng` torch: no").renamed(&["rng"], flag);
+        assert_eq!(e.to_string(), "tensor `w`: with --rng torch: no");
         let e = Error::invalid("", "bad").at("convention").at("other");
         assert_eq!(e.to_string(), "convention: bad");
     }

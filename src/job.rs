@@ -56,14 +56,6 @@ pub struct SpecInput {
     pub names: Option<fn(&str) -> String>,
 }
 
-/// `e` located at `where_` unless it already names a place.
-fn at(e: Error, where_: &str) -> Error {
-    match e {
-        Error::Invalid { where_: w, msg } if w.is_empty() => Error::invalid(where_, msg),
-        o => o,
-    }
-}
-
 /// The text of a spec file (`-`: standard input) and the name errors give it.
 fn read_spec(path: &str) -> Result<(String, String)> {
     if path == "-" {
@@ -120,13 +112,13 @@ impl SpecInput {
             })?);
         }
         if let Some(r) = &self.rng {
-            spec.rng = Some(RngKind::parse(r).map_err(|e| at(e, &name("rng")))?);
+            spec.rng = Some(RngKind::parse(r).map_err(|e| e.at(&name("rng")))?);
         }
         if let Some(d) = &self.dtype {
-            spec.dtype = Some(DType::parse(d).map_err(|e| at(e, &name("dtype")))?);
+            spec.dtype = Some(DType::parse(d).map_err(|e| e.at(&name("dtype")))?);
         }
         if let Some(c) = &self.convention {
-            spec.convention = Some(Convention::parse(c).map_err(|e| at(e, &name("convention")))?);
+            spec.convention = Some(Convention::parse(c).map_err(|e| e.at(&name("convention")))?);
         }
         if let Some(widths) = &self.mlp {
             let w = widths

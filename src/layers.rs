@@ -302,7 +302,7 @@ impl Affine {
             (true, false, true) => {
                 if groups != 1 {
                     return Err(layer.error(
-                        "Keras' transposed convolutions have no groups; use --convention torch"
+                        "Keras' transposed convolutions have no groups; use `convention` torch"
                             .into(),
                     ));
                 }

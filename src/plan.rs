@@ -65,7 +65,7 @@ impl PlannedTensor {
             Err(Error::invalid(
                 format!("tensor `{}`", self.name),
                 format!(
-                    "{} cannot be reproduced with --rng torch: {why}",
+                    "{} cannot be reproduced with `rng` torch: {why}",
                     self.scheme
                 ),
             ))

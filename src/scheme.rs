@@ -583,7 +583,7 @@ impl Nonlinearity {
             Error::invalid(
                 "",
                 format!(
-                    "unknown nonlinearity `{s}`{} (valid: {}; PyTorch's calculate_gain has no others, pass --gain instead)",
+                    "unknown nonlinearity `{s}`{} (valid: {}; PyTorch's calculate_gain has no others, pass `gain` instead)",
                     crate::names::did_you_mean(s, &names),
                     names.join(", ")
                 ),
@@ -821,10 +821,7 @@ pub fn resolve(
         Scheme::Ones => Ok(Resolved::plain(Distribution::Constant { value: 1.0 })),
         Scheme::Constant => {
             let value = v.value.ok_or_else(|| {
-                Error::invalid(
-                    "value",
-                    "scheme constant needs a value (--value / \"value\")",
-                )
+                Error::invalid("value", "scheme constant needs a value (`value`)")
             })?;
             Ok(Resolved::plain(Distribution::Constant { value }))
         }
@@ -959,10 +956,7 @@ pub fn resolve_in(scheme: Scheme, v: &Values, t: &TensorCtx) -> Result<Resolved>
         }
         Scheme::Sparse => {
             let sparsity = v.sparsity.ok_or_else(|| {
-                Error::invalid(
-                    "sparsity",
-                    "scheme sparse needs a sparsity (--sparsity / \"sparsity\")",
-                )
+                Error::invalid("sparsity", "scheme sparse needs a sparsity (`sparsity`)")
             })?;
             check_values(v)?;
             let std = match v.std {
@@ -1007,7 +1001,7 @@ fn torch_default_bias(fan_in: Option<u64>, t: &TensorCtx) -> Result<Resolved> {
     let fan_in = fan_in.ok_or_else(|| {
         Error::invalid(
             "",
-            "torch_default on a 1-D tensor outside a layer needs the weight's fan_in (--fan-in / \"fan_in\")",
+            "torch_default on a 1-D tensor outside a layer needs the weight's fan_in (`fan_in`)",
         )
     })?;
     let bound = if fan_in > 0 {

@@ -61,7 +61,7 @@ fn layer_expansion_errors() {
     );
     assert_eq!(
         keras,
-        "layers[0]: Keras' transposed convolutions have no groups; use --convention torch"
+        "layers[0]: Keras' transposed convolutions have no groups; use `convention` torch"
     );
 }
 

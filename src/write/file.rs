@@ -360,7 +360,7 @@ impl Temp {
     /// nothing is (an existing file is a usage error, also one that appeared while writing).
     fn persist(self, dest: &Path, force: bool) -> Result<()> {
         let ctx = dest.display().to_string();
-        let exists = || Error::Usage(format!("{ctx} already exists; pass --force to replace it"));
+        let exists = || Error::Usage(format!("{ctx} already exists; pass `force` to replace it"));
         let renaming = |e| Error::io(format!("renaming temp file to {ctx}"), e);
         match self.kind {
             TempKind::Named(path) => {
@@ -487,7 +487,7 @@ pub(super) fn commit_with(
         }
         Existing::Regular(_) if !force => {
             return Err(Error::Usage(format!(
-                "{ctx} already exists; pass --force to replace it"
+                "{ctx} already exists; pass `force` to replace it"
             )));
         }
         _ => {}
@@ -726,7 +726,10 @@ mod tests {
             panic!("body must not run")
         })
         .unwrap_err();
-        assert!(e.is_usage() && e.to_string().contains("--force"), "{e}");
+        assert!(
+            e.is_usage() && e.to_string().contains("pass `force`"),
+            "{e}"
+        );
         assert_eq!(fs::read(&dest).unwrap(), b"precious");
     }
 
@@ -814,7 +817,10 @@ mod tests {
         })
         .unwrap();
         let e = s.persist(false).unwrap_err();
-        assert!(e.is_usage() && e.to_string().contains("--force"), "{e}");
+        assert!(
+            e.is_usage() && e.to_string().contains("pass `force`"),
+            "{e}"
+        );
         assert_eq!(fs::read(&dest).unwrap(), b"abc");
         assert_eq!(leftovers(dir.path()), vec!["a.safetensors".to_string()]);
         // A failing body leaves nothing.
@@ -838,7 +844,10 @@ mod tests {
             // A file that appears while writing is never replaced without --force.
             fs::write(&dest, b"theirs").unwrap();
             let e = s.persist(false).unwrap_err();
-            assert!(e.is_usage() && e.to_string().contains("--force"), "{e}");
+            assert!(
+                e.is_usage() && e.to_string().contains("pass `force`"),
+                "{e}"
+            );
             assert_eq!(fs::read(&dest).unwrap(), b"theirs");
             // With --force it is replaced, atomically, and no temp name is left.
             write(b"two").persist(true).unwrap();

@@ -470,7 +470,7 @@ impl<'a> Run<'a> {
     fn refuse_existing(&self) -> Result<()> {
         let exists = |name: &str| {
             Err(Error::Usage(format!(
-                "{} already exists; pass --force to replace it",
+                "{} already exists; pass `force` to replace it",
                 self.shown(name)
             )))
         };
@@ -479,7 +479,7 @@ impl<'a> Run<'a> {
         }
         match self.part {
             Part::All if !self.existing.is_empty() => Err(Error::Usage(format!(
-                "{} already holds a checkpoint ({}); pass --force to replace it",
+                "{} already holds a checkpoint ({}); pass `force` to replace it",
                 self.ckpt.dir.display(),
                 listed(&self.existing)
             ))),
@@ -497,13 +497,13 @@ impl<'a> Run<'a> {
         let ix = (self.layout.index.as_deref()).expect("checked: more than one shard");
         if !force && self.existing.iter().any(|e| e == ix) {
             return Err(Error::Usage(format!(
-                "{} already exists; pass --force to replace it",
+                "{} already exists; pass `force` to replace it",
                 self.shown(ix)
             )));
         }
         if !force && !self.stale.is_empty() {
             return Err(Error::Usage(format!(
-                "{} also holds files of another checkpoint ({}); pass --force to remove them once the index is written",
+                "{} also holds files of another checkpoint ({}); pass `force` to remove them once the index is written",
                 self.ckpt.dir.display(),
                 listed(&self.stale)
             )));
@@ -636,13 +636,13 @@ fn check_shards_in_place(plan: &Plan, ckpt: &Checkpoint, layout: &Layout) -> Res
     match wrong.as_slice() {
         [] => Ok(()),
         [(k, why)] => Err(Error::Usage(format!(
-            "{why}; write it with --shard {k} (add --force to replace it)"
+            "{why}; write it with `shard` {k} (add `force` to replace it)"
         ))),
         _ => {
             let ks: Vec<String> = wrong.iter().map(|(k, _)| k.to_string()).collect();
             let whys: Vec<&str> = wrong.iter().map(|(_, w)| w.as_str()).collect();
             Err(Error::Usage(format!(
-                "{} of {} shards are not in place: {}; write each with --shard K for K in {} (add --force to replace one)",
+                "{} of {} shards are not in place: {}; write each with `shard` K for K in {} (add `force` to replace one)",
                 wrong.len(),
                 layout.shards.len(),
                 whys.join("; "),
