@@ -9,11 +9,10 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use weightgen::Choice;
 use weightgen::exec::Cancel;
 use weightgen::fans::Convention;
-use weightgen::job::{Generate, Inspect, SpecInput};
+use weightgen::format::Format;
+use weightgen::job::{Generate, Inspect, Part, SpecInput, WriteOptions};
 use weightgen::scheme::{Param, Scheme};
 use weightgen::spec::{Spec, parse_size};
-use weightgen::write::shard::Part;
-use weightgen::write::{Format, WriteOptions};
 
 #[derive(Debug, Parser)]
 #[command(

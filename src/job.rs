@@ -14,17 +14,23 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::exec::{Cancel, pool};
 use crate::fans::Convention;
-use crate::inspect::{self, Expect, FileReport};
+use crate::inspect::{self, Expect};
 use crate::plan::{Plan, resolve_seed};
 use crate::scheme::Param;
 use crate::spec::{ParamSet, Spec, parse_tensor_arg};
 use crate::stream::RngKind;
-use crate::summary::Summary;
-use crate::write::shard::{self, Checkpoint, Layout, Part};
-use crate::write::{self, Format, Target, WriteOptions};
+use crate::write::shard::{self, Checkpoint, Layout};
+use crate::write::{self, Format, Target};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+// The types a job's fields and results are made of.
+pub use crate::inspect::check::CheckResult;
+pub use crate::inspect::{Claim, FileReport, TensorReport, TensorStats};
+pub use crate::summary::Summary;
+pub use crate::write::WriteOptions;
+pub use crate::write::shard::Part;
 
 /// `save_pretrained`'s default `max_shard_size` in transformers 5.x ("50GB"): a model is
 /// always written as a checkpoint directory.

@@ -351,7 +351,7 @@ fn constant(scheme: Scheme) -> ParamSet {
 
 /// The tensors of `layer` under `convention`. `default_scheme` is the scheme a layer weight
 /// inherits (spec top level or flag), used to decide the default of its bias.
-pub fn expand(
+pub(crate) fn expand(
     layer: &LayerSpec,
     convention: Convention,
     default_scheme: Option<Scheme>,

@@ -81,33 +81,54 @@
 //! Cargo features: `cli` (the binary: clap, progress bars, Ctrl-C), `study` (plots), `ndarray`
 //! (`ArrayD` outputs); all on by default. A library user can turn off `cli` and `study`.
 
+// Every item the crate does not export is `pub(crate)` (checked in the default build; without
+// `torch` the generator's items are unreachable by design).
+#![cfg_attr(feature = "torch", warn(unreachable_pub))]
+
 pub mod dtype;
 pub mod error;
 pub mod exec;
 pub mod fans;
 pub mod format;
-pub mod inspect;
+pub(crate) mod inspect;
 pub mod job;
 mod json;
-pub mod layers;
+pub(crate) mod layers;
 pub mod memory;
-pub mod model;
+pub(crate) mod model;
 mod names;
-pub use names::Choice;
 mod params;
 pub mod plan;
-pub mod read;
+pub(crate) mod read;
 pub mod scheme;
 pub mod spec;
-pub mod stream;
+pub(crate) mod stream;
 #[cfg(feature = "study")]
 pub mod study;
-pub mod summary;
+pub(crate) mod summary;
 pub(crate) mod table;
-pub mod write;
+pub(crate) mod write;
 
 pub use error::{Error, Result};
 pub use model::plan_spec;
+pub use names::Choice;
+pub use stream::RngKind;
+
+/// Internals that the integration tests, fuzz targets and benchmarks reach: not part of the
+/// API (no stability promise; hidden from the documentation). Everything else the crate does
+/// not export is `pub(crate)`, and unit tests cover it where it lives.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::inspect::{Expect, Options, inspect_bytes, stats};
+    pub use crate::layers::mlp;
+    pub use crate::model::load;
+    pub use crate::read::FileFormat;
+    pub use crate::spec::parse_tensor_arg;
+    pub use crate::stream::{CHUNK_ELEMS, TensorStream};
+    #[cfg(feature = "torch")]
+    pub use crate::stream::torch;
+    pub use crate::write::{Target, npy_header, safetensors_header, write_plan};
+}
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

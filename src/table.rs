@@ -1,13 +1,13 @@
 //! Plain-text tables for the human-readable outputs (`generate --dry-run`, `inspect`).
 
 /// A shape as `[2, 3]`.
-pub fn shape(dims: &[u64]) -> String {
+pub(crate) fn shape(dims: &[u64]) -> String {
     let d: Vec<String> = dims.iter().map(u64::to_string).collect();
     format!("[{}]", d.join(", "))
 }
 
 /// Rows with columns left-aligned to the widest cell, two spaces apart, one line each.
-pub fn aligned<R: AsRef<[String]>>(rows: &[R]) -> String {
+pub(crate) fn aligned<R: AsRef<[String]>>(rows: &[R]) -> String {
     let cols = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {

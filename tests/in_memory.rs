@@ -238,8 +238,8 @@ fn a_model_plan_in_memory_equals_the_checkpoint_under_torch() {
     ));
     let file = safetensors_data(&std::fs::read(d.path().join("ck/model.safetensors")).unwrap());
     let spec = Spec {
-        model: Some(weightgen::model::load(&cfg).unwrap()),
-        rng: Some(weightgen::stream::RngKind::Torch),
+        model: Some(weightgen::testing::load(&cfg).unwrap()),
+        rng: Some(weightgen::RngKind::Torch),
         ..Default::default()
     };
     let plan = weightgen::plan_spec(&spec, 3).unwrap();

@@ -457,7 +457,7 @@ fn json_statistics_equal_independently_computed_ones() {
 #[test]
 fn nan_inf_and_zeros_are_counted() {
     let d = TempDir::new().unwrap();
-    let mut b = weightgen::write::npy_header(weightgen::dtype::DType::F32, &[6]).unwrap();
+    let mut b = weightgen::testing::npy_header(weightgen::dtype::DType::F32, &[6]).unwrap();
     for x in [0.0f32, f32::NAN, 1.0, f32::INFINITY, 0.0, -3.0] {
         b.extend(x.to_le_bytes());
     }
@@ -1197,7 +1197,7 @@ fn same_report_on_every_thread_count() {
 fn std_is_the_population_std_in_the_statistics_and_the_check() {
     let d = TempDir::new().unwrap();
     // Eight values with mean 15 and Σ(x − x̄)² = 32: population std 2 (sample std 2.138).
-    let mut b = weightgen::write::npy_header(weightgen::dtype::DType::F32, &[8]).unwrap();
+    let mut b = weightgen::testing::npy_header(weightgen::dtype::DType::F32, &[8]).unwrap();
     for x in [12.0f32, 14.0, 14.0, 14.0, 15.0, 15.0, 17.0, 19.0] {
         b.extend(x.to_le_bytes());
     }

@@ -218,7 +218,7 @@ fn mlp_shorthand_matches_pytorchs_sequential_state_dict() {
         .collect();
     want.sort();
     let spec = Spec {
-        layers: weightgen::layers::mlp(&[784, 256, 10]).unwrap(),
+        layers: weightgen::testing::mlp(&[784, 256, 10]).unwrap(),
         ..Default::default()
     };
     let mut got: Vec<(String, Vec<u64>)> = Plan::new(&spec, 0)

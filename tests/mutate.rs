@@ -9,8 +9,8 @@
 
 use std::path::Path;
 use std::time::{Duration, Instant};
-use weightgen::inspect::{Expect, Options, inspect_bytes};
-use weightgen::read::FileFormat;
+use weightgen::testing::{Expect, Options, inspect_bytes};
+use weightgen::testing::FileFormat;
 
 struct Rng(u64);
 
@@ -32,7 +32,9 @@ fn seeds() -> Vec<(FileFormat, Vec<u8>)> {
     use weightgen::exec::Cancel;
     use weightgen::plan::Plan;
     use weightgen::spec::Spec;
-    use weightgen::write::{Format, Target, WriteOptions, write_plan};
+    use weightgen::format::Format;
+    use weightgen::job::WriteOptions;
+    use weightgen::testing::{Target, write_plan};
     let dir = tempfile::tempdir().unwrap();
     let spec = Spec::from_json(
         r#"{"seed": 1, "tensors": [

@@ -8,8 +8,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use weightgen::dtype::DType;
 use weightgen::scheme::Distribution;
-use weightgen::stream::TensorStream;
-use weightgen::write::safetensors_header;
+use weightgen::testing::TensorStream;
+use weightgen::testing::safetensors_header;
 
 mod common;
 use common::cli::{fixture, ok, run};

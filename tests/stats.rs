@@ -21,7 +21,7 @@ use weightgen::fans::Convention;
 use weightgen::plan::{Plan, PlannedTensor};
 use weightgen::scheme::{Distribution, Param};
 use weightgen::spec::{Spec, parse_tensor_arg};
-use weightgen::stream::{CHUNK_ELEMS, TensorStream};
+use weightgen::testing::{CHUNK_ELEMS, TensorStream};
 
 mod common;
 use common::stat::{self, Exact, KS_C};

@@ -506,7 +506,7 @@ fn extra_pytorch_cases_equal_our_bytes() {
 fn chunks_on_every_thread_equal_one_sequential_pass() {
     use weightgen::plan::{Plan, TorchPlan};
     use weightgen::spec::Spec;
-    use weightgen::stream::torch::{TorchGenerator, TorchStep};
+    use weightgen::testing::torch::{TorchGenerator, TorchStep};
 
     let spec_text = r#"{"seed": 2026, "rng": "torch", "tensors": [
         {"name": "a", "shape": [2100001], "scheme": "uniform", "low": -0.1, "high": 0.1},

@@ -25,7 +25,7 @@ use common::cli::fixture;
 use std::collections::BTreeMap;
 
 use safetensors::{Dtype, SafeTensors};
-use weightgen::stream::torch::{TorchDType, TorchGenerator, TorchOp};
+use weightgen::testing::torch::{TorchDType, TorchGenerator, TorchOp};
 
 struct Config {
     hidden: u64,
@@ -207,11 +207,11 @@ fn llama_bf16_replay_matches_transformers_bit_for_bit() {
     assert_all_match("llama_bf16", TorchDType::BF16, Dtype::BF16);
 }
 
-/// The same replay through [`weightgen::stream::torch::ChunkedFill`] (small chunks) gives the
+/// The same replay through [`weightgen::testing::torch::ChunkedFill`] (small chunks) gives the
 /// same generator state after every kept tensor, so a streaming writer sees the same values.
 #[test]
 fn llama_bf16_kept_tensors_stream_in_chunks() {
-    use weightgen::stream::torch::ChunkedFill;
+    use weightgen::testing::torch::ChunkedFill;
     let c = config("llama_bf16");
     let n = c.vocab * c.hidden;
     // Constructors' draws of embed_tokens alone, then the init pass's embed_tokens.

@@ -1,4 +1,4 @@
-//! `weightgen::stream::torch` against real PyTorch 2.15 outputs (`fixtures/torch/`, written by
+//! `weightgen::testing::torch` against real PyTorch 2.15 outputs (`fixtures/torch/`, written by
 //! `tests/torch_verify/make_fixtures.py`, which holds the Python of each file; the recipe and
 //! what was verified: docs/torch-rng.md).
 //! Every case must match bit for bit; `exactness_table`, an ignored report that checks nothing
@@ -12,7 +12,7 @@ use ndarray_npy::read_npy;
 use weightgen::plan::Plan;
 use weightgen::scheme::{Distribution, Param};
 use weightgen::spec::{Spec, parse_tensor_arg};
-use weightgen::stream::torch::{
+use weightgen::testing::torch::{
     TorchDType, TorchGenerator, TorchOp, mkl_log, trunc_normal_redraw, trunc_normal_reject,
 };
 

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use weightgen::inspect::{Expect, Options, inspect_bytes};
-use weightgen::read::FileFormat;
+use weightgen::testing::{Expect, Options, inspect_bytes};
+use weightgen::testing::FileFormat;
 
 fuzz_target!(|data: &[u8]| {
     let _ = inspect_bytes(data, FileFormat::Npy, "fuzz", &Options::default());

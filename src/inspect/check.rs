@@ -38,9 +38,9 @@ use crate::scheme::Distribution;
 use serde::Serialize;
 
 /// Standard errors allowed for the mean and variance (two-sided tail 5.7·10⁻⁷).
-pub const Z: f64 = 5.0;
+pub(crate) const Z: f64 = 5.0;
 /// Significance level of the KS test.
-pub const KS_ALPHA: f64 = 1e-6;
+pub(crate) const KS_ALPHA: f64 = 1e-6;
 
 /// One test's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -74,7 +74,7 @@ impl CheckResult {
 }
 
 /// The value every element of a non-random law equals, if the law is not random.
-pub fn constant_value(d: &Distribution) -> Option<f64> {
+pub(crate) fn constant_value(d: &Distribution) -> Option<f64> {
     match *d {
         Distribution::Constant { value } => Some(value),
         Distribution::Uniform { low, high } if low == high => Some(low),
@@ -91,7 +91,7 @@ pub fn constant_value(d: &Distribution) -> Option<f64> {
 }
 
 /// Round `x` to the stored type (through f32 for f16/bf16, as weightgen writes them).
-pub fn round_to(t: &ElemType, x: f64) -> f64 {
+pub(crate) fn round_to(t: &ElemType, x: f64) -> f64 {
     match t {
         ElemType::F32 => x as f32 as f64,
         ElemType::F16 => half::f16::from_f32(x as f32).to_f64(),
@@ -101,7 +101,7 @@ pub fn round_to(t: &ElemType, x: f64) -> f64 {
 }
 
 /// Unit roundoff of the stored type (the largest relative error of rounding to it).
-pub fn unit_roundoff(t: &ElemType) -> f64 {
+pub(crate) fn unit_roundoff(t: &ElemType) -> f64 {
     match t {
         ElemType::F16 => f64::powi(2.0, -11),
         ElemType::BF16 => f64::powi(2.0, -8),
@@ -114,7 +114,7 @@ pub fn unit_roundoff(t: &ElemType) -> f64 {
 /// and bf16 a stored value v stands for the whole rounding cell around it, so
 /// G(v) = F(midpoint to the next value up) and G(v−) = F(midpoint to the next value down);
 /// f32 and f64 cells are far smaller than any KS resolution, so G = F there.
-pub fn rounded_cdf(law: &Distribution, t: &ElemType, x: f64) -> (f64, f64) {
+pub(crate) fn rounded_cdf(law: &Distribution, t: &ElemType, x: f64) -> (f64, f64) {
     let cell = |bits: u16, to: fn(u16) -> f64| -> (f64, f64) {
         let (up, down) = match bits {
             0 | 0x8000 => (1, 0x8001),
@@ -151,7 +151,7 @@ pub fn rounded_cdf(law: &Distribution, t: &ElemType, x: f64) -> (f64, f64) {
 /// The value tests of one tensor whose statistics are `m` (and KS bins `bins` for a random
 /// law) against `law`, stored as `t`. `positional`: the results of the checks that needed
 /// element positions (`structure`: `exact` for constant, eye and dirac, `orthogonality`).
-pub fn value_tests(
+pub(crate) fn value_tests(
     law: &Distribution,
     t: &ElemType,
     shape: &[u64],

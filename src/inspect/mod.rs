@@ -8,10 +8,10 @@
 //! the tests and tolerances (`check`, and `structure` for those needing element positions),
 //! exit codes (the binary maps [`Error::CheckFailed`] to 3).
 
-pub mod check;
+pub(crate) mod check;
 mod pass;
 pub mod stats;
-pub mod structure;
+pub(crate) mod structure;
 
 use crate::error::{Error, Result};
 use crate::fans::Convention;
@@ -208,7 +208,7 @@ struct PlanEntry {
 
 /// Inspect a file on disk: `.npy`, `.npz`, `.safetensors`, or a sharded checkpoint's
 /// `*.index.json` (one report per shard).
-pub fn inspect_path(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
+pub(crate) fn inspect_path(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
     let shown = path.display().to_string();
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if index::is_index(name) {
@@ -545,7 +545,7 @@ fn missing_tensor(p: PlanEntry) -> TensorReport {
 }
 
 /// Reports as pretty JSON: `{"files": [...], "checked": bool, "passed": bool}`.
-pub fn reports_json(reports: &[FileReport]) -> String {
+pub(crate) fn reports_json(reports: &[FileReport]) -> String {
     #[derive(Serialize)]
     struct All<'a> {
         files: &'a [FileReport],
@@ -573,7 +573,7 @@ fn num(x: f64) -> String {
 }
 
 /// Reports as readable tables, one per file, with a line per failed test under each.
-pub fn reports_table(reports: &[FileReport]) -> String {
+pub(crate) fn reports_table(reports: &[FileReport]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     for (i, r) in reports.iter().enumerate() {

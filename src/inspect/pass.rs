@@ -42,11 +42,11 @@ use std::borrow::Cow;
 use std::sync::Mutex;
 
 /// Elements summarised together by one task.
-pub const CHUNK_ELEMS: usize = 1 << 16;
+pub(super) const CHUNK_ELEMS: usize = 1 << 16;
 
 /// f16/bf16 tensors up to this many elements sort their values instead of filling a
 /// 65 536-entry histogram per thread.
-pub const SMALL_HALF: u64 = 1 << 14;
+pub(super) const SMALL_HALF: u64 = 1 << 14;
 
 /// Independent accumulator lanes of the kernels.
 const LANES: usize = 8;

@@ -33,25 +33,25 @@ use faer::{Accum, Mat, MatRef, Par};
 /// Most memory the orthogonality check may hold, in bytes (f64 Gram matrix plus the rows it
 /// buffers: a block for rows ≥ cols, the whole matrix for rows < cols). 256 MiB covers a
 /// 4096 × 4096 matrix either way.
-pub const ORTHO_MAX_BYTES: u64 = 256 << 20;
+pub(crate) const ORTHO_MAX_BYTES: u64 = 256 << 20;
 
 /// Most multiply-adds the orthogonality check may spend (numel × min(rows, cols), about a
 /// minute single-threaded at the worst): 2³⁷ ≈ 1.4·10¹¹, twice a 4096 × 4096 product.
-pub const ORTHO_MAX_WORK: u64 = 1 << 37;
+pub(crate) const ORTHO_MAX_WORK: u64 = 1 << 37;
 
 /// Elements of rows buffered between Gram updates when rows ≥ cols (at least one row).
 const GRAM_BLOCK_ELEMS: u64 = 1 << 16;
 
 /// Mismatches of a stretch of values against an exact pattern, mergeable in any order.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Mismatches {
+pub(crate) struct Mismatches {
     pub count: u64,
     /// (stream position, value found, value expected) of the earliest mismatch.
     pub first: Option<(u64, f64, f64)>,
 }
 
 impl Mismatches {
-    pub fn merge(&mut self, o: &Mismatches) {
+    pub(crate) fn merge(&mut self, o: &Mismatches) {
         self.count += o.count;
         if let Some(f) = o.first
             && self.first.is_none_or(|s| f.0 < s.0)
@@ -76,7 +76,7 @@ enum Expected {
 
 /// The exact-pattern check of one tensor.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Pattern {
+pub(crate) struct Pattern {
     shape: Vec<u64>,
     fortran: bool,
     expected: Expected,
@@ -85,7 +85,7 @@ pub struct Pattern {
 impl Pattern {
     /// The pattern a law fixes, for a tensor of `shape` stored as `t` (None for random laws).
     /// A law that does not fit the shape (possible in a hand-edited plan) is a failed check.
-    pub fn for_law(
+    pub(crate) fn for_law(
         law: &Distribution,
         shape: &[u64],
         fortran: bool,
@@ -188,7 +188,7 @@ impl Pattern {
 
     /// Compare `xs`, the values at stream positions `start..`, with the pattern (exactly:
     /// a NaN never matches).
-    pub fn scan(&self, start: u64, xs: &[f64]) -> Mismatches {
+    pub(crate) fn scan(&self, start: u64, xs: &[f64]) -> Mismatches {
         let mut m = Mismatches::default();
         for (i, &x) in xs.iter().enumerate() {
             let p = start + i as u64;
@@ -204,7 +204,7 @@ impl Pattern {
     }
 
     /// The `exact` result of a tensor with `n` elements and mismatches `m`.
-    pub fn result(&self, n: u64, m: &Mismatches) -> CheckResult {
+    pub(crate) fn result(&self, n: u64, m: &Mismatches) -> CheckResult {
         let what = match self.expected {
             Expected::Constant(v) => format!("{v}"),
             Expected::Eye { gain } => format!("the identity pattern ({gain} on the diagonal)"),
@@ -230,7 +230,7 @@ impl Pattern {
 }
 
 /// The orthogonality check of one tensor: its Gram matrix, accumulated as values stream in.
-pub struct Gram {
+pub(crate) struct Gram {
     gain: f64,
     /// The stream as a C-order matrix (rows × cols); `tall` when rows ≥ cols.
     rows: usize,
@@ -265,7 +265,7 @@ impl Gram {
     /// f64 whatever the stored type; otherwise (`--expect`, another tool) Q is taken to have
     /// been computed in the stored type, as `torch.nn.init.orthogonal_` does. Err: a failed
     /// check (rows × cols is not the element count) or a "not checked" note (over the caps).
-    pub fn new(
+    pub(crate) fn new(
         law: &Distribution,
         numel: u64,
         fortran: bool,
@@ -328,7 +328,7 @@ impl Gram {
     }
 
     /// The next values of the stream, in order.
-    pub fn feed(&mut self, mut xs: &[f64]) {
+    pub(crate) fn feed(&mut self, mut xs: &[f64]) {
         while !xs.is_empty() {
             let take = xs.len().min(self.block - self.buf.len());
             self.buf.extend_from_slice(&xs[..take]);
@@ -370,7 +370,7 @@ impl Gram {
     /// 4·10⁻⁹ under the caps); for f64 the QR term does. Every term is a worst case, so a
     /// correct file never fails, while a row with half its signs flipped moves entries of G by
     /// about 2g²/L.
-    pub fn tolerance(&self) -> f64 {
+    pub(crate) fn tolerance(&self) -> f64 {
         let l = self.rows.max(self.cols) as f64;
         let (g, u, eta) = (self.gain.abs(), self.u_store, self.eta);
         let gamma = (self.rows as f64 * self.cols as f64) * self.u_qr;
@@ -383,7 +383,7 @@ impl Gram {
     }
 
     /// max |G − gain²·I| (NaN if any value was NaN or infinite).
-    pub fn residual(mut self) -> f64 {
+    pub(crate) fn residual(mut self) -> f64 {
         if self.tall {
             self.flush();
         } else {
@@ -413,7 +413,7 @@ impl Gram {
     }
 
     /// The `orthogonality` result.
-    pub fn result(self) -> CheckResult {
+    pub(crate) fn result(self) -> CheckResult {
         let tol = self.tolerance();
         let side = if self.tall { "WᵀW" } else { "WWᵀ" };
         let (r, c) = (self.rows, self.cols);
@@ -437,7 +437,7 @@ impl Gram {
 }
 
 /// Most columns whose zeros the sparse check counts (a u64 counter each: 128 MiB).
-pub const SPARSE_MAX_COLS: u64 = 1 << 24;
+pub(crate) const SPARSE_MAX_COLS: u64 = 1 << 24;
 
 /// The `zeros` check of a `sparse` tensor: PyTorch's `sparse_` (and weightgen's) sets exactly
 /// `zeros_per_column` = ⌈sparsity·rows⌉ elements of every column to 0 and draws the rest from
@@ -445,7 +445,7 @@ pub const SPARSE_MAX_COLS: u64 = 1 << 24;
 /// type — never in practice for f32, f64 and bf16 (|x| < 10⁻⁴⁵·…), but for f16 any
 /// |x| < 2⁻²⁵ ≈ 3·10⁻⁸ does — so every column must hold exactly that many zeros, or for f16
 /// at least that many.
-pub struct SparseColumns {
+pub(crate) struct SparseColumns {
     rows: u64,
     cols: u64,
     fortran: bool,
@@ -456,7 +456,7 @@ pub struct SparseColumns {
 }
 
 impl SparseColumns {
-    pub fn new(
+    pub(crate) fn new(
         law: &Distribution,
         shape: &[u64],
         fortran: bool,
@@ -496,7 +496,7 @@ impl SparseColumns {
     }
 
     /// The next values of the stream, in order.
-    pub fn feed(&mut self, xs: &[f64]) {
+    pub(crate) fn feed(&mut self, xs: &[f64]) {
         for (i, &x) in xs.iter().enumerate() {
             if x == 0.0 {
                 let p = self.at + i as u64;
@@ -511,7 +511,7 @@ impl SparseColumns {
         self.at += xs.len() as u64;
     }
 
-    pub fn result(self) -> CheckResult {
+    pub(crate) fn result(self) -> CheckResult {
         let (z, at_least) = (self.zeros, self.at_least);
         let bad = |n: u64| if at_least { n < z } else { n != z };
         let wrong = self.counts.iter().filter(|&&n| bad(n)).count();

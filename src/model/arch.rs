@@ -18,7 +18,7 @@ use crate::error::Result;
 
 /// What kind of module, with its shape.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `nn.Linear(inp, out, bias)`: weight `[out, inp]`, bias `[out]`.
     Linear { out: u64, inp: u64, bias: bool },
     /// transformers' `Conv1D(nf, nx)` (GPT-2): weight `[nx, nf]`, bias `[nf]`.
@@ -37,7 +37,7 @@ pub enum Kind {
 
 impl Kind {
     /// Elements of the module's weight (a norm's or bare bias's own vector).
-    pub fn weight_numel(self) -> u64 {
+    pub(crate) fn weight_numel(self) -> u64 {
         match self {
             Kind::Linear { out, inp, .. } => out.saturating_mul(inp),
             Kind::Conv1D { nx, nf } => nx.saturating_mul(nf),
@@ -49,7 +49,7 @@ impl Kind {
 
 /// One module of the model.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Module {
+pub(crate) struct Module {
     /// Its path in the state dict (`model.layers.0.self_attn.q_proj`).
     pub path: String,
     pub kind: Kind,
@@ -107,7 +107,7 @@ impl Module {
 
 /// One `normal_(0, std)` of the init pass on a module's weight (by path).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Visit {
+pub(crate) enum Visit {
     /// Drawn and overwritten later (transformers' generic init of a T5 leaf before T5's own;
     /// GPT-2's `c_proj` before its scaled redraw).
     Discard(String, f64),
@@ -118,7 +118,7 @@ pub enum Visit {
 
 /// A stage: the modules constructed before one `post_init()`, and that init pass's draws.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Stage {
+pub(crate) struct Stage {
     pub modules: Vec<Module>,
     pub visits: Vec<Visit>,
 }
@@ -142,7 +142,7 @@ impl Stage {
 }
 
 /// The model's stages in construction order.
-pub fn stages(c: &HfConfig) -> Result<Vec<Stage>> {
+pub(crate) fn stages(c: &HfConfig) -> Result<Vec<Stage>> {
     match c.family {
         Family::Gpt2 => gpt2(c),
         Family::Bert => bert(c),

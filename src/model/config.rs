@@ -365,7 +365,7 @@ impl HfConfig {
 }
 
 /// The dtype's name as torch (and `config.json`) spells it.
-pub fn torch_dtype_name(d: DType) -> &'static str {
+pub(crate) fn torch_dtype_name(d: DType) -> &'static str {
     match d {
         DType::F32 => "float32",
         DType::F64 => "float64",

@@ -16,10 +16,11 @@
 //! N(0, f·d_model^-½), wo N(0, f·d_ff^-½), relative attention bias N(0, f·d_model^-½), shared
 //! embedding N(0, f), layer norms f.
 
-pub mod arch;
-pub mod config;
+pub(crate) mod arch;
+pub(crate) mod config;
 
-pub use config::{Family, HfConfig, ModelInfo, load};
+pub(crate) use config::{Family, HfConfig, ModelInfo};
+pub use config::load;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -255,7 +256,7 @@ enum Law {
 
 /// The plan of `config`'s checkpoint: tensors in `state_dict` order, in `dtype` (the config's
 /// when `None`), the `from_config` draw schedule, and the files written beside the weights.
-pub fn plan(
+pub(crate) fn plan(
     config: &HfConfig,
     dtype: Option<DType>,
     seed: u64,

@@ -10,11 +10,11 @@ use crate::json::UniqueMap;
 use serde::Deserialize;
 
 /// Largest index file read (real ones are a few hundred KB even for huge models).
-pub const MAX_INDEX_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_INDEX_BYTES: u64 = 64 << 20;
 
 /// A validated index.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ShardIndex {
+pub(crate) struct ShardIndex {
     pub total_size: Option<u64>,
     /// (tensor, shard file name), in the index's order.
     pub weight_map: Vec<(String, String)>,
@@ -30,12 +30,12 @@ struct Raw {
 }
 
 /// Whether a path names an index file rather than a safetensors file.
-pub fn is_index(name: &str) -> bool {
+pub(crate) fn is_index(name: &str) -> bool {
     name.ends_with(".index.json")
 }
 
 /// Parse and validate an index file's bytes.
-pub fn parse(bytes: &[u8]) -> Result<ShardIndex> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<ShardIndex> {
     let text = std::str::from_utf8(bytes).map_err(|_| bad("index is not UTF-8"))?;
     let raw: Raw = serde_json::from_str(text)
         .map_err(|e| bad(format!("not a valid safetensors index: {e}")))?;

@@ -10,12 +10,11 @@
 //!
 //! Does not own: statistics or conformance (`inspect`).
 
-pub mod index;
-pub mod npy;
-pub mod npz;
-pub mod safetensors;
+pub(crate) mod index;
+pub(crate) mod npy;
+pub(crate) mod npz;
+pub(crate) mod safetensors;
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -25,7 +24,7 @@ pub use crate::format::Format as FileFormat;
 
 /// Element type of a stored tensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ElemType {
+pub(crate) enum ElemType {
     F64,
     F32,
     F16,
@@ -49,7 +48,7 @@ pub enum ElemType {
 
 impl ElemType {
     /// Size of one element in bits.
-    pub fn bits(&self) -> u64 {
+    pub(crate) fn bits(&self) -> u64 {
         match self {
             ElemType::F64 | ElemType::I64 | ElemType::U64 => 64,
             ElemType::F32 | ElemType::I32 | ElemType::U32 => 32,
@@ -60,7 +59,7 @@ impl ElemType {
     }
 
     /// Bytes per element for the types we decode (None for `Other`).
-    pub fn decoded_size(&self) -> Option<usize> {
+    pub(crate) fn decoded_size(&self) -> Option<usize> {
         match self {
             ElemType::Other { .. } => None,
             t => Some((t.bits() / 8) as usize),
@@ -68,7 +67,7 @@ impl ElemType {
     }
 
     /// The name shown to users: weightgen's dtype names (`f32`, `bf16`, …).
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             ElemType::F64 => "f64".into(),
             ElemType::F32 => "f32".into(),
@@ -88,18 +87,19 @@ impl ElemType {
     }
 
     /// The weightgen dtype, for the floating types weightgen writes.
-    pub fn as_dtype(&self) -> Option<DType> {
+    #[cfg(test)]
+    pub fn as_dtype(&self) -> Option<crate::dtype::DType> {
         match self {
-            ElemType::F64 => Some(DType::F64),
-            ElemType::F32 => Some(DType::F32),
-            ElemType::F16 => Some(DType::F16),
-            ElemType::BF16 => Some(DType::BF16),
+            ElemType::F64 => Some(crate::dtype::DType::F64),
+            ElemType::F32 => Some(crate::dtype::DType::F32),
+            ElemType::F16 => Some(crate::dtype::DType::F16),
+            ElemType::BF16 => Some(crate::dtype::DType::BF16),
             _ => None,
         }
     }
 
     /// Decode little-endian elements (`bytes.len()` a multiple of the size) into f64.
-    pub fn decode_le(&self, bytes: &[u8], out: &mut Vec<f64>) {
+    pub(crate) fn decode_le(&self, bytes: &[u8], out: &mut Vec<f64>) {
         out.clear();
         macro_rules! dec {
             ($t:ty, $n:expr) => {
@@ -138,7 +138,7 @@ impl ElemType {
 
 /// Byte order of stored elements (only `.npy` can be big-endian).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ByteOrder {
+pub(crate) enum ByteOrder {
     Little,
     Big,
 }
@@ -164,7 +164,7 @@ enum Location {
 
 /// One tensor as found in a file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TensorInfo {
+pub(crate) struct TensorInfo {
     pub name: String,
     pub dtype: ElemType,
     pub shape: Vec<u64>,
@@ -178,8 +178,7 @@ pub struct TensorInfo {
 }
 
 /// A parsed file: its tensors (in file order) and metadata, and access to their bytes.
-pub struct Parsed<'a> {
-    pub format: FileFormat,
+pub(crate) struct Parsed<'a> {
     /// safetensors `__metadata__` (empty for other formats).
     pub metadata: BTreeMap<String, String>,
     pub tensors: Vec<TensorInfo>,
@@ -188,11 +187,11 @@ pub struct Parsed<'a> {
 }
 
 /// Largest batch handed to a visitor, in bytes.
-pub const BATCH_BYTES: usize = 16 << 20;
+pub(crate) const BATCH_BYTES: usize = 16 << 20;
 
 impl<'a> Parsed<'a> {
     /// Parse `bytes` as `format`. `what` names the file in messages.
-    pub fn new(bytes: &'a [u8], format: FileFormat) -> Result<Parsed<'a>> {
+    pub(crate) fn new(bytes: &'a [u8], format: FileFormat) -> Result<Parsed<'a>> {
         sniff(bytes, format)?;
         match format {
             FileFormat::Safetensors => safetensors::parse(bytes),
@@ -205,7 +204,7 @@ impl<'a> Parsed<'a> {
     /// whole number of elements, in order. Verifies sizes and CRCs of compressed members.
     /// `release` is told each range of the input that has been read and will not be read again
     /// (so a memory-mapped file's pages can be dropped as it goes, keeping memory flat).
-    pub fn visit(
+    pub(crate) fn visit(
         &mut self,
         i: usize,
         visit: &mut dyn FnMut(&[u8]) -> Result<()>,

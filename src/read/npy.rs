@@ -3,17 +3,17 @@
 //! (exactly the keys `descr`, `fortran_order`, `shape`, no duplicates), sizes with checked
 //! arithmetic, and the data exactly as long as the shape says (no trailing bytes).
 
-use super::{ByteOrder, ElemType, FileFormat, Location, Parsed, TensorInfo, bad, sizes};
+use super::{ByteOrder, ElemType, Location, Parsed, TensorInfo, bad, sizes};
 use crate::error::Result;
 use std::collections::BTreeMap;
 
 /// Largest header accepted (NumPy's own default cap is 10,000 characters; enormous ranks aside,
 /// real headers are under 200 bytes).
-pub const MAX_HEADER: usize = 1 << 20;
+pub(crate) const MAX_HEADER: usize = 1 << 20;
 
 /// A parsed npy prefix.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NpyHeader {
+pub(crate) struct NpyHeader {
     /// Bytes before the data (magic, version, length, dict, padding).
     pub data_offset: usize,
     pub dtype: ElemType,
@@ -26,7 +26,7 @@ pub struct NpyHeader {
 
 /// Parse the npy prefix at the start of `bytes` (which may hold only the prefix). `name` is
 /// the tensor name used in messages.
-pub fn parse_header(bytes: &[u8], name: &str) -> Result<NpyHeader> {
+pub(crate) fn parse_header(bytes: &[u8], name: &str) -> Result<NpyHeader> {
     if bytes.len() < 10 || !bytes.starts_with(b"\x93NUMPY") {
         if bytes.len() < 10 && b"\x93NUMPY".starts_with(&bytes[..bytes.len().min(6)]) {
             return Err(bad(format!(
@@ -100,7 +100,7 @@ pub fn parse_header(bytes: &[u8], name: &str) -> Result<NpyHeader> {
 }
 
 /// Parse a whole `.npy` file; the tensor is named `array`.
-pub fn parse_file(bytes: &[u8]) -> Result<Parsed<'_>> {
+pub(crate) fn parse_file(bytes: &[u8]) -> Result<Parsed<'_>> {
     let h = parse_header(bytes, "array")?;
     let have = (bytes.len() - h.data_offset) as u64;
     if have < h.bytes {
@@ -122,7 +122,6 @@ pub fn parse_file(bytes: &[u8]) -> Result<Parsed<'_>> {
         )));
     }
     Ok(Parsed {
-        format: FileFormat::Npy,
         metadata: BTreeMap::new(),
         tensors: vec![TensorInfo {
             name: "array".into(),

@@ -7,7 +7,7 @@
 //! against the declared size, and while streaming: never more bytes than declared, the CRC.
 
 use super::npy::{self, MAX_HEADER};
-use super::{FileFormat, Location, Parsed, TensorInfo, bad};
+use super::{Location, Parsed, TensorInfo, bad};
 use crate::error::Result;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Cursor, Read};
@@ -15,7 +15,7 @@ use zip::{CompressionMethod, ZipArchive};
 
 /// Deflate cannot expand more than this (258-byte matches coded in 2 bits, ≈1032:1); a member
 /// declaring more is lying about its size.
-pub const MAX_DEFLATE_RATIO: u64 = 1032;
+pub(crate) const MAX_DEFLATE_RATIO: u64 = 1032;
 
 type Zip<'a> = ZipArchive<Cursor<&'a [u8]>>;
 
@@ -74,7 +74,7 @@ fn tensor_name(raw: &[u8]) -> Result<String> {
 }
 
 /// Parse and validate an `.npz` archive.
-pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
     let len = bytes.len() as u64;
     if !bytes.starts_with(b"PK") {
         return Err(bad(
@@ -204,7 +204,6 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
         }
     }
     Ok(Parsed {
-        format: FileFormat::Npz,
         metadata: BTreeMap::new(),
         tensors,
         bytes,

@@ -4,14 +4,14 @@
 //! (docs/file-formats.md §1.2: header length, UTF-8, JSON shape, contiguous offsets, sizes with
 //! checked arithmetic, no trailing bytes).
 
-use super::{ByteOrder, ElemType, FileFormat, Location, Parsed, TensorInfo, bad, sizes};
+use super::{ByteOrder, ElemType, Location, Parsed, TensorInfo, bad, sizes};
 use crate::error::Result;
 use crate::json::{UniqueMap, check_unique};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The reference reader's header cap (`MAX_HEADER_SIZE`).
-pub const MAX_HEADER: u64 = 100_000_000;
+pub(crate) const MAX_HEADER: u64 = 100_000_000;
 
 #[derive(Deserialize)]
 struct Info {
@@ -96,7 +96,7 @@ fn other(name: &str, bits: u64) -> ElemType {
 }
 
 /// Parse and validate a whole `.safetensors` file.
-pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
     let len = bytes.len() as u64;
     if len < 8 {
         return Err(bad(format!(
@@ -216,7 +216,6 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
         )
         .collect();
     Ok(Parsed {
-        format: FileFormat::Safetensors,
         metadata,
         tensors,
         bytes,

@@ -67,11 +67,12 @@ mod ortho;
 mod source;
 pub mod torch;
 
-pub use native::{CHUNK_ELEMS, STREAM_VERSION, TensorStream, tensor_key};
-pub use source::{ChunkSource, TorchSchedule, TorchStart};
+pub(crate) use native::STREAM_VERSION;
+pub use native::{CHUNK_ELEMS, TensorStream};
+pub(crate) use source::{ChunkSource, TorchSchedule};
 
 /// Stream name recorded for `--rng torch`: PyTorch 2.15's CPU generator as x86 builds run it.
-pub const TORCH_STREAM_VERSION: &str = "torch-2.15-cpu";
+pub(crate) const TORCH_STREAM_VERSION: &str = "torch-2.15-cpu";
 
 /// Which random stream family draws the values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

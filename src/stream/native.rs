@@ -34,7 +34,7 @@ fn dirac_value(shape: &[u64], groups: u64, channels_last: bool, mut idx: u64) ->
 }
 
 /// Version string of this stream family, recorded in every file.
-pub const STREAM_VERSION: &str = "weightgen-3";
+pub(crate) const STREAM_VERSION: &str = "weightgen-3";
 
 /// The label that keys tensors: unchanged since `weightgen-1` (f64 uniform values are still
 /// those of `weightgen-1`).
@@ -46,7 +46,7 @@ pub const CHUNK_ELEMS: u64 = 1 << 16;
 const TWO_POW_M53: f64 = 1.0 / 9_007_199_254_740_992.0;
 
 /// The 32-byte ChaCha8 key of a tensor: SHA-256("weightgen-1" ‖ 0 ‖ seed LE ‖ name).
-pub fn tensor_key(seed: u64, name: &str) -> [u8; 32] {
+pub(super) fn tensor_key(seed: u64, name: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(KEY_LABEL.as_bytes());
     h.update([0u8]);

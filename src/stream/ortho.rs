@@ -48,7 +48,7 @@ fn thin_qr(mut a: Mat<f64>) -> (Mat<f64>, Vec<f64>) {
 /// `gain · Q` for the (m × n) Gaussian `a` (C order): for m ≥ n the thin Q of `a`; for m < n the
 /// transpose of the thin Q of `aᵀ` (as `torch.nn.init.orthogonal_` and Keras do). Returns
 /// (m × n) in C order.
-pub fn orthogonal_from_gaussian(a: &[f64], m: usize, n: usize, gain: f64) -> Vec<f64> {
+pub(super) fn orthogonal_from_gaussian(a: &[f64], m: usize, n: usize, gain: f64) -> Vec<f64> {
     orthogonal_impl(a, m, n, gain, true)
 }
 

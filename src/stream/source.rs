@@ -18,10 +18,10 @@ use crate::dtype::DType;
 #[cfg(feature = "torch")]
 mod torch;
 #[cfg(feature = "torch")]
-pub use torch::{TorchOpSource, TorchSchedule, TorchStart, TorchWholeSource};
+pub(crate) use torch::{TorchOpSource, TorchSchedule, TorchStart, TorchWholeSource};
 
 #[cfg(not(feature = "torch"))]
-pub use no_torch::{TorchSchedule, TorchStart};
+pub(crate) use no_torch::{TorchSchedule, TorchStart};
 
 /// Without the `torch` feature there is no PyTorch generator: no tensor has a start in its
 /// sequence. (The planner refuses `RngKind::Torch` in such a build, so nothing asks for one.)
@@ -50,7 +50,7 @@ mod no_torch {
 
 /// One tensor's values for a writer.
 #[derive(Debug)]
-pub enum ChunkSource {
+pub(crate) enum ChunkSource {
     /// The native keyed chunk streams (and, under `--rng torch`, tensors drawn without random
     /// numbers: constants, eye, dirac).
     Native(TensorStream),
@@ -65,7 +65,7 @@ pub enum ChunkSource {
 impl ChunkSource {
     /// The values of `stream`'s tensor drawn as `start` says from PyTorch's generator (`None`:
     /// no draws, the native stream's exact values).
-    pub fn new(stream: TensorStream, start: Option<TorchStart>) -> ChunkSource {
+    pub(crate) fn new(stream: TensorStream, start: Option<TorchStart>) -> ChunkSource {
         match start {
             None => ChunkSource::Native(stream),
             #[cfg(feature = "torch")]
@@ -76,7 +76,7 @@ impl ChunkSource {
     }
 
     /// The tensor's native stream (its element count, dtype and zeroed range).
-    pub fn stream(&self) -> &TensorStream {
+    pub(crate) fn stream(&self) -> &TensorStream {
         match self {
             ChunkSource::Native(s) => s,
             #[cfg(feature = "torch")]
@@ -86,24 +86,19 @@ impl ChunkSource {
         }
     }
 
-    /// Number of elements.
-    pub fn numel(&self) -> u64 {
-        self.stream().numel()
-    }
-
     /// Number of chunks of [`CHUNK_ELEMS`] elements (the last may be short).
-    pub fn num_chunks(&self) -> u64 {
+    pub(crate) fn num_chunks(&self) -> u64 {
         self.stream().num_chunks()
     }
 
     /// Elements in chunk `c`.
-    pub fn chunk_len(&self, c: u64) -> usize {
+    pub(crate) fn chunk_len(&self, c: u64) -> usize {
         self.stream().chunk_len(c)
     }
 
     /// How many consecutive chunks a writer should give one task: 1 for native streams (every
     /// chunk is independent); more under `--rng torch`, where a task's first chunk jumps.
-    pub fn run_len(&self) -> u64 {
+    pub(crate) fn run_len(&self) -> u64 {
         match self {
             #[cfg(feature = "torch")]
             ChunkSource::TorchOp(_) => torch::TORCH_RUN,
@@ -113,7 +108,7 @@ impl ChunkSource {
 
     /// Fill `out` (exactly `chunk_len(c)` elements of the dtype) with chunk `c`'s bytes;
     /// `scratch` is reused between calls.
-    pub fn fill_chunk_bytes(&self, c: u64, scratch: &mut Vec<f64>, out: &mut [u8]) {
+    pub(crate) fn fill_chunk_bytes(&self, c: u64, scratch: &mut Vec<f64>, out: &mut [u8]) {
         match self {
             ChunkSource::Native(s) => s.fill_chunk_bytes(c, scratch, out),
             #[cfg(feature = "torch")]
@@ -134,7 +129,7 @@ impl ChunkSource {
     }
 
     /// Drop what was kept for the whole tensor (call when the tensor has been written).
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         match self {
             ChunkSource::Native(s) => s.release(),
             #[cfg(feature = "torch")]

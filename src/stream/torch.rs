@@ -1,3 +1,4 @@
+#![cfg_attr(not(feature = "torch"), allow(dead_code))]
 //! PyTorch's CPU random stream (`--rng torch`): the default `CPUGeneratorImpl` and the ATen
 //! fills that `torch.nn.init` uses, reproduced bit for bit as x86-64 builds of PyTorch 2.15
 //! produce them. Self-contained: nothing here depends on the native `weightgen-1` streams.

@@ -12,9 +12,9 @@ mod mapped;
 mod npy;
 mod npz;
 mod safetensors;
-pub mod shard;
+pub(crate) mod shard;
 
-pub use crate::format::Format;
+pub(crate) use crate::format::Format;
 pub use file::Target;
 pub use npy::npy_header;
 pub use safetensors::safetensors_header;
@@ -39,7 +39,7 @@ impl Format {
 }
 
 /// One tensor as a writer sees it.
-pub struct OutTensor<'a> {
+pub(crate) struct OutTensor<'a> {
     pub name: &'a str,
     pub shape: &'a [u64],
     pub dtype: DType,
@@ -97,7 +97,7 @@ const PROGRESS_MIN_BYTES: u64 = 256 << 20;
 
 /// A progress bar on stderr counting data bytes, or nothing (always nothing without the
 /// `cli` feature, which brings the progress-bar crate).
-pub struct Progress(#[cfg(feature = "cli")] Option<indicatif::ProgressBar>);
+pub(crate) struct Progress(#[cfg(feature = "cli")] Option<indicatif::ProgressBar>);
 
 impl Progress {
     /// A bar for `total` bytes if `wanted`, stderr is a terminal and the job is large.
@@ -151,7 +151,7 @@ const MAX_BATCH_CHUNKS: u64 = 128;
 
 /// Produces tensor data bytes chunk by chunk, hashing them when asked. Chunks of a batch are
 /// filled in parallel on the current rayon pool; bytes do not depend on how (see `stream`).
-pub struct DataPath {
+pub(crate) struct DataPath {
     hash: bool,
     /// The file will be fsynced: start writeback of each finished window early.
     sync: bool,
@@ -222,7 +222,7 @@ impl DataPath {
 
     /// Write all data bytes of `t` to `w`: batches of chunks filled on all threads (runs of
     /// [`ChunkSource::run_len`] consecutive chunks per task), then written in order.
-    pub fn emit(&mut self, t: &OutTensor, w: &mut dyn Write, ctx: &str) -> Result<()> {
+    pub(crate) fn emit(&mut self, t: &OutTensor, w: &mut dyn Write, ctx: &str) -> Result<()> {
         use rayon::prelude::*;
         let src = &t.source;
         let mut hasher = self.hash.then(Sha256::new);
@@ -266,7 +266,7 @@ impl DataPath {
 }
 
 /// Where a writer puts bytes: a seekable file, or a stream (stdout, FIFO, device).
-pub enum Sink<'a> {
+pub(crate) enum Sink<'a> {
     File(&'a mut std::io::BufWriter<std::fs::File>),
     Stream(&'a mut dyn Write),
 }
@@ -332,7 +332,7 @@ pub fn write_plan(
 }
 
 /// Check that `plan` can be written in `format` (used by `--dry-run`, which writes nothing).
-pub fn check_plan(plan: &Plan, format: Format, to_stdout: bool) -> Result<()> {
+pub(crate) fn check_plan(plan: &Plan, format: Format, to_stdout: bool) -> Result<()> {
     let tensors: Vec<OutTensor> = plan
         .tensors
         .iter()

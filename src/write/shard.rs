@@ -26,7 +26,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The index file's name after the prefix (`model` + this).
-pub const INDEX_SUFFIX: &str = ".safetensors.index.json";
+pub(crate) const INDEX_SUFFIX: &str = ".safetensors.index.json";
 
 /// Split tensors of the given byte sizes (in plan order) into shards of at most `max` bytes,
 /// exactly as huggingface_hub's `split_state_dict_into_shards_factory`: greedy in order, no
@@ -34,7 +34,7 @@ pub const INDEX_SUFFIX: &str = ".safetensors.index.json";
 /// than `max` gets a shard of its own, appended at once while the current shard keeps filling
 /// (so with a 5 GB limit, [1 GB, 6 GB, 1 GB] gives [6 GB], [1 GB, 1 GB]). Returns each
 /// shard's tensor indices.
-pub fn split(sizes: &[u64], max: u64) -> Vec<Vec<usize>> {
+pub(crate) fn split(sizes: &[u64], max: u64) -> Vec<Vec<usize>> {
     let mut shards = Vec::new();
     let mut current = Vec::new();
     let mut current_size = 0u64;
@@ -214,7 +214,7 @@ fn shard_header(plan: &Plan, indices: &[usize]) -> Result<Vec<u8>> {
 }
 
 /// Split `plan` into shards of at most `max` data bytes (see [`split`]), in plan order.
-pub fn layout(plan: &Plan, ckpt: &Checkpoint, max: u64) -> Result<Layout> {
+pub(crate) fn layout(plan: &Plan, ckpt: &Checkpoint, max: u64) -> Result<Layout> {
     let sizes: Vec<u64> = plan.tensors.iter().map(|t| t.bytes).collect();
     let parts = split(&sizes, max);
     let n = parts.len();
@@ -244,7 +244,7 @@ pub fn layout(plan: &Plan, ckpt: &Checkpoint, max: u64) -> Result<Layout> {
 /// The index file's bytes: `{"metadata": {"total_size": N, …}, "weight_map": {…}}` with keys
 /// sorted (as transformers' `save_pretrained` writes it), two-space indent, final newline.
 /// `metadata` also carries the user's metadata and the run's `weightgen.*` keys.
-pub fn index_json(plan: &Plan, layout: &Layout) -> Vec<u8> {
+pub(crate) fn index_json(plan: &Plan, layout: &Layout) -> Vec<u8> {
     use serde_json::Value;
     let mut metadata: BTreeMap<String, Value> = plan
         .run_metadata()
@@ -311,7 +311,7 @@ impl Part {
 
 /// What a checkpoint run wrote.
 #[derive(Debug, Default)]
-pub struct Written {
+pub(crate) struct Written {
     /// Files put in place, shards first, the index last.
     pub files: Vec<PathBuf>,
     /// Stale files of an earlier checkpoint removed after success (`--force`).
@@ -326,7 +326,7 @@ pub struct Written {
 /// files of another checkpoint. `--index-only` first checks that every shard is in place with
 /// exactly the size and header this plan gives it. On any error or Ctrl-C before the renames,
 /// nothing is left behind (temp files are removed).
-pub fn write_checkpoint(
+pub(crate) fn write_checkpoint(
     plan: &Plan,
     ckpt: &Checkpoint,
     layout: &Layout,
@@ -686,7 +686,7 @@ fn shard_problem(plan: &Plan, path: &Path, k: usize, shard: &ShardFile) -> Resul
 
 /// The layout of a checkpoint with `part` checked: what `--dry-run` shows, without touching
 /// the file system.
-pub fn plan_checkpoint(plan: &Plan, ckpt: &Checkpoint, max: u64, part: Part) -> Result<Layout> {
+pub(crate) fn plan_checkpoint(plan: &Plan, ckpt: &Checkpoint, max: u64, part: Part) -> Result<Layout> {
     let layout = layout(plan, ckpt, max)?;
     part.check(&layout)?;
     Ok(layout)

@@ -1,10 +1,10 @@
 //! Normal CDF, truncated-normal moments, sample moments, Kolmogorov–Smirnov and correlation,
 //! shared by the statistical tests. The exact laws and the KS statistic are the library's own
-//! (`weightgen::inspect::stats`, which `inspect --check` uses); what is only needed by tests
+//! (`weightgen::testing::stats`, which `inspect --check` uses); what is only needed by tests
 //! lives here.
 
 #[allow(unused_imports)] // each test binary uses a part
-pub use weightgen::inspect::stats::{
+pub use weightgen::testing::stats::{
     Exact, cdf, ks, ks_critical, mass, pdf, sf, truncated_raw_moments, truncated_standard_moments,
 };
 

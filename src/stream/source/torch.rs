@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// Chunks of one ATen op (`uniform_`, `normal_`, a constant) on PyTorch's generator.
 #[derive(Debug)]
-pub struct TorchOpSource {
+pub(crate) struct TorchOpSource {
     /// The tensor's native stream: its dtype and zeroed range (a padding row).
     pub(super) stream: TensorStream,
     start: TorchStart,
@@ -23,7 +23,7 @@ pub struct TorchOpSource {
 
 /// A whole-tensor init on PyTorch's generator.
 #[derive(Debug)]
-pub struct TorchWholeSource {
+pub(crate) struct TorchWholeSource {
     pub(super) stream: TensorStream,
     start: TorchStart,
     plan: TorchPlan,
@@ -100,7 +100,7 @@ impl TorchWholeSource {
 
 /// Where one tensor's draws start in PyTorch's generator sequence, and how it draws.
 #[derive(Debug, Clone)]
-pub struct TorchStart {
+pub(crate) struct TorchStart {
     group: Arc<Group>,
     /// Index among the group's members.
     member: usize,
@@ -108,12 +108,12 @@ pub struct TorchStart {
 
 impl TorchStart {
     /// The generator state when the tensor's init starts.
-    pub fn state(&self) -> TorchGenerator {
+    pub(crate) fn state(&self) -> TorchGenerator {
         self.group.states()[self.member].clone()
     }
 
     /// How the tensor draws.
-    pub fn plan(&self) -> TorchPlan {
+    pub(crate) fn plan(&self) -> TorchPlan {
         self.group.members[self.member].1
     }
 }
@@ -158,12 +158,12 @@ impl Group {
 /// are positions, reached by jumps when needed. Only what cannot be counted runs the generator
 /// while building: normal_ on fewer than 16 elements (it leaves a cached normal) and
 /// whole-tensor inits (trunc_normal_ redraws until its values fit; sparse_).
-pub struct TorchSchedule;
+pub(crate) struct TorchSchedule;
 
 impl TorchSchedule {
     /// Starts for tensors `0..tensors.len()`: `tensors[i]` is (element count, plan) of tensor
     /// `i`; `None` for tensors that draw nothing (or that the schedule does not name).
-    pub fn starts(
+    pub(crate) fn starts(
         seed: u64,
         steps: &[TorchStep],
         tensors: &[(u64, TorchPlan)],
