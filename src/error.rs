@@ -119,8 +119,11 @@ impl Error {
             }
             _ => place,
         };
+        // A name that is also a value users type (`fan_in` is a mode) is left alone in text:
+        // "did you mean `fan_in`?" suggests a value, not a flag.
+        let values: Vec<&str> = crate::Choice::ALL.iter().flat_map(|c| c.names()).collect();
         let text = |mut text: String| {
-            for name in names {
+            for name in names.iter().filter(|n| !values.contains(n)) {
                 let quoted = format!("`{name}`");
                 if text.contains(&quoted) {
                     text = text.replace(&quoted, &rename(name));
@@ -178,6 +181,8 @@ mod tests {
         );
         let e = Error::invalid("tensor `w`", "with `rng` torch: no").renamed(&["rng"], flag);
         assert_eq!(e.to_string(), "tensor `w`: with --rng torch: no");
+        let e = Error::invalid("mode", "did you mean `fan_in`?").renamed(&["mode", "fan_in"], flag);
+        assert_eq!(e.to_string(), "--mode: did you mean `fan_in`?");
         let e = Error::invalid("", "bad").at("convention").at("other");
         assert_eq!(e.to_string(), "convention: bad");
     }

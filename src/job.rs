@@ -148,7 +148,7 @@ impl SpecInput {
 }
 
 /// The run's seed: the spec's, else one drawn from the OS (second value true).
-pub fn seed_for(spec: &Spec) -> Result<(u64, bool)> {
+pub(crate) fn seed_for(spec: &Spec) -> Result<(u64, bool)> {
     Ok(match spec.seed {
         Some(s) => (resolve_seed(s, spec.rng.unwrap_or_default())?, false),
         None => (
@@ -412,12 +412,12 @@ fn planned_files(plan: &Plan, ckpt: &Checkpoint, layout: &Layout, part: Part) ->
 
 /// What a checkpoint run laid out and wrote.
 #[derive(Debug)]
-pub struct CheckpointRun {
-    pub ckpt: Checkpoint,
-    pub layout: Layout,
-    pub part: Part,
+pub(crate) struct CheckpointRun {
+    pub(crate) ckpt: Checkpoint,
+    pub(crate) layout: Layout,
+    pub(crate) part: Part,
     /// Stale files of an earlier, larger checkpoint removed after success (with `force`).
-    pub removed: Vec<PathBuf>,
+    pub(crate) removed: Vec<PathBuf>,
 }
 
 /// What a [`Generate`] run did.
@@ -434,7 +434,7 @@ pub struct Generated {
     pub to_stdout: bool,
     /// SHA-256 of each tensor's data bytes when `options.hash` was set.
     pub hashes: BTreeMap<String, String>,
-    pub checkpoint: Option<CheckpointRun>,
+    pub(crate) checkpoint: Option<CheckpointRun>,
 }
 
 impl Generated {

@@ -63,20 +63,24 @@
 //!                                        read ─► inspect (summaries, checks)   study (analysis)
 //! ```
 //!
+//! Public modules (the API):
+//!
 //! - [`spec`]: what the user asked for (JSON, typed values), validated, with error paths.
-//! - [`layers`]: framework modules expanded to their `state_dict` tensors.
-//! - [`model`]: a Hugging Face `config.json` as one more way to build a plan (families,
-//!   `state_dict` names, `_init_weights` laws, `from_config`'s draw order).
 //! - [`plan`]: every tensor resolved to a name, shape, dtype and [`scheme::Distribution`].
 //! - [`scheme`] and [`fans`]: the formulas (PyTorch's and Keras' exactly); [`dtype`]: element
-//!   types and rounding.
-//! - [`stream`]: the random streams (`weightgen-3` keyed chunks, or PyTorch's generator), the
-//!   only code that draws numbers.
-//! - [`memory`]: tensors in memory; [`write`](mod@write): the file formats and atomic file handling.
-//! - [`job`] and [`exec`]: a run as a value, its cancellation token and worker pool.
-//! - [`read`], [`inspect`]: files read back safely, summarised and checked against the
-//!   initialisation they claim; `study` (feature `study`): the Glorot & Bengio analysis.
-//! - [`error`]: the one error enum, [`Error`].
+//!   types and rounding; [`format`](mod@format): the file formats.
+//! - [`memory`]: tensors in memory ([`memory::Init`], [`plan::Plan::to_vec`]).
+//! - [`job`] and [`exec`]: a run as a value ([`job::Generate`], [`job::Inspect`]), its
+//!   cancellation token and worker pool.
+//! - `study` (feature `study`): the Glorot & Bengio analysis.
+//! - [`error`]: the one error enum, [`Error`]; [`Choice`]: the names each parameter accepts.
+//!
+//! Crate-private modules (their tests are unit tests; integration tests reach a few items
+//! through the hidden `testing` module): `layers` (framework modules expanded to their
+//! `state_dict` tensors), `model` (a Hugging Face `config.json` as one more way to build a plan),
+//! `stream` (the random streams, the only code that draws numbers), `write` (the file formats
+//! and atomic file handling), `read` and `inspect` (files read back safely, summarised and
+//! checked), `summary` (what a run reports).
 //!
 //! Cargo features: `cli` (the binary: clap, progress bars, Ctrl-C), `study` (plots), `ndarray`
 //! (`ArrayD` outputs); all on by default. A library user can turn off `cli` and `study`.
@@ -124,9 +128,9 @@ pub mod testing {
     pub use crate::model::load;
     pub use crate::read::FileFormat;
     pub use crate::spec::parse_tensor_arg;
-    pub use crate::stream::{CHUNK_ELEMS, TensorStream};
     #[cfg(feature = "torch")]
     pub use crate::stream::torch;
+    pub use crate::stream::{CHUNK_ELEMS, TensorStream};
     pub use crate::write::{Target, npy_header, safetensors_header, write_plan};
 }
 

@@ -182,6 +182,18 @@ pub enum Choice {
 }
 
 impl Choice {
+    /// Every kind.
+    pub const ALL: [Choice; 8] = [
+        Choice::Scheme,
+        Choice::DType,
+        Choice::Nonlinearity,
+        Choice::Mode,
+        Choice::Distribution,
+        Choice::Format,
+        Choice::Convention,
+        Choice::Rng,
+    ];
+
     /// The names of this kind, canonical names first, then aliases.
     pub fn names(self) -> Vec<&'static str> {
         use crate::scheme::{Mode, Nonlinearity, Scheme, VsDistribution};

@@ -156,11 +156,11 @@ impl PlannedTensor {
     }
 }
 
-pub use crate::stream::torch::TorchPlan;
+pub(crate) use crate::stream::torch::TorchPlan;
 
 /// The seed as a u64: native seeds are 0..=2⁶⁴−1; torch seeds may also be negative and are
 /// remapped as `torch.manual_seed` does.
-pub fn resolve_seed(seed: i128, rng: RngKind) -> Result<u64> {
+pub(crate) fn resolve_seed(seed: i128, rng: RngKind) -> Result<u64> {
     match rng {
         RngKind::Native => u64::try_from(seed).map_err(|_| {
             Error::invalid(

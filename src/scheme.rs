@@ -795,7 +795,7 @@ fn corrected_truncated(variance: f64) -> (f64, Distribution) {
 /// overridden by explicit `fan_in`/`fan_out`) and `numel` elements.
 ///
 /// Errors name the parameter (`std`, `gain`, …); the caller prefixes where it was given.
-pub fn resolve(
+pub(crate) fn resolve(
     scheme: Scheme,
     v: &Values,
     fans: Fans,
@@ -873,7 +873,7 @@ pub enum Role {
 
 /// The tensor a scheme is resolved for.
 #[derive(Debug, Clone, Copy)]
-pub struct TensorCtx<'a> {
+pub(crate) struct TensorCtx<'a> {
     pub shape: &'a [u64],
     pub numel: u64,
     /// Fans from the shape, already overridden by explicit `fan_in`/`fan_out`.
@@ -883,7 +883,7 @@ pub struct TensorCtx<'a> {
 }
 
 /// Resolve any scheme, including the structural ones that need the tensor's shape and role.
-pub fn resolve_in(scheme: Scheme, v: &Values, t: &TensorCtx) -> Result<Resolved> {
+pub(crate) fn resolve_in(scheme: Scheme, v: &Values, t: &TensorCtx) -> Result<Resolved> {
     let gain = |v: &Values| -> Result<f64> {
         match v.gain {
             Some(g) => check_nonneg("gain", g),
@@ -1001,7 +1001,7 @@ fn torch_default_bias(fan_in: Option<u64>, t: &TensorCtx) -> Result<Resolved> {
     let fan_in = fan_in.ok_or_else(|| {
         Error::invalid(
             "",
-            "torch_default on a 1-D tensor outside a layer needs the weight's fan_in (`fan_in`)",
+            "torch_default on a 1-D tensor outside a layer needs the weight's fan-in (`fan_in`)",
         )
     })?;
     let bound = if fan_in > 0 {

@@ -88,7 +88,7 @@ fn unknown_key(path: &str, key: &str, fixed: &[&str]) -> Error {
 }
 
 /// Parse a tensor name as typed: non-empty, no control characters, not reserved.
-pub fn check_name(name: &str, origin: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str, origin: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::invalid(origin, "tensor name is empty"));
     }
@@ -108,7 +108,7 @@ pub fn check_name(name: &str, origin: &str) -> Result<()> {
 }
 
 /// Parse `DIMS` such as `256x784` (also `256,784`, `256×784`).
-pub fn parse_dims(s: &str) -> Result<Vec<u64>> {
+pub(crate) fn parse_dims(s: &str) -> Result<Vec<u64>> {
     let s = s.trim();
     if s.is_empty() {
         return Err(Error::invalid(

@@ -9,8 +9,8 @@
 
 use std::path::Path;
 use std::time::{Duration, Instant};
-use weightgen::testing::{Expect, Options, inspect_bytes};
 use weightgen::testing::FileFormat;
+use weightgen::testing::{Expect, Options, inspect_bytes};
 
 struct Rng(u64);
 
@@ -30,10 +30,10 @@ impl Rng {
 /// Valid seed files written by the library itself, and the malformed corpus.
 fn seeds() -> Vec<(FileFormat, Vec<u8>)> {
     use weightgen::exec::Cancel;
-    use weightgen::plan::Plan;
-    use weightgen::spec::Spec;
     use weightgen::format::Format;
     use weightgen::job::WriteOptions;
+    use weightgen::plan::Plan;
+    use weightgen::spec::Spec;
     use weightgen::testing::{Target, write_plan};
     let dir = tempfile::tempdir().unwrap();
     let spec = Spec::from_json(

@@ -504,8 +504,9 @@ fn extra_pytorch_cases_equal_our_bytes() {
 /// whole-tensor trunc_normal_, f64 and bf16 outputs.
 #[test]
 fn chunks_on_every_thread_equal_one_sequential_pass() {
-    use weightgen::plan::{Plan, TorchPlan};
+    use weightgen::plan::Plan;
     use weightgen::spec::Spec;
+    use weightgen::testing::torch::TorchPlan;
     use weightgen::testing::torch::{TorchGenerator, TorchStep};
 
     let spec_text = r#"{"seed": 2026, "rng": "torch", "tensors": [

@@ -115,7 +115,7 @@ pub struct Options<'a> {
     /// Called with (bytes done, bytes total) as data is read.
     pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
     /// Called with each range of the input that has been read and is not needed again
-    /// ([`inspect_path`] drops those pages of its memory map, so memory stays flat).
+    /// (`inspect_path` drops those pages of its memory map, so memory stays flat).
     pub release: Option<&'a (dyn Fn(std::ops::Range<usize>) + Sync)>,
 }
 
@@ -382,7 +382,7 @@ fn claims(parsed: &Parsed, opts: &Options) -> Result<Claims> {
     })
 }
 
-/// Inspect a file held in memory (what [`inspect_path`] does after mapping it; also the fuzz
+/// Inspect a file held in memory (what `inspect_path` does after mapping it; also the fuzz
 /// targets' entry point). `shown` names it in the report.
 pub fn inspect_bytes(
     bytes: &[u8],

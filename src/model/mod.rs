@@ -19,8 +19,8 @@
 pub(crate) mod arch;
 pub(crate) mod config;
 
-pub(crate) use config::{Family, HfConfig, ModelInfo};
 pub use config::load;
+pub(crate) use config::{Family, HfConfig, ModelInfo};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};

@@ -88,7 +88,7 @@ impl ElemType {
 
     /// The weightgen dtype, for the floating types weightgen writes.
     #[cfg(test)]
-    pub fn as_dtype(&self) -> Option<crate::dtype::DType> {
+    pub(crate) fn as_dtype(&self) -> Option<crate::dtype::DType> {
         match self {
             ElemType::F64 => Some(crate::dtype::DType::F64),
             ElemType::F32 => Some(crate::dtype::DType::F32),

@@ -6,21 +6,21 @@
 //! log-likelihood on random labels, as the paper's networks had) is back-propagated, and every
 //! hidden layer reports: activation mean, std, percentiles and saturation; the back-propagated
 //! gradient ∂c/∂s; the weight-gradient variance; the mean singular value of the layer Jacobian
-//! ∂z^k/∂z^{k−1}; and beside each, the paper's linear-regime theory ([`theory`]).
+//! ∂z^k/∂z^{k−1}; and beside each, the paper's linear-regime theory (`theory`).
 //!
 //! Owns: the study's options and their validation ([`StudyOptions`] → [`Study`]), drawing its
 //! inputs and labels, the statistics and the report ([`Report`], as JSON, a table
-//! ([`table`]) and an SVG ([`plot`])). Does not own: the arithmetic of the network ([`net`]), the
+//! ([`table`]) and an SVG ([`plot`])). Does not own: the arithmetic of the network (`net`), the
 //! schemes' formulas (`scheme`), drawing weights (`stream`).
 //!
 //! Determinism: every matrix product and SVD runs with faer's `Par::Seq`; parallelism is across
 //! schemes and across Jacobians only, so a seed gives the same report whatever the thread count
 //! (bit-stable per CPU family: faer picks SIMD kernels at run time).
 
-pub mod net;
+pub(crate) mod net;
 pub mod plot;
 pub mod table;
-pub mod theory;
+pub(crate) mod theory;
 
 use crate::error::{Error, Result};
 use crate::fans::Convention;
@@ -47,9 +47,9 @@ pub const DEFAULT_JACOBIAN_SAMPLES: usize = 3;
 /// The paper's comparison: eq. 1 against eq. 16.
 pub const DEFAULT_SCHEMES: [&str; 2] = ["standard", "xavier_uniform"];
 /// Largest width or input dimension accepted (a width × width SVD per layer and sample).
-pub const MAX_UNITS: usize = 16384;
+pub(crate) const MAX_UNITS: usize = 16384;
 /// Largest batch × units product accepted (f64 matrices kept for every layer).
-pub const MAX_BATCH_UNITS: usize = 1 << 26;
+pub(crate) const MAX_BATCH_UNITS: usize = 1 << 26;
 
 /// Distribution of the random inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -141,7 +141,7 @@ pub struct Study {
 }
 
 /// Parse `NAME[:key=value,…]` into a scheme and its parameters; errors name `--scheme ARG`.
-pub fn parse_scheme_arg(arg: &str) -> Result<ParamSet> {
+pub(crate) fn parse_scheme_arg(arg: &str) -> Result<ParamSet> {
     let origin = format!("scheme {arg}");
     let (name, rest) = match arg.split_once(':') {
         Some((n, r)) => (n.trim(), Some(r)),

@@ -12,8 +12,8 @@ use faer::linalg::svd::{ComputeSvdVectors, svd, svd_scratch};
 use faer::{Accum, Mat, MatRef, Par};
 
 /// SELU's λ and α (Klambauer et al. 2017), as PyTorch writes them.
-pub const SELU_LAMBDA: f64 = 1.050_700_987_355_480_5;
-pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_2;
+pub(crate) const SELU_LAMBDA: f64 = 1.050_700_987_355_480_5;
+pub(crate) const SELU_ALPHA: f64 = 1.673_263_242_354_377_2;
 
 /// The hidden layers' activation function.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -213,7 +213,7 @@ impl Activation {
 
 /// What one forward and backward pass leaves behind, per layer (0-based, the last is the
 /// softmax output layer).
-pub struct Pass {
+pub(crate) struct Pass {
     /// Pre-activations s^k (batch × out).
     pub pre: Vec<Mat<f64>>,
     /// Activations z^k = f(s^k) of the hidden layers (batch × out); the output layer has none.
@@ -232,7 +232,7 @@ fn map(m: &Mat<f64>, f: impl Fn(f64) -> f64) -> Mat<f64> {
 
 /// Forward `x` (batch × in) through `weights` (each out × in, PyTorch's layout), `act` on every
 /// layer but the last, softmax + NLL against `labels`, and back-propagate.
-pub fn forward_backward(
+pub(crate) fn forward_backward(
     x: &Mat<f64>,
     weights: &[Mat<f64>],
     act: Activation,
@@ -326,7 +326,7 @@ pub fn forward_backward(
 /// half the time of f64 (0.13 s against 0.25 s at 1000 × 1000), and the mean singular value
 /// agrees with f64 to about 1e-6 relative — far below the sampling noise — while weights are
 /// f32 in most files anyway.
-pub fn jacobian_singular_values(w: &Mat<f64>, dfs: &[f64]) -> Result<Vec<f64>> {
+pub(crate) fn jacobian_singular_values(w: &Mat<f64>, dfs: &[f64]) -> Result<Vec<f64>> {
     let (m, n) = w.shape();
     let j = Mat::<f32>::from_fn(m, n, |o, i| (dfs[o] * w[(o, i)]) as f32);
     let mut s = Diag::<f32>::zeros(m.min(n));

@@ -18,7 +18,7 @@ use crate::scheme::Distribution;
 /// Variance of a concrete distribution: the exact laws of `inspect::stats` (truncated normal in
 /// closed form); orthogonal gain²/max(rows, cols); NaN for eye/dirac/sparse, which are not
 /// i.i.d. element-wise laws.
-pub fn variance(d: &Distribution) -> f64 {
+pub(crate) fn variance(d: &Distribution) -> f64 {
     match *d {
         Distribution::Constant { .. } => 0.0,
         Distribution::TruncatedNormal { std, low, high, .. } if std == 0.0 || low == high => 0.0,
@@ -27,7 +27,7 @@ pub fn variance(d: &Distribution) -> f64 {
 }
 
 /// Mean of a concrete distribution (used only to warn about non-zero-mean weights).
-pub fn mean(d: &Distribution) -> f64 {
+pub(crate) fn mean(d: &Distribution) -> f64 {
     match *d {
         Distribution::TruncatedNormal {
             mean,
@@ -41,7 +41,7 @@ pub fn mean(d: &Distribution) -> f64 {
 
 /// One layer's weights as the theory sees them.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LayerWeights {
+pub(crate) struct LayerWeights {
     pub fan_in: usize,
     pub fan_out: usize,
     pub var_w: f64,
@@ -49,11 +49,11 @@ pub struct LayerWeights {
 
 impl LayerWeights {
     /// `n_in·Var[W]`: the forward variance factor of this layer.
-    pub fn forward_factor(&self) -> f64 {
+    pub(crate) fn forward_factor(&self) -> f64 {
         self.fan_in as f64 * self.var_w
     }
     /// `n_out·Var[W]`: the backward variance factor of this layer.
-    pub fn backward_factor(&self) -> f64 {
+    pub(crate) fn backward_factor(&self) -> f64 {
         self.fan_out as f64 * self.var_w
     }
 }
@@ -61,7 +61,7 @@ impl LayerWeights {
 /// Forward products: element `k` is `Var[s^{k+1}] / E[x²] = ∏_{k′≤k} n_in Var[W]` for every
 /// layer `k` (0-based), i.e. the variance of layer k's pre-activation (= its activation in the
 /// linear regime) per unit of input second moment.
-pub fn forward_products(layers: &[LayerWeights]) -> Vec<f64> {
+pub(crate) fn forward_products(layers: &[LayerWeights]) -> Vec<f64> {
     let mut p = 1.0;
     layers
         .iter()
@@ -74,7 +74,7 @@ pub fn forward_products(layers: &[LayerWeights]) -> Vec<f64> {
 
 /// Backward products: element `k` is `Var[∂C/∂s^{k}] / Var[∂C/∂s^{last}] = ∏_{k′>k} n_out
 /// Var[W^{k′}]` (0-based; the last element is 1).
-pub fn backward_products(layers: &[LayerWeights]) -> Vec<f64> {
+pub(crate) fn backward_products(layers: &[LayerWeights]) -> Vec<f64> {
     let mut out = vec![1.0; layers.len()];
     for k in (0..layers.len().saturating_sub(1)).rev() {
         out[k] = out[k + 1] * layers[k + 1].backward_factor();
@@ -86,7 +86,7 @@ pub fn backward_products(layers: &[LayerWeights]) -> Vec<f64> {
 /// the density `√((b−x)(x−a)) / (2πλx)` on `[a, b] = [(1−√λ)², (1+√λ)²]`. Computed with the
 /// substitution `x = a + (b−a)(1−cos θ)/2`, which removes the square-root end points, and a
 /// midpoint rule (exact to ~1e-7 with 4000 points; 8/(3π) at λ = 1).
-pub fn mp_mean_sqrt(lambda: f64) -> f64 {
+pub(crate) fn mp_mean_sqrt(lambda: f64) -> f64 {
     let lambda = lambda.clamp(1e-12, 1.0);
     let a = (1.0 - lambda.sqrt()).powi(2);
     let b = (1.0 + lambda.sqrt()).powi(2);
@@ -108,7 +108,7 @@ pub fn mp_mean_sqrt(lambda: f64) -> f64 {
 /// `≈ 0.49` for the "standard" init (n·Var = 1/3) and `≈ 0.85` for Glorot's (n·Var = 1) — the
 /// linear-regime counterparts of the paper's measured 0.5 and 0.8 for tanh networks, where
 /// `f′ < 1` lowers them a little.
-pub fn mean_singular_value(m: usize, n: usize, var: f64) -> f64 {
+pub(crate) fn mean_singular_value(m: usize, n: usize, var: f64) -> f64 {
     let (lo, hi) = (m.min(n) as f64, m.max(n) as f64);
     (var * hi).sqrt() * mp_mean_sqrt(lo / hi)
 }

@@ -58,7 +58,7 @@ pub(crate) fn split(sizes: &[u64], max: u64) -> Vec<Vec<usize>> {
 
 /// Where a checkpoint goes: a directory and the file-name prefix (`model`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
+pub(crate) struct Checkpoint {
     pub dir: PathBuf,
     pub prefix: String,
 }
@@ -67,7 +67,7 @@ impl Checkpoint {
     /// The checkpoint an output path names: a directory (`ckpt/`, created if missing; files
     /// `model-….safetensors`), or an index file `DIR/PREFIX.safetensors.index.json` (files
     /// `PREFIX-….safetensors`).
-    pub fn from_output(out: &str) -> Result<Checkpoint> {
+    pub(crate) fn from_output(out: &str) -> Result<Checkpoint> {
         if out == "-" {
             return Err(Error::Usage(
                 "a sharded checkpoint is several files and cannot go to stdout; give -o DIRECTORY"
@@ -116,13 +116,13 @@ impl Checkpoint {
     }
 
     /// The index file's name.
-    pub fn index_name(&self) -> String {
+    pub(crate) fn index_name(&self) -> String {
         format!("{}{INDEX_SUFFIX}", self.prefix)
     }
 
     /// Shard `k` (1-based) of `n`: `model-0000k-of-0000n.safetensors`; a lone shard is
     /// `model.safetensors`.
-    pub fn shard_name(&self, k: usize, n: usize) -> String {
+    pub(crate) fn shard_name(&self, k: usize, n: usize) -> String {
         if n == 1 {
             format!("{}.safetensors", self.prefix)
         } else {
@@ -686,7 +686,12 @@ fn shard_problem(plan: &Plan, path: &Path, k: usize, shard: &ShardFile) -> Resul
 
 /// The layout of a checkpoint with `part` checked: what `--dry-run` shows, without touching
 /// the file system.
-pub(crate) fn plan_checkpoint(plan: &Plan, ckpt: &Checkpoint, max: u64, part: Part) -> Result<Layout> {
+pub(crate) fn plan_checkpoint(
+    plan: &Plan,
+    ckpt: &Checkpoint,
+    max: u64,
+    part: Part,
+) -> Result<Layout> {
     let layout = layout(plan, ckpt, max)?;
     part.check(&layout)?;
     Ok(layout)
