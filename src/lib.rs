@@ -89,6 +89,7 @@
 // `torch` the generator's items are unreachable by design).
 #![cfg_attr(feature = "torch", warn(unreachable_pub))]
 
+mod dispatch;
 pub mod dtype;
 pub mod error;
 pub mod exec;

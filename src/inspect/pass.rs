@@ -35,6 +35,7 @@
 use super::check::{CheckResult, constant_value, rounded_cdf};
 use super::stats::{self, Exact, Grid, KsBounds, Moments};
 use super::structure::{Gram, Mismatches, Pattern, SparseColumns};
+use crate::dispatch::kernel;
 use crate::error::Result;
 use crate::read::{ByteOrder, ElemType, Parsed, TensorInfo};
 use crate::scheme::Distribution;
@@ -458,58 +459,6 @@ impl Elem for f64 {
     }
 }
 
-/// Instruction sets a kernel is built for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Level {
-    Baseline,
-    Avx2,
-}
-
-#[cfg(test)]
-thread_local! {
-    /// Tests cap the instruction set used on this thread.
-    static CAP: std::cell::Cell<Level> = const { std::cell::Cell::new(Level::Avx2) };
-}
-
-#[inline(always)]
-fn level() -> Level {
-    #[cfg(target_arch = "x86_64")]
-    let found = if std::arch::is_x86_feature_detected!("avx2") {
-        Level::Avx2
-    } else {
-        Level::Baseline
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let found = Level::Baseline;
-    #[cfg(test)]
-    let found = found.min(CAP.get());
-    found
-}
-
-/// Define `fn $name` from a body, compiled for the baseline and for AVX2 and chosen at run
-/// time (the same pattern as the generator's kernels in `stream::native::simd`).
-macro_rules! kernel {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$doc])*
-        fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    body($($arg),*)
-                }
-                if level() == Level::Avx2 {
-                    // SAFETY: the CPU has AVX2.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            body($($arg),*)
-        }
-    };
-}
-
 /// Moments of the little-endian values in `bytes` (at most 2³² of them): a sweep for the
 /// count, sum, min, max and zeros, then one for the squared deviations from the mean, each
 /// in [`LANES`] independent lanes (lane j takes elements j, j + LANES, …) added in a fixed
@@ -663,6 +612,7 @@ fn half_hist(bytes: &[u8], counts: &mut [u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::{CAP, Level};
 
     /// Deterministic awkward values: normal-ish, with exact zeros, and (when asked) NaN and ±∞.
     fn values(n: usize, special: bool) -> Vec<f64> {

@@ -1,6 +1,5 @@
 //! The hot loops of the native samplers for f32/f16/bf16 outputs, compiled twice: for the
-//! baseline target and with AVX2, chosen at run time. (No AVX-512 build: the machines
-//! this is tested on have no AVX-512 to check it against.)
+//! baseline target and with AVX2, chosen at run time (`crate::dispatch`).
 //!
 //! Every kernel uses only IEEE operations whose result does not depend on the vector width
 //! (add, multiply, divide, square root, compare, min/max, exact integer conversions and
@@ -8,61 +7,10 @@
 //! a bit. A test runs each kernel both ways and compares.
 
 use super::{BM_BLOCK, Trunc, box_muller_block};
+use crate::dispatch::kernel;
 
 /// Values per block (stack buffers of the callers).
 pub(super) const VAL_BLOCK: usize = 2 * BM_BLOCK;
-
-/// Instruction sets a kernel is built for, widest last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Level {
-    Baseline,
-    Avx2,
-}
-
-#[cfg(test)]
-thread_local! {
-    /// Tests cap the instruction set used on this thread.
-    pub(super) static CAP: std::cell::Cell<Level> = const { std::cell::Cell::new(Level::Avx2) };
-}
-
-/// The widest build this CPU runs (and the tests allow).
-#[inline(always)]
-fn level() -> Level {
-    #[cfg(target_arch = "x86_64")]
-    let found = if std::arch::is_x86_feature_detected!("avx2") {
-        Level::Avx2
-    } else {
-        Level::Baseline
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let found = Level::Baseline;
-    #[cfg(test)]
-    let found = found.min(CAP.get());
-    found
-}
-
-/// Define `pub(super) fn $name` from a body, compiled for the baseline and for AVX2.
-macro_rules! kernel {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$doc])*
-        pub(super) fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    body($($arg),*)
-                }
-                if level() == Level::Avx2 {
-                    // SAFETY: the CPU has AVX2.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            body($($arg),*)
-        }
-    };
-}
 
 /// Scratch of the Box–Muller kernels, reused between blocks.
 pub(super) struct BoxMuller {
@@ -93,7 +41,7 @@ pub(super) fn uniform24(w: u32, low: f64, width: f64, high: f64) -> f64 {
 
 kernel! {
     /// Uniform values from one 32-bit word each, rounded to f32.
-    fn uniform_f32(words: &[u32], low: f64, width: f64, high: f64, out: &mut [f32]) {
+    pub(super) fn uniform_f32(words: &[u32], low: f64, width: f64, high: f64, out: &mut [f32]) {
         for (o, w) in out.iter_mut().zip(words) {
             *o = uniform24(*w, low, width, high) as f32;
         }
@@ -104,7 +52,7 @@ kernel! {
     /// `mean + std·z` (f64, rounded to f32) for the Box–Muller pairs of `words` (at most
     /// [`BM_BLOCK`]), cosine value first; `out` holds 2·words or 2·words − 1 values (an odd
     /// last element takes the cosine value of its pair).
-    fn normal_f32(words: &[u64], mean: f64, std: f64, out: &mut [f32], bm: &mut BoxMuller) {
+    pub(super) fn normal_f32(words: &[u64], mean: f64, std: f64, out: &mut [f32], bm: &mut BoxMuller) {
         let (cos, sin) = (&mut bm.cos, &mut bm.sin);
         box_muller_block(words, cos, sin);
         let mut pairs = out.chunks_exact_mut(2);
@@ -122,7 +70,7 @@ kernel! {
     /// The truncated normal's `Normal` proposal on the Box–Muller pairs of `words` (at most
     /// [`BM_BLOCK`]): the accepted standard normals (cosine value first), as values rounded to
     /// f32, packed in order at the front of `out`. Returns how many were accepted.
-    fn trunc_normal_f32(
+    pub(super) fn trunc_normal_f32(
         words: &[u64],
         t: &Trunc,
         out: &mut [f32; VAL_BLOCK],
@@ -156,6 +104,7 @@ kernel! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::{CAP, Level, level};
     use rand_chacha::ChaCha8Rng;
     use rand_chacha::rand_core::{Rng, SeedableRng};
 
