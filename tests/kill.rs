@@ -4,14 +4,14 @@
 //! killed run leaves a named temp file that the next run removes, while a live run's temp file
 //! is never removed.
 
+mod common;
+use common::cli::{command, ok};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_weightgen");
 
 /// Every file under `dir` (recursively) with its contents.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -43,12 +43,8 @@ fn writing_into(pid: u32, dir: &Path) -> bool {
 }
 
 fn spawn(dir: &Path, args: &[&str], named_temp: bool) -> Child {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut c = command(dir, args);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     if named_temp {
         c.env("WEIGHTGEN_TEST_NAMED_TEMP", "1");
     }
@@ -211,13 +207,14 @@ fn without_anonymous_temp_files_the_next_run_removes_a_killed_runs_temp_file() {
 
     // The next run (a small file in the same directory) removes the dead run's temp file and
     // keeps the live one.
-    let o = Command::new(BIN)
-        .args(["generate", "w=4x4", "--seed", "1", "-q", "-o", "small.npy"])
-        .current_dir(&dir)
-        .env("WEIGHTGEN_TEST_NAMED_TEMP", "1")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = command(
+        &dir,
+        &["generate", "w=4x4", "--seed", "1", "-q", "-o", "small.npy"],
+    )
+    .env("WEIGHTGEN_TEST_NAMED_TEMP", "1")
+    .output()
+    .unwrap();
+    ok(&o);
     let now = names(&dir);
     assert!(!now.contains(temps[0]), "stale temp file kept: {now:?}");
     assert!(

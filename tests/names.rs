@@ -3,21 +3,11 @@
 //! aliases listed in errors and in `schemes`; shell completions that offer the values of the
 //! name flags; one man page per subcommand.
 
+mod common;
+use common::cli::run;
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-const BIN: &str = env!("CARGO_BIN_EXE_weightgen");
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run weightgen")
-}
 
 fn stdout(dir: &Path, args: &[&str]) -> String {
     let o = run(dir, args);
