@@ -33,7 +33,10 @@ pub enum Error {
     /// `source`, so chained printing does not repeat it.)
     #[error("{context}: {cause}")]
     Io {
+        /// What was being done, naming the file (`writing w.npy`).
         context: String,
+        /// The file, when the failure concerns one.
+        path: Option<PathBuf>,
         cause: std::io::Error,
     },
 
@@ -93,6 +96,18 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
+            path: None,
+            cause: source,
+        }
+    }
+
+    /// An I/O error while `doing` something to `path` (`"writing"`, `w.npy`): the message says
+    /// `writing w.npy: …`, and the path is kept for callers.
+    pub fn io_at(doing: &str, path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        let path = path.as_ref();
+        Error::Io {
+            context: format!("{doing} {}", path.display()),
+            path: Some(path.to_path_buf()),
             cause: source,
         }
     }
@@ -162,6 +177,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::Error;
+
+    #[test]
+    fn io_at_names_the_file_in_the_message_and_keeps_its_path() {
+        let cause = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let e = Error::io_at("writing", "out/w.npy", cause);
+        assert!(e.to_string().starts_with("writing out/w.npy: "), "{e}");
+        assert!(matches!(&e, Error::Io { path: Some(p), cause, .. }
+                if p == std::path::Path::new("out/w.npy")
+                    && cause.kind() == std::io::ErrorKind::PermissionDenied));
+    }
 
     #[test]
     fn renamed_changes_only_the_listed_names_and_keeps_the_rest_of_the_place() {

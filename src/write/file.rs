@@ -64,7 +64,7 @@ fn inspect(path: &Path) -> Result<(PathBuf, Existing)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok((path.to_path_buf(), Existing::Nothing));
         }
-        Err(e) => return Err(Error::io(format!("checking {}", path.display()), e)),
+        Err(e) => return Err(Error::io_at("checking", path, e)),
     };
     if meta.file_type().is_symlink() {
         let real = fs::canonicalize(path).map_err(|_| {
@@ -303,7 +303,7 @@ fn write_temp(
     body: impl FnOnce(Sink, &str) -> Result<()>,
 ) -> Result<Temp> {
     let ctx = dest.display().to_string();
-    let creating = |e| Error::io(format!("creating a temp file in {}", dir.display()), e);
+    let creating = |e| Error::io_at("creating a temp file in", dir, e);
     remove_stale_temps(dir);
     let anon = if anonymous && anonymous_allowed() {
         open_anonymous(dir, perms.mode()).map_err(creating)?
@@ -339,18 +339,17 @@ fn write_temp(
         let mut w = BufWriter::with_capacity(
             BUF,
             file.try_clone()
-                .map_err(|e| Error::io(format!("opening temp file for {ctx}"), e))?,
+                .map_err(|e| Error::io_at("opening temp file for", dest, e))?,
         );
         body(Sink::File(&mut w), &ctx)?;
-        w.flush()
-            .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
+        w.flush().map_err(|e| Error::io_at("writing", dest, e))?;
     }
     if let Some(p) = restore {
         let _ = file.set_permissions(p);
     }
     if sync {
         file.sync_all()
-            .map_err(|e| Error::io(format!("syncing {ctx}"), e))?;
+            .map_err(|e| Error::io_at("syncing", dest, e))?;
     }
     Ok(temp)
 }
@@ -361,7 +360,7 @@ impl Temp {
     fn persist(self, dest: &Path, force: bool) -> Result<()> {
         let ctx = dest.display().to_string();
         let exists = || Error::Usage(format!("{ctx} already exists; pass `force` to replace it"));
-        let renaming = |e| Error::io(format!("renaming temp file to {ctx}"), e);
+        let renaming = |e| Error::io_at("renaming temp file to", dest, e);
         match self.kind {
             TempKind::Named(path) => {
                 if force {
@@ -478,11 +477,10 @@ pub(super) fn commit_with(
             let f = OpenOptions::new()
                 .write(true)
                 .open(&dest)
-                .map_err(|e| Error::io(format!("opening {ctx}"), e))?;
+                .map_err(|e| Error::io_at("opening", &dest, e))?;
             let mut w = BufWriter::with_capacity(BUF, f);
             body(Sink::Stream(&mut w), &ctx)?;
-            w.flush()
-                .map_err(|e| Error::io(format!("writing {ctx}"), e))?;
+            w.flush().map_err(|e| Error::io_at("writing", &dest, e))?;
             return Ok(());
         }
         Existing::Regular(_) if !force => {

@@ -158,11 +158,11 @@ impl Checkpoint {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(format!("listing {}", self.dir.display()), e)),
+            Err(e) => return Err(Error::io_at("listing", &self.dir, e)),
         };
         let mut names = Vec::new();
         for e in entries {
-            let e = e.map_err(|e| Error::io(format!("listing {}", self.dir.display()), e))?;
+            let e = e.map_err(|e| Error::io_at("listing", &self.dir, e))?;
             if let Some(n) = e.file_name().to_str()
                 && self.is_member(n)
             {
@@ -353,8 +353,7 @@ pub(crate) fn write_checkpoint(
         + index_bytes.as_ref().map_or(0, |b| b.len() as u64)
         + run.side.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
     if part != Part::Index {
-        fs::create_dir_all(&ckpt.dir)
-            .map_err(|e| Error::io(format!("creating {}", ckpt.dir.display()), e))?;
+        fs::create_dir_all(&ckpt.dir).map_err(|e| Error::io_at("creating", &ckpt.dir, e))?;
     }
     file::check_space(&ckpt.dir, &ckpt.dir, needed)?;
 
@@ -619,7 +618,7 @@ fn remove_if_present(p: &Path) -> Result<()> {
     match fs::remove_file(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!("removing {}", p.display()), e)),
+        Err(e) => Err(Error::io_at("removing", p, e)),
     }
 }
 
@@ -662,7 +661,7 @@ fn shard_problem(plan: &Plan, path: &Path, k: usize, shard: &ShardFile) -> Resul
                 path.display()
             )));
         }
-        Err(e) => return Err(Error::io(format!("checking {}", path.display()), e)),
+        Err(e) => return Err(Error::io_at("checking", path, e)),
     };
     if !meta.is_file() {
         return Ok(Some(format!("{} is not a regular file", path.display())));
@@ -672,7 +671,7 @@ fn shard_problem(plan: &Plan, path: &Path, k: usize, shard: &ShardFile) -> Resul
     let same_header = meta.len() >= header.len() as u64
         && fs::File::open(path)
             .and_then(|mut f| f.read_exact(&mut have))
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))
+            .map_err(|e| Error::io_at("reading", path, e))
             .map(|()| have == header)?;
     if meta.len() != shard.file_bytes || !same_header {
         return Ok(Some(format!(
