@@ -1069,7 +1069,30 @@ impl ChunkedFill {
                 Kernel::NormalA { .. } => unreachable!("path A values are pending from new()"),
                 Kernel::NormalB32 { .. }
                 | Kernel::NormalB64 { .. }
-                | Kernel::NormalBReduced { .. } => self.refill_normal_b(),
+                | Kernel::NormalBReduced { .. } => {
+                    // Whole blocks straight into `out` (no copy through `pending`), up to the
+                    // last full block when a partial one follows: that one needs the tail
+                    // handling of `refill_normal_b`.
+                    let q = self.numel / 16;
+                    let direct_until = if self.numel.is_multiple_of(16) {
+                        q
+                    } else {
+                        q - 1
+                    };
+                    let mut drew = false;
+                    while self.block < direct_until && out.len() - w >= 16 {
+                        let dst: &mut [f64; 16] =
+                            (&mut out[w..w + 16]).try_into().expect("16 slots");
+                        self.draw_block(dst);
+                        self.block += 1;
+                        w += 16;
+                        self.emitted += 16;
+                        drew = true;
+                    }
+                    if !drew {
+                        self.refill_normal_b();
+                    }
+                }
             }
         }
         w
