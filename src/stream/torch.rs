@@ -3,6 +3,11 @@
 //! fills that `torch.nn.init` uses, reproduced bit for bit as x86-64 builds of PyTorch 2.15
 //! produce them. Self-contained: nothing here depends on the native `weightgen-1` streams.
 //!
+//! This file is the part the planner needs in every build: the ops ([`TorchOp`], [`TorchPlan`],
+//! [`TorchStep`]), their element types and how many engine outputs each consumes
+//! ([`words_consumed`], [`words_before`]). The generator, its jump ahead and the kernels are in
+//! `generator` (cargo feature `torch`, on by default).
+//!
 //! Sources (read and transliterated; the recipe and its verification: docs/torch-rng.md):
 //! `aten/src/ATen/core/MT19937RNGEngine.h`, `CPUGeneratorImpl.cpp`, `DistributionsHelper.h`,
 //! `TransformationHelper.h`, `native/cpu/DistributionTemplates.h`, `native/cpu/avx_mathfun.h`,
