@@ -62,12 +62,12 @@ enum Command {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
-weightgen generate fc1.weight=256x784 fc1.bias=256 --scheme kaiming_uniform -o w.safetensors --seed 1\n  \
-weightgen generate 64x3x7x7 --scheme kaiming_normal --nonlinearity relu -o conv.npy\n  \
+weightgen generate fc1.weight=256x784 --scheme he_uniform -o fc1.safetensors\n  \
+weightgen generate 64x3x7x7 --scheme he_normal --seed 1 -o conv.npy\n  \
 cat spec.json | weightgen generate --spec - -o model.safetensors\n  \
-weightgen generate --spec big.json --seed 1 --max-shard-size 5GB -o ckpt/\n  \
-weightgen generate --spec big.json --seed 1 --max-shard-size 5GB -o ckpt/ --shard 3\n  \
-weightgen generate --spec big.json --seed 1 --max-shard-size 5GB -o ckpt/ --index-only\n\n\
+weightgen generate --spec big.json -o ckpt  # seed, max_shard_size in it\n  \
+weightgen generate --spec big.json -o ckpt --shard 3     # shard 3 alone\n  \
+weightgen generate --spec big.json -o ckpt --index-only  # then the index\n\n\
 Parameters given as flags override the spec's top level; values on a tensor in the spec win over both.\n\n\
 Sharded checkpoints: tensors are split in plan order (the spec's layers, expanded as PyTorch's \
 state_dict lists them, then its tensors) exactly as huggingface_hub's \
@@ -428,8 +428,8 @@ fn stdout_text(s: &str) -> Result<()> {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 weightgen study\n  \
-weightgen study --activation relu --scheme xavier_uniform --scheme kaiming_normal:nonlinearity=relu\n  \
-weightgen study --depth 10 --width 256 --scheme standard --scheme xavier_uniform --plot study.svg\n  \
+weightgen study --activation relu --scheme xavier_uniform --scheme he_normal\n  \
+weightgen study --depth 10 --width 256 --plot study.svg\n  \
 weightgen study --spec mlp.json --json\n\n\
 Defaults follow Glorot & Bengio (2010): 5 hidden layers of 1000 tanh units, 1024 inputs, \
 10 classes, schemes standard and xavier_uniform. Biases are 0. In [brackets]: the paper's \
@@ -539,7 +539,7 @@ fn study(args: &StudyArgs) -> Result<()> {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 weightgen inspect model.safetensors\n  \
-weightgen inspect --check model.safetensors          # against the plan weightgen recorded\n  \
+weightgen inspect --check model.safetensors    # against the recorded plan\n  \
 weightgen inspect --check w.npy --expect xavier_uniform --convention torch\n  \
 weightgen inspect --json shards/model.safetensors.index.json\n\n\
 Exit codes: 0 ok, 2 invalid or malformed file, 3 --check found a tensor that does not match its claim.")]
