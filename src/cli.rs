@@ -12,7 +12,7 @@ use weightgen::fans::Convention;
 use weightgen::format::Format;
 use weightgen::job::{Generate, Inspect, Part, SpecInput, WriteOptions};
 use weightgen::scheme::{Param, Scheme};
-use weightgen::spec::{Spec, parse_size};
+use weightgen::spec::parse_size;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +74,8 @@ state_dict lists them, then its tensors) exactly as huggingface_hub's \
 split_torch_state_dict_into_shards does: greedily, a new shard when the next tensor would pass \
 the limit, a tensor larger than the limit alone in its own shard. Shard K written alone \
 (--shard K) has the same bytes as shard K of a full run with the same spec and seed.\n\n\
+Output directories: the directory holding what -o names must exist; a checkpoint's own \
+directory (-o DIR) is created if missing, nothing above it.\n\n\
 Memory: values are generated chunk by chunk into the output (regular files through 64 MiB \
 memory-mapped windows after reserving the whole file), so memory stays under ~128 MiB for any \
 output size. The exception is orthogonal: each orthogonal tensor needs its whole matrix in \
@@ -497,11 +499,7 @@ fn study(args: &StudyArgs) -> Result<()> {
     use weightgen::study::{Study, StudyOptions, plot, run, table};
     let spec = match &args.spec {
         None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| weightgen::Error::Usage(format!("cannot read spec {path}: {e}")))?;
-            Some(Spec::from_json(&text, path)?)
-        }
+        Some(path) => Some(weightgen::job::spec_from_file(path)?),
     };
     if args.plot.as_deref() == Some("") {
         return Err(weightgen::Error::Usage("the --plot path is empty".into()).into());

@@ -75,9 +75,21 @@ fn read_spec(path: &str) -> Result<(String, String)> {
         })?;
         return Ok((s, "<stdin>".into()));
     }
-    let s = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("cannot read spec {path}: {e}")))?;
+    let s = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            Error::Usage(format!("spec {path}: not a JSON text ({e})"))
+        } else {
+            Error::opening(format!("spec {path}: cannot read it"), e)
+        }
+    })?;
     Ok((s, path.to_string()))
+}
+
+/// The spec in the file `path` (`-`: standard input), parsed and checked. Every error starts
+/// with `spec FILE: ` (`spec <stdin>: `).
+pub fn spec_from_file(path: &str) -> Result<Spec> {
+    let (text, source) = read_spec(path)?;
+    Spec::from_json(&text, &source)
 }
 
 impl SpecInput {

@@ -194,7 +194,20 @@ pub struct Plan {
     pub model: Option<crate::model::config::ModelInfo>,
 }
 
-fn prefixed(e: Error, set: &ParamSet, defaults: &ParamSet, tensor: &str) -> Error {
+/// Where a tensor's own error is: its name, or for a tensor of a spec file its place there
+/// (so that every error about the file starts with `spec FILE: `).
+fn tensor_place(t: &TensorSpec) -> String {
+    if !t.origin.starts_with("spec ") {
+        format!("tensor `{}`", t.name)
+    } else if t.origin.ends_with(&format!("({})", t.name)) {
+        t.origin.clone()
+    } else {
+        format!("{} (tensor `{}`)", t.origin, t.name)
+    }
+}
+
+fn prefixed(e: Error, set: &ParamSet, defaults: &ParamSet, t: &TensorSpec) -> Error {
+    let tensor = &t.name;
     match e {
         Error::Invalid { where_, msg } => {
             // A parameter name: point at the level that set it.
@@ -205,10 +218,10 @@ fn prefixed(e: Error, set: &ParamSet, defaults: &ParamSet, tensor: &str) -> Erro
                 if let Some(o) = defaults.origins.get(&p) {
                     return Error::invalid(format!("{o} (for tensor `{}`)", tensor), msg);
                 }
-                return Error::invalid(format!("tensor `{tensor}`"), msg);
+                return Error::invalid(tensor_place(t), msg);
             }
             let at = if where_.is_empty() {
-                format!("tensor `{tensor}`")
+                tensor_place(t)
             } else {
                 where_
             };
@@ -378,7 +391,7 @@ fn plan_tensor(
         role: t.role,
     };
     let params = scheme::resolve_in(scheme, &merged.values, &ctx)
-        .map_err(|e| prefixed(e, &t.params, &spec.defaults, &t.name))?;
+        .map_err(|e| prefixed(e, &t.params, &spec.defaults, t))?;
     Ok(PlannedTensor {
         name: t.name.clone(),
         shape: t.shape.clone(),

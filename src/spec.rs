@@ -185,6 +185,9 @@ impl Spec {
             }
             other => other,
         })?;
+        // Errors found later (by the plan: a bad value, a duplicate name) name these places
+        // too, so every error about the file starts with the same `spec FILE: `.
+        spec.mark_source(source);
         if let Some(v) = value.get("hf_config") {
             let p = v.as_str().filter(|p| !p.is_empty()).ok_or_else(|| {
                 Error::invalid(
@@ -203,6 +206,33 @@ impl Spec {
             spec.model = Some(crate::model::config::load(&path)?);
         }
         Ok(spec)
+    }
+
+    /// Prefix every place this spec's values came from with `spec SOURCE: `.
+    fn mark_source(&mut self, source: &str) {
+        let mark = |o: &mut String| {
+            if !o.is_empty() {
+                *o = format!("spec {source}: {o}");
+            }
+        };
+        let mark_set = |set: &mut ParamSet| {
+            if set.scheme.is_some() {
+                mark(&mut set.scheme_origin);
+            }
+            set.origins.values_mut().for_each(mark);
+        };
+        mark_set(&mut self.defaults);
+        for t in &mut self.tensors {
+            mark(&mut t.origin);
+            mark_set(&mut t.params);
+        }
+        for l in &mut self.layers {
+            mark(&mut l.origin);
+            mark_set(&mut l.weight);
+            if let crate::layers::BiasSpec::With(b) = &mut l.bias {
+                mark_set(b);
+            }
+        }
     }
 
     fn from_value(value: &Value) -> Result<Spec> {

@@ -29,27 +29,27 @@ fn layer_expansion_errors() {
     let cases = [
         (
             r#"{"type": "conv2d", "name": "a", "in_channels": 3, "out_channels": 4, "kernel_size": 3, "groups": 2}"#,
-            "layers[0]: groups (2) must divide in_channels (3) and out_channels (4)",
+            "spec s.json: layers[0]: groups (2) must divide in_channels (3) and out_channels (4)",
         ),
         (
             r#"{"type": "conv2d", "name": "a", "in_channels": 4, "out_channels": 4, "kernel_size": 3, "groups": 0}"#,
-            "layers[0]: groups (0) must divide in_channels (4) and out_channels (4)",
+            "spec s.json: layers[0]: groups (0) must divide in_channels (4) and out_channels (4)",
         ),
         (
             r#"{"type": "conv1d", "name": "a", "in_channels": 4, "out_channels": 4, "kernel_size": 0}"#,
-            "layers[0]: kernel_size must be ≥ 1",
+            "spec s.json: layers[0]: kernel_size must be ≥ 1",
         ),
         (
             r#"{"type": "conv2d", "name": "a", "in_channels": 4, "out_channels": 4, "kernel_size": [3, 3, 3]}"#,
-            "layers[0].kernel_size: conv2d takes 2 values or one, got 3",
+            "spec s.json: layers[0].kernel_size: conv2d takes 2 values or one, got 3",
         ),
         (
             r#"{"type": "group_norm", "name": "a", "num_groups": 3, "num_channels": 8}"#,
-            "layers[0]: num_groups (3) must divide num_channels (8)",
+            "spec s.json: layers[0]: num_groups (3) must divide num_channels (8)",
         ),
         (
             r#"{"type": "group_norm", "name": "a", "num_groups": 0, "num_channels": 8}"#,
-            "layers[0]: num_groups (0) must divide num_channels (8)",
+            "spec s.json: layers[0]: num_groups (0) must divide num_channels (8)",
         ),
     ];
     for (l, want) in cases {
@@ -61,7 +61,7 @@ fn layer_expansion_errors() {
     );
     assert_eq!(
         keras,
-        "layers[0]: Keras' transposed convolutions have no groups; use `convention` torch"
+        "spec s.json: layers[0]: Keras' transposed convolutions have no groups; use `convention` torch"
     );
 }
 
@@ -70,27 +70,27 @@ fn fan_based_scheme_errors() {
     let cases = [
         (
             r#""scheme": "xavier_uniform", "mode": "fan_in""#,
-            "tensors[0].mode: scheme xavier_uniform does not take mode",
+            "spec s.json: tensors[0].mode: scheme xavier_uniform does not take mode",
         ),
         (
             r#""scheme": "xavier_normal", "negative_slope": 0.2"#,
-            "tensors[0].negative_slope: xavier schemes use it only with nonlinearity leaky_relu",
+            "spec s.json: tensors[0].negative_slope: xavier schemes use it only with nonlinearity leaky_relu",
         ),
         (
             r#""scheme": "kaiming_normal", "mode": "fan_avg""#,
-            "tensors[0].mode: kaiming schemes take fan_in or fan_out, got fan_avg (use variance_scaling)",
+            "spec s.json: tensors[0].mode: kaiming schemes take fan_in or fan_out, got fan_avg (use variance_scaling)",
         ),
         (
             r#""scheme": "lecun_normal""#,
-            "tensor `b`: scheme lecun_normal (mode fan_in) needs fan-in, which the torch convention leaves undefined for tensors with fewer than 2 dimensions; give fan_in/fan_out, or use the keras convention",
+            "spec s.json: tensors[0] (tensor `b`): scheme lecun_normal (mode fan_in) needs fan-in, which the torch convention leaves undefined for tensors with fewer than 2 dimensions; give fan_in/fan_out, or use the keras convention",
         ),
         (
             r#""scheme": "variance_scaling", "mode": "fan_out""#,
-            "tensor `b`: scheme variance_scaling (mode fan_out) needs fan-out, which the torch convention leaves undefined for tensors with fewer than 2 dimensions; give fan_in/fan_out, or use the keras convention",
+            "spec s.json: tensors[0] (tensor `b`): scheme variance_scaling (mode fan_out) needs fan-out, which the torch convention leaves undefined for tensors with fewer than 2 dimensions; give fan_in/fan_out, or use the keras convention",
         ),
         (
             r#""scheme": "standard""#,
-            "tensor `b`: scheme standard (mode fan_in) needs fan-in, which the torch convention leaves undefined for tensors with fewer than 2 dimensions; give fan_in/fan_out, or use the keras convention",
+            "spec s.json: tensors[0] (tensor `b`): scheme standard (mode fan_in) needs fan-in, which the torch convention leaves undefined for tensors with fewer than 2 dimensions; give fan_in/fan_out, or use the keras convention",
         ),
     ];
     for (params, want) in cases {
@@ -105,7 +105,7 @@ fn fan_based_scheme_errors() {
     );
     assert_eq!(
         zero,
-        "tensor `w`: scheme kaiming_uniform needs a non-zero fan_in but it is 0 for this shape; pass fan_in/fan_out explicitly"
+        "spec s.json: tensors[0] (tensor `w`): scheme kaiming_uniform needs a non-zero fan_in but it is 0 for this shape; pass fan_in/fan_out explicitly"
     );
 }
 
@@ -165,9 +165,9 @@ fn study_option_errors() {
     let want = [
         "jacobian_samples: 5 is more than the batch (4)",
         "width: cannot be used with a spec (the spec's 2-D tensors are the layers)",
-        "tensors[1]: `b` takes 6 inputs but the layer before gives 8 (torch convention: [out, in])",
+        "spec n.json: tensors[1]: `b` takes 6 inputs but the layer before gives 8 (torch convention: [out, in])",
         "the spec needs at least two 2-D weight tensors (hidden layers, then the output layer)",
-        "tensors[0]: the study takes dense layers only (2-D weights), `a` has shape [8, 4, 3]",
+        "spec n.json: tensors[0]: the study takes dense layers only (2-D weights), `a` has shape [8, 4, 3]",
         "classes: must be at least 2",
         "layer size 100000 is outside 1..=16384 (each layer's Jacobian gets a full SVD)",
         "batch: batch 1048576 × 1024 units is more than 67108864 values per layer",

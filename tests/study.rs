@@ -388,7 +388,7 @@ fn bad_study_input_is_one_line_and_exit_code_2() {
         (vec!["study", "--width", "100000"], "outside"),
         (
             vec!["study", "--spec", "missing.json"],
-            "cannot read spec missing.json",
+            "spec missing.json: cannot read it",
         ),
         (
             vec!["study", "--input", "cauchy"],

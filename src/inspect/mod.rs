@@ -253,7 +253,7 @@ fn in_file(e: Error, shown: &str) -> Error {
 fn open(path: &Path) -> Result<Option<memmap2::Mmap>> {
     let shown = path.display();
     let file =
-        std::fs::File::open(path).map_err(|e| Error::Usage(format!("cannot open {shown}: {e}")))?;
+        std::fs::File::open(path).map_err(|e| Error::opening(format!("cannot open {shown}"), e))?;
     let meta = file
         .metadata()
         .map_err(|e| Error::io(format!("reading {shown}"), e))?;
@@ -274,7 +274,7 @@ fn open(path: &Path) -> Result<Option<memmap2::Mmap>> {
 fn inspect_index(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
     let shown = path.display().to_string();
     let len = std::fs::metadata(path)
-        .map_err(|e| Error::Usage(format!("cannot open {shown}: {e}")))?
+        .map_err(|e| Error::opening(format!("cannot open {shown}"), e))?
         .len();
     if len > index::MAX_INDEX_BYTES {
         return Err(Error::Malformed(format!(

@@ -501,15 +501,7 @@ pub(super) fn commit_with(
             dir.display()
         )));
     }
-    if let Ok(available) = fs4::available_space(&dir)
-        && available < size
-    {
-        return Err(Error::NoSpace {
-            path: dest.clone(),
-            needed: size,
-            available,
-        });
-    }
+    check_space(&dir, &dest, size)?;
 
     let perms = match &existing {
         Existing::Regular(p) => p.clone(),
@@ -634,8 +626,12 @@ pub(super) fn sync_dir(dir: &Path) {
     }
 }
 
-/// Refuse to start when `dir` lacks `size` bytes of free space (unknown space is not refused).
+/// Refuse to start when `dir` cannot take `shown`: a pseudo filesystem (no blocks at all:
+/// `/proc`, `/sys`), a read-only filesystem, or less than `size` bytes of free space. What
+/// `statvfs` cannot tell is not refused. I/O errors (exit 1), each naming its real cause
+/// rather than "0 bytes available".
 pub(super) fn check_space(dir: &Path, shown: &Path, size: u64) -> Result<()> {
+    check_filesystem(dir, shown)?;
     if let Ok(available) = fs4::available_space(dir)
         && available < size
     {
@@ -644,6 +640,65 @@ pub(super) fn check_space(dir: &Path, shown: &Path, size: u64) -> Result<()> {
             needed: size,
             available,
         });
+    }
+    Ok(())
+}
+
+/// Create a checkpoint's directory `dir` (what `output` names) if missing. The rule is the one
+/// for a single file's destination: the directory that holds what `output` names must exist;
+/// only the final component, the checkpoint directory itself, is created.
+pub(super) fn create_output_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = match dir.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Usage(format!(
+            "output directory {} does not exist",
+            parent.display()
+        )));
+    }
+    check_filesystem(&parent, dir)?;
+    fs::create_dir(dir).map_err(|e| Error::io_at("creating", dir, e))
+}
+
+/// The pseudo and read-only filesystem part of `check_space`.
+pub(super) fn check_filesystem(dir: &Path, shown: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return Ok(());
+    };
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a NUL-terminated path and `st` is written by statvfs before it is read.
+    if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return Ok(());
+    }
+    // SAFETY: statvfs returned 0, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    let refuse = |kind, why: String| {
+        Err(Error::io_at(
+            "cannot write",
+            shown,
+            std::io::Error::new(kind, why),
+        ))
+    };
+    if st.f_blocks == 0 {
+        return refuse(
+            std::io::ErrorKind::Unsupported,
+            format!(
+                "{} is not a regular filesystem (a pseudo filesystem with no space for files, like /proc or /sys)",
+                dir.display()
+            ),
+        );
+    }
+    if st.f_flag & libc::ST_RDONLY != 0 {
+        return refuse(
+            std::io::ErrorKind::ReadOnlyFilesystem,
+            format!("{} is on a read-only file system", dir.display()),
+        );
     }
     Ok(())
 }

@@ -353,7 +353,7 @@ pub(crate) fn write_checkpoint(
         + index_bytes.as_ref().map_or(0, |b| b.len() as u64)
         + run.side.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
     if part != Part::Index {
-        fs::create_dir_all(&ckpt.dir).map_err(|e| Error::io_at("creating", &ckpt.dir, e))?;
+        file::create_output_dir(&ckpt.dir)?;
     }
     file::check_space(&ckpt.dir, &ckpt.dir, needed)?;
 
