@@ -115,7 +115,7 @@ impl Error {
     /// A file the user named could not be opened or read (`context`: "cannot open FILE"): a
     /// path that does not exist is invalid usage (exit 2); permission denied and every other
     /// I/O failure are runtime failures (exit 1), the same in `generate` and `inspect`.
-    pub fn opening(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn opening(context: impl Into<String>, source: std::io::Error) -> Self {
         if source.kind() == std::io::ErrorKind::NotFound {
             Error::Usage(format!("{}: {source}", context.into()))
         } else {

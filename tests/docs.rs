@@ -575,3 +575,37 @@ fn every_help_example_runs_and_none_is_wrapped() {
     assert!(ran >= 10, "only {ran} examples ran");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn the_block_reader_finds_commands_outputs_and_continuations() {
+    let md = "# T\n\n```sh\n# a comment\nweightgen a \\\n    --b 1   # why\n\nweightgen c\n```\n\n## U\n```console\n$ weightgen d\nline 1\n\n$ weightgen e\n```\n```text\nout\n```\n";
+    let b = blocks(md);
+    assert_eq!(b.len(), 3);
+    assert_eq!(
+        (b[0].lang.as_str(), b[0].line, b[0].heading.as_str()),
+        ("sh", 3, "# T")
+    );
+    let c = commands(&b[0]);
+    let texts: Vec<&str> = c.iter().map(|c| bare(&c.text)).collect();
+    assert_eq!(texts, ["weightgen a  --b 1", "weightgen c"]);
+    assert!(c.iter().all(|c| c.shown.is_none()));
+    assert_eq!(b[1].heading, "## U");
+    let c = commands(&b[1]);
+    assert_eq!(c.len(), 2);
+    assert_eq!(
+        c[0].shown,
+        Some((1, vec!["line 1".to_string(), String::new()]))
+    );
+    assert_eq!(c[1].shown, Some((4, Vec::new())));
+    assert!(output_block(&b[2].lang) && b[2].body == ["out"]);
+    let dir = Path::new("/tmp/x");
+    let lines = [
+        "seed: 123".to_string(),
+        "at /tmp/x/w.npy".to_string(),
+        "seed: 1a".to_string(),
+    ];
+    assert_eq!(
+        redact(&lines, dir),
+        ["seed: <drawn>", "at <tmp>/w.npy", "seed: 1a"]
+    );
+}
