@@ -550,9 +550,11 @@ fn every_help_example_runs_and_none_is_wrapped() {
     assert!(subs.len() >= 4, "{subs:?}");
     let mut failures = Vec::new();
     let mut ran = 0;
-    for sub in &subs {
+    // The top level's help too (`""`), should it gain examples.
+    for sub in std::iter::once(&String::new()).chain(&subs) {
+        let args: &[&str] = if sub.is_empty() { &[] } else { &[sub.as_str()] };
         // An 80-column terminal: every example must still be one line, a whole command.
-        for ex in examples(&help(&[sub], "80")) {
+        for ex in examples(&help(args, "80")) {
             if !(ex.starts_with("weightgen ")
                 || ex.starts_with("cat ") && ex.contains("| weightgen "))
             {
