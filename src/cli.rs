@@ -589,10 +589,13 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         threads: args.threads,
     };
     let found = job.run(Some(&progress)).map_err(|e| flagged(e, &fields))?;
-    if args.json {
-        stdout_text(&(found.to_json() + "\n"))?;
-    } else {
-        stdout_text(&found.to_table())?;
+    // Every file is reported, read or failed; when none could be read the error says all.
+    if found.any_read() {
+        if args.json {
+            stdout_text(&(found.to_json() + "\n"))?;
+        } else {
+            stdout_text(&found.to_table())?;
+        }
     }
     Ok(found.verdict()?)
 }

@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 
 // The types a job's fields and results are made of.
 pub use crate::inspect::check::CheckResult;
-pub use crate::inspect::{Claim, FileReport, TensorReport, TensorStats};
+pub use crate::inspect::{
+    Claim, Entry, FailedFile, FileReport, IndexSummary, TensorReport, TensorStats,
+};
 pub use crate::summary::Summary;
 pub use crate::write::WriteOptions;
 pub use crate::write::shard::Part;
@@ -566,12 +568,17 @@ impl Inspect {
             ..Default::default()
         };
         let pool = pool(self.threads)?;
-        let mut reports = Vec::new();
-        for f in &files {
-            reports.extend(pool.install(|| inspect::inspect_path(Path::new(f), &opts))?);
-        }
+        // One file's failure is an entry of the report; the other files are still read.
+        let found: Vec<inspect::Inspection> = files
+            .iter()
+            .map(|f| pool.install(|| inspect::inspect_path(Path::new(f), &opts)))
+            .collect();
+        let found = Inspected {
+            found,
+            check: self.check,
+        };
         if self.check
-            && let Some(r) = reports.iter().find(|r| !r.has_claims())
+            && let Some(r) = found.reports().find(|r| !r.has_claims())
         {
             return Err(Error::invalid(
                 "check",
@@ -581,43 +588,97 @@ impl Inspect {
                 ),
             ));
         }
-        Ok(Inspected {
-            reports,
-            check: self.check,
-        })
+        Ok(found)
     }
 }
 
-/// What an [`Inspect`] run found.
+/// What an [`Inspect`] run found: every file given, read or failed (an index's shards in shard
+/// order, then its summary).
 #[derive(Debug)]
 pub struct Inspected {
-    pub reports: Vec<FileReport>,
+    found: Vec<inspect::Inspection>,
     check: bool,
 }
 
 impl Inspected {
+    /// Every file, in the order given (an index's shards in shard order).
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.found.iter().flat_map(|f| &f.entries)
+    }
+
+    /// The files read.
+    pub fn reports(&self) -> impl Iterator<Item = &FileReport> {
+        self.entries().filter_map(|e| match e {
+            Entry::Read(r) => Some(r),
+            Entry::Failed(_) => None,
+        })
+    }
+
+    /// The summaries of the checkpoint indexes given.
+    pub fn indexes(&self) -> impl Iterator<Item = &IndexSummary> {
+        self.found.iter().filter_map(|f| f.index.as_ref())
+    }
+
+    /// Whether any file could be read (when none could, the error says all).
+    pub fn any_read(&self) -> bool {
+        self.reports().next().is_some()
+    }
+
     pub fn to_json(&self) -> String {
-        inspect::reports_json(&self.reports)
+        inspect::reports_json(&self.found)
     }
 
     pub fn to_table(&self) -> String {
-        inspect::reports_table(&self.reports)
+        inspect::reports_table(&self.found)
     }
 
-    /// With `check`: [`Error::CheckFailed`] naming every failing tensor, if any.
-    pub fn verdict(&self) -> Result<()> {
+    /// Every failure as one error, whose class gives the worst exit code: a file or index that
+    /// could not be read (invalid or malformed input, exit 2; an I/O failure, exit 1) ranks
+    /// above a failed check (with `check`, [`Error::CheckFailed`], exit 3). One failure alone
+    /// is returned as it is; several are joined with `; ` in order, check failures last.
+    pub fn verdict(self) -> Result<()> {
         let failures: Vec<String> = self
-            .reports
-            .iter()
+            .reports()
             .flat_map(|r| {
                 r.failures()
                     .into_iter()
                     .map(move |f| format!("{}: {f}", r.path))
             })
             .collect();
-        if self.check && !failures.is_empty() {
-            return Err(Error::CheckFailed(failures.join("; ")));
+        let checks =
+            (self.check && !failures.is_empty()).then(|| Error::CheckFailed(failures.join("; ")));
+        let mut errors: Vec<Error> = self.found.into_iter().flat_map(|f| f.errors).collect();
+        errors.extend(checks);
+        if errors.len() <= 1 {
+            return errors.pop().map_or(Ok(()), Err);
         }
-        Ok(())
+        let usage = errors.iter().any(Error::is_usage);
+        // An I/O failure is kept whole (its cause) and named last.
+        let io = if usage {
+            None
+        } else {
+            errors
+                .iter()
+                .position(|e| matches!(e, Error::Io { .. }))
+                .map(|i| errors.remove(i))
+        };
+        let mut text: Vec<String> = errors.iter().map(Error::to_string).collect();
+        Err(match io {
+            Some(Error::Io {
+                context,
+                path,
+                cause,
+            }) => {
+                text.push(context);
+                Error::Io {
+                    context: text.join("; "),
+                    path,
+                    cause,
+                }
+            }
+            _ if usage => Error::Malformed(text.join("; ")),
+            // Runtime failures without an I/O cause (none today): exit 1.
+            _ => Error::Numerical(text.join("; ")),
+        })
     }
 }

@@ -206,14 +206,100 @@ struct PlanEntry {
     distribution: Distribution,
 }
 
-/// Inspect a file on disk: `.npy`, `.npz`, `.safetensors`, or a sharded checkpoint's
-/// `*.index.json` (one report per shard).
-pub(crate) fn inspect_path(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
+/// A file `inspect` could not read (missing, malformed, truncated, another format than its
+/// name says): its JSON is `{"path": …, "error": …, "exit": …}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedFile {
+    pub path: String,
+    /// One line: what is wrong, naming the file (the error line the file alone would give).
+    pub error: String,
+    /// The exit code this file alone would give: 2 invalid or malformed, 1 an I/O failure.
+    pub exit: u8,
+}
+
+/// One file of an `inspect` run: read and reported, or failed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Entry {
+    Read(FileReport),
+    Failed(FailedFile),
+}
+
+impl Entry {
+    pub fn path(&self) -> &str {
+        match self {
+            Entry::Read(r) => &r.path,
+            Entry::Failed(f) => &f.path,
+        }
+    }
+}
+
+/// A sharded checkpoint's index, after its shards: how many were read, what they hold, and the
+/// checkpoint's own problems (a shard without the tensors the index maps to it, a `total_size`
+/// that is not the shards' byte sum).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndexSummary {
+    pub path: String,
+    pub shards: usize,
+    pub shards_ok: usize,
+    pub shards_failed: usize,
+    /// Tensors in the shards read.
+    pub tensors: usize,
+    /// Tensor data bytes in the shards read.
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// What `inspect` found at one path given: a file's entry, or an index's shards (in shard
+/// order) and its summary; and the errors behind every failure, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Inspection {
+    pub entries: Vec<Entry>,
+    pub index: Option<IndexSummary>,
+    pub errors: Vec<Error>,
+}
+
+impl Inspection {
+    /// A path that failed as a whole.
+    fn failed(path: String, e: Error) -> Inspection {
+        Inspection {
+            entries: vec![Entry::Failed(failed_file(path, &e))],
+            index: None,
+            errors: vec![e],
+        }
+    }
+}
+
+fn failed_file(path: String, e: &Error) -> FailedFile {
+    FailedFile {
+        path,
+        error: e.to_string().replace(['\n', '\r'], " "),
+        exit: if e.is_usage() { 2 } else { 1 },
+    }
+}
+
+/// Inspect a path: an `.npy`, `.npz` or `.safetensors` file (one entry), or a sharded
+/// checkpoint's `*.index.json` (an entry per shard, then the index's summary). A file that
+/// cannot be read is an entry with its error; the others are still read.
+pub(crate) fn inspect_path(path: &Path, opts: &Options) -> Inspection {
     let shown = path.display().to_string();
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if index::is_index(name) {
-        return inspect_index(path, opts);
+        return inspect_index(path, opts).unwrap_or_else(|e| Inspection::failed(shown, e));
     }
+    match inspect_file(path, opts) {
+        Ok(r) => Inspection {
+            entries: vec![Entry::Read(r)],
+            ..Default::default()
+        },
+        Err(e) => Inspection::failed(shown, e),
+    }
+}
+
+/// Inspect one weights file on disk.
+fn inspect_file(path: &Path, opts: &Options) -> Result<FileReport> {
+    let shown = path.display().to_string();
     let format = FileFormat::from_path(path).ok_or_else(|| {
         Error::Usage(format!(
             "{shown}: cannot tell the format; inspect reads .npy, .npz, .safetensors and model.safetensors.index.json"
@@ -237,8 +323,7 @@ pub(crate) fn inspect_path(path: &Path, opts: &Options) -> Result<Vec<FileReport
         progress: opts.progress,
         release: Some(opts.release.unwrap_or(&drop_pages)),
     };
-    let report = inspect_bytes(bytes, format, &shown, &mine).map_err(|e| in_file(e, &shown))?;
-    Ok(vec![report])
+    inspect_bytes(bytes, format, &shown, &mine).map_err(|e| in_file(e, &shown))
 }
 
 /// Prefix a file's validation errors with its name.
@@ -271,7 +356,8 @@ fn open(path: &Path) -> Result<Option<memmap2::Mmap>> {
     Ok(Some(map))
 }
 
-fn inspect_index(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
+/// An index and its shards, in shard order. Err: the index itself cannot be read.
+fn inspect_index(path: &Path, opts: &Options) -> Result<Inspection> {
     let shown = path.display().to_string();
     let len = std::fs::metadata(path)
         .map_err(|e| Error::opening(format!("cannot open {shown}"), e))?
@@ -288,14 +374,30 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
     for (t, f) in &idx.weight_map {
         by_shard.entry(f.as_str()).or_default().push(t.as_str());
     }
-    let mut reports = Vec::new();
-    let mut total = 0u64;
+    let mut out = Inspection::default();
+    let mut summary = IndexSummary {
+        path: shown.clone(),
+        shards: idx.shards.len(),
+        shards_ok: 0,
+        shards_failed: 0,
+        tensors: 0,
+        bytes: 0,
+        errors: Vec::new(),
+    };
+    let mut problems = Vec::new();
     for shard in &idx.shards {
-        let reps = inspect_path(&dir.join(shard), opts)?;
-        let rep = reps
-            .into_iter()
-            .next()
-            .expect("one report per safetensors file");
+        let shard_path = dir.join(shard);
+        let rep = match inspect_file(&shard_path, opts) {
+            Ok(rep) => rep,
+            Err(e) => {
+                summary.shards_failed += 1;
+                let failed = failed_file(shard_path.display().to_string(), &e);
+                out.entries.push(Entry::Failed(failed));
+                out.errors.push(e);
+                continue;
+            }
+        };
+        summary.shards_ok += 1;
         let mut want = by_shard.remove(shard.as_str()).unwrap_or_default();
         let mut have: Vec<&str> = rep.tensors.iter().map(|t| t.name.as_str()).collect();
         want.sort_unstable();
@@ -311,21 +413,30 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Vec<FileReport>> {
                 .filter(|t| want.binary_search(t).is_err())
                 .take(5)
                 .collect();
-            return Err(Error::Malformed(format!(
-                "{shown}: shard {shard} does not hold the tensors the index maps to it (missing {missing:?}, unlisted {extra:?})"
-            )));
+            problems.push(format!(
+                "shard {shard} does not hold the tensors the index maps to it (missing {missing:?}, unlisted {extra:?})"
+            ));
         }
-        total += rep.tensors.iter().map(|t| t.bytes).sum::<u64>();
-        reports.push(rep);
+        summary.tensors += rep.tensors.len();
+        summary.bytes += rep.tensors.iter().map(|t| t.bytes).sum::<u64>();
+        out.entries.push(Entry::Read(rep));
     }
+    // The byte sum is known only when every shard was read.
     if let Some(ts) = idx.total_size
-        && ts != total
+        && summary.shards_failed == 0
+        && ts != summary.bytes
     {
-        return Err(Error::Malformed(format!(
-            "{shown}: metadata.total_size is {ts} but the shards hold {total} bytes of tensor data"
-        )));
+        problems.push(format!(
+            "metadata.total_size is {ts} but the shards hold {} bytes of tensor data",
+            summary.bytes
+        ));
     }
-    Ok(reports)
+    for p in problems {
+        out.errors.push(Error::Malformed(format!("{shown}: {p}")));
+        summary.errors.push(p);
+    }
+    out.index = Some(summary);
+    Ok(out)
 }
 
 /// Each tensor's claim, with the dtype and shape the plan recorded for it.
@@ -544,18 +655,32 @@ fn missing_tensor(p: PlanEntry) -> TensorReport {
     }
 }
 
-/// Reports as pretty JSON: `{"files": [...], "checked": bool, "passed": bool}`.
-pub(crate) fn reports_json(reports: &[FileReport]) -> String {
+/// Reports as pretty JSON: `{"files": [...], "indexes": [...], "checked": bool, "passed": bool}`.
+/// `files` holds every file in order (an index's shards in shard order), a failed one as
+/// `{"path", "error", "exit"}`; `indexes` (absent without an index) the index summaries;
+/// `passed` is false if any file failed, any index has an error or any test failed.
+pub(crate) fn reports_json(found: &[Inspection]) -> String {
     #[derive(Serialize)]
     struct All<'a> {
-        files: &'a [FileReport],
+        files: Vec<&'a Entry>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        indexes: Vec<&'a IndexSummary>,
         checked: bool,
         passed: bool,
     }
+    let files: Vec<&Entry> = found.iter().flat_map(|f| &f.entries).collect();
+    let reports = || {
+        files.iter().filter_map(|e| match e {
+            Entry::Read(r) => Some(r),
+            Entry::Failed(_) => None,
+        })
+    };
     let all = All {
-        files: reports,
-        checked: reports.iter().any(FileReport::has_claims),
-        passed: reports.iter().all(|r| r.failures().is_empty()),
+        checked: reports().any(FileReport::has_claims),
+        passed: found.iter().all(|f| f.errors.is_empty())
+            && reports().all(|r| r.failures().is_empty()),
+        indexes: found.iter().filter_map(|f| f.index.as_ref()).collect(),
+        files,
     };
     serde_json::to_string_pretty(&all).expect("reports serialise")
 }
@@ -572,86 +697,127 @@ fn num(x: f64) -> String {
     }
 }
 
-/// Reports as readable tables, one per file, with a line per failed test under each.
-pub(crate) fn reports_table(reports: &[FileReport]) -> String {
+/// Reports as readable tables, one per file, with a line per failed test under each; a failed
+/// file as one line with its reason; an index's summary line after its shards.
+pub(crate) fn reports_table(found: &[Inspection]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    for (i, r) in reports.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        let claim = if r.metadata.contains_key("weightgen.plan") {
-            "; weightgen plan recorded"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            out,
-            "{} ({}, {} tensor{}{claim})",
-            r.path,
-            r.format,
-            r.tensors.len(),
-            if r.tensors.len() == 1 { "" } else { "s" }
-        );
-        let mut rows = vec![
-            [
-                "name", "dtype", "shape", "numel", "bytes", "mean", "std", "min", "max", "zeros",
-                "nan/inf", "check",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ];
-        for t in &r.tensors {
-            let shape = crate::table::shape(&t.shape);
-            let check = if t.checks.is_empty() {
-                "-".to_string()
-            } else {
-                let f: Vec<&str> = t.failures().map(|c| c.test).collect();
-                let scheme = t.claim.as_ref().map(|c| c.scheme.as_str()).unwrap_or("");
-                let skipped: Vec<&str> = t
-                    .checks
-                    .iter()
-                    .filter(|c| c.skipped)
-                    .map(|c| c.test)
-                    .collect();
-                if f.is_empty() && !skipped.is_empty() {
-                    format!("ok {scheme} ({} not checked)", skipped.join(", "))
-                } else if f.is_empty() {
-                    format!("ok {scheme}")
-                } else {
-                    format!("FAIL {scheme}: {}", f.join(", "))
+    let mut first = true;
+    for f in found {
+        for e in &f.entries {
+            if !first {
+                out.push('\n');
+            }
+            first = false;
+            match e {
+                Entry::Read(r) => file_table(&mut out, r),
+                Entry::Failed(x) => {
+                    let reason = x.error.strip_prefix(&format!("{}: ", x.path));
+                    let _ = writeln!(
+                        out,
+                        "{} (FAILED, exit {}): {}",
+                        x.path,
+                        x.exit,
+                        reason.unwrap_or(&x.error)
+                    );
                 }
-            };
-            let mut row = vec![
-                t.name.clone(),
-                t.dtype.clone(),
-                shape,
-                t.numel.to_string(),
-                t.bytes.to_string(),
-            ];
-            match &t.stats {
-                Some(s) => row.extend([
-                    num(s.mean),
-                    num(s.std),
-                    num(s.min),
-                    num(s.max),
-                    format!("{:.3}", s.zero_fraction),
-                    format!("{}/{}", s.nan, s.inf),
-                ]),
-                None => row.extend(std::iter::repeat_n("-".to_string(), 6)),
             }
-            row.push(check.trim_end().to_string());
-            rows.push(row);
         }
-        out.push_str(&crate::table::aligned(&rows));
-        for t in &r.tensors {
-            for c in t.failures() {
-                let _ = writeln!(out, "  {}: {} failed: {}", t.name, c.test, c.detail);
-            }
-            for c in t.checks.iter().filter(|c| c.skipped) {
-                let _ = writeln!(out, "  {}: {}: {}", t.name, c.test, c.detail);
+        if let Some(s) = &f.index {
+            out.push('\n');
+            let _ = writeln!(
+                out,
+                "{} (index): {} shard{}, {} ok, {} failed; {} tensor{}, {} bytes in the shards read",
+                s.path,
+                s.shards,
+                if s.shards == 1 { "" } else { "s" },
+                s.shards_ok,
+                s.shards_failed,
+                s.tensors,
+                if s.tensors == 1 { "" } else { "s" },
+                s.bytes
+            );
+            for e in &s.errors {
+                let _ = writeln!(out, "  {e}");
             }
         }
     }
     out
+}
+
+/// One read file's table.
+fn file_table(out: &mut String, r: &FileReport) {
+    use std::fmt::Write;
+    let claim = if r.metadata.contains_key("weightgen.plan") {
+        "; weightgen plan recorded"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "{} ({}, {} tensor{}{claim})",
+        r.path,
+        r.format,
+        r.tensors.len(),
+        if r.tensors.len() == 1 { "" } else { "s" }
+    );
+    let mut rows = vec![
+        [
+            "name", "dtype", "shape", "numel", "bytes", "mean", "std", "min", "max", "zeros",
+            "nan/inf", "check",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for t in &r.tensors {
+        let shape = crate::table::shape(&t.shape);
+        let check = if t.checks.is_empty() {
+            "-".to_string()
+        } else {
+            let f: Vec<&str> = t.failures().map(|c| c.test).collect();
+            let scheme = t.claim.as_ref().map(|c| c.scheme.as_str()).unwrap_or("");
+            let skipped: Vec<&str> = t
+                .checks
+                .iter()
+                .filter(|c| c.skipped)
+                .map(|c| c.test)
+                .collect();
+            if f.is_empty() && !skipped.is_empty() {
+                format!("ok {scheme} ({} not checked)", skipped.join(", "))
+            } else if f.is_empty() {
+                format!("ok {scheme}")
+            } else {
+                format!("FAIL {scheme}: {}", f.join(", "))
+            }
+        };
+        let mut row = vec![
+            t.name.clone(),
+            t.dtype.clone(),
+            shape,
+            t.numel.to_string(),
+            t.bytes.to_string(),
+        ];
+        match &t.stats {
+            Some(s) => row.extend([
+                num(s.mean),
+                num(s.std),
+                num(s.min),
+                num(s.max),
+                format!("{:.3}", s.zero_fraction),
+                format!("{}/{}", s.nan, s.inf),
+            ]),
+            None => row.extend(std::iter::repeat_n("-".to_string(), 6)),
+        }
+        row.push(check.trim_end().to_string());
+        rows.push(row);
+    }
+    out.push_str(&crate::table::aligned(&rows));
+    for t in &r.tensors {
+        for c in t.failures() {
+            let _ = writeln!(out, "  {}: {} failed: {}", t.name, c.test, c.detail);
+        }
+        for c in t.checks.iter().filter(|c| c.skipped) {
+            let _ = writeln!(out, "  {}: {}: {}", t.name, c.test, c.detail);
+        }
+    }
 }

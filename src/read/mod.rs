@@ -275,7 +275,52 @@ fn sniff(bytes: &[u8], format: FileFormat) -> Result<()> {
             "the file is empty, not {format} data (an interrupted download?)"
         )));
     }
+    if let Some((real, evidence)) = content_format(bytes)
+        && real != format
+    {
+        return Err(bad(format!(
+            "{evidence}, not {format} data; rename it to end in .{real}"
+        )));
+    }
+    // JSON text: 8 printable bytes where safetensors has its header length (whose high bytes
+    // are zero for any header a reader accepts), and a `{` or `[` first.
+    if head.len() >= 8
+        && head[..8]
+            .iter()
+            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        && matches!(head.trim_ascii_start().first(), Some(b'{' | b'['))
+    {
+        return Err(bad(format!(
+            "this is JSON text (a config or an index?), not {format} data"
+        )));
+    }
     Ok(())
+}
+
+/// The format a file's first bytes clearly show, and the evidence in words: the `.npy` magic, a
+/// zip archive's local header (as `.npz` files are), or safetensors' 8-byte little-endian
+/// header length followed by a JSON object that fits in the file. None when they show none.
+fn content_format(bytes: &[u8]) -> Option<(FileFormat, &'static str)> {
+    if bytes.starts_with(b"\x93NUMPY") {
+        return Some((
+            FileFormat::Npy,
+            "this is an .npy file (its content starts with \\x93NUMPY)",
+        ));
+    }
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Some((
+            FileFormat::Npz,
+            "this is a zip archive, as an .npz file is (its content starts with PK\\x03\\x04)",
+        ));
+    }
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    if bytes.get(8) == Some(&b'{') && n >= 2 && n <= bytes.len() as u64 - 8 {
+        return Some((
+            FileFormat::Safetensors,
+            "this is a .safetensors file (its content starts with an 8-byte header length and a JSON header)",
+        ));
+    }
+    None
 }
 
 /// Elements and bytes of a shape, with checked arithmetic.
@@ -317,5 +362,25 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("HTML page"), "{e}");
+    }
+
+    #[test]
+    fn a_safetensors_header_length_whose_first_byte_is_a_brace_is_not_json_text() {
+        // 123 = b'{': the file starts with `{`, but its next 7 bytes are zeros.
+        let mut st = 123u64.to_le_bytes().to_vec();
+        st.push(b'{');
+        st.resize(8 + 123, b' ');
+        assert_eq!(st[0], b'{');
+        assert_eq!(
+            content_format(&st).map(|c| c.0),
+            Some(FileFormat::Safetensors)
+        );
+        assert!(sniff(&st, FileFormat::Safetensors).is_ok());
+        // Truncated: no longer recognised by content, and still not called JSON text.
+        let cut = &st[..40];
+        assert_eq!(content_format(cut), None);
+        assert!(sniff(cut, FileFormat::Safetensors).is_ok());
+        let e = sniff(&st, FileFormat::Npy).unwrap_err().to_string();
+        assert!(e.contains("rename it to end in .safetensors"), "{e}");
     }
 }
