@@ -540,9 +540,13 @@ weightgen inspect model.safetensors\n  \
 weightgen inspect --check model.safetensors    # against the recorded plan\n  \
 weightgen inspect --check w.npy --expect xavier_uniform --convention torch\n  \
 weightgen inspect --json shards/model.safetensors.index.json\n\n\
-Exit codes: 0 ok, 2 invalid or malformed file, 3 --check found a tensor that does not match its claim.")]
+Every file is reported; one that cannot be read is listed as FAILED with its reason, and the \
+others are still read.\n\n\
+Exit codes: 0 ok, 2 invalid or malformed file, 1 I/O error reading a file, 3 --check found a \
+tensor that does not match its claim; with several files the worst, 2 > 1 > 3.")]
 struct InspectArgs {
-    /// Files: .safetensors, .npy, .npz, or a sharded checkpoint's model.safetensors.index.json.
+    /// Files: .safetensors, .npy, .npz, or a sharded checkpoint's model.safetensors.index.json
+    /// (its shards in order, then a summary line).
     #[arg(value_name = "FILE")]
     files: Vec<String>,
     /// Print JSON instead of a table.

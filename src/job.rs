@@ -682,3 +682,104 @@ impl Inspected {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(file: &str) -> Error {
+        Error::io(
+            format!("reading {file}"),
+            std::io::Error::other("disk failure"),
+        )
+    }
+
+    /// An inspection of `files`: each path either read (an empty report, with a failing check
+    /// if its name says so) or failed with its error.
+    fn inspected(files: Vec<(&str, Option<Error>)>, check: bool) -> Inspected {
+        let found = files
+            .into_iter()
+            .map(|(path, e)| match e {
+                Some(e) => inspect::Inspection {
+                    entries: vec![Entry::Failed(FailedFile {
+                        path: path.into(),
+                        error: e.to_string(),
+                        exit: if e.is_usage() { 2 } else { 1 },
+                    })],
+                    index: None,
+                    errors: vec![e],
+                },
+                None => {
+                    let checks = if path.contains("bad") {
+                        vec![CheckResult::new("ks", false, "p = 0")]
+                    } else {
+                        Vec::new()
+                    };
+                    let t = TensorReport {
+                        name: "w".into(),
+                        dtype: "f32".into(),
+                        shape: vec![1],
+                        numel: 1,
+                        bytes: 4,
+                        fortran_order: false,
+                        stats: None,
+                        claim: None,
+                        checks,
+                    };
+                    inspect::Inspection {
+                        entries: vec![Entry::Read(FileReport {
+                            path: path.into(),
+                            format: "npy",
+                            metadata: Default::default(),
+                            tensors: vec![t],
+                        })],
+                        index: None,
+                        errors: Vec::new(),
+                    }
+                }
+            })
+            .collect();
+        Inspected { found, check }
+    }
+
+    #[test]
+    fn the_verdict_is_the_worst_failure_malformed_then_io_then_check() {
+        let bad = || Some(Error::Malformed("t.npy: truncated".into()));
+        // Alone, each failure is returned as it is.
+        let e = inspected(vec![("a.npy", None), ("io.npy", Some(io("io.npy")))], true);
+        let e = e.verdict().unwrap_err();
+        assert!(matches!(&e, Error::Io { .. }) && !e.is_usage(), "{e:?}");
+        assert_eq!(e.to_string(), "reading io.npy: disk failure");
+        let e = inspected(vec![("bad.npy", None)], true)
+            .verdict()
+            .unwrap_err();
+        assert_eq!(e.to_string(), "check failed: bad.npy: tensor `w`: ks");
+        assert!(inspected(vec![("bad.npy", None)], false).verdict().is_ok());
+        // I/O (exit 1) over a failed check (3), naming both, the I/O failure last.
+        let e = inspected(
+            vec![("io.npy", Some(io("io.npy"))), ("bad.npy", None)],
+            true,
+        );
+        let e = e.verdict().unwrap_err();
+        assert!(matches!(&e, Error::Io { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "check failed: bad.npy: tensor `w`: ks; reading io.npy: disk failure"
+        );
+        // Malformed (2) over I/O and a failed check.
+        let e = inspected(
+            vec![
+                ("io.npy", Some(io("io.npy"))),
+                ("bad.npy", None),
+                ("t.npy", bad()),
+            ],
+            true,
+        );
+        let e = e.verdict().unwrap_err();
+        assert!(e.is_usage(), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "reading io.npy: disk failure; t.npy: truncated; check failed: bad.npy: tensor `w`: ks"
+        );
+    }
+}

@@ -310,6 +310,24 @@ fn a_shard_missing_from_disk_and_a_wrong_total_size_are_reported_with_the_rest()
             .contains("total_size is 5")
     );
     assert_eq!(v["passed"], false);
+    // A weight_map naming the last shard first (as one sorted by tensor name may): the shards
+    // are still listed in shard order.
+    let text = std::fs::read_to_string(p.join(&index)).unwrap();
+    let meta: Value = serde_json::from_str(&text).unwrap();
+    let reversed = format!(
+        r#"{{"metadata": {}, "weight_map": {{"c": "model-00003-of-00003.safetensors", "b": "model-00002-of-00003.safetensors", "a": "model-00001-of-00003.safetensors"}}}}"#,
+        meta["metadata"]
+    );
+    std::fs::write(p.join(&index), reversed).unwrap();
+    in_order(
+        &stdout(&run(p, &["inspect", &index])),
+        &[
+            "model-00001-of-00003.safetensors (safetensors",
+            "model-00002-of-00003.safetensors (safetensors",
+            "model-00003-of-00003.safetensors (safetensors",
+            "3 shards, 3 ok, 0 failed",
+        ],
+    );
 }
 
 #[test]
@@ -504,4 +522,56 @@ fn json_text_html_and_lfs_pointers_are_named_in_every_format() {
             assert!(e.starts_with(&format!("{PREFIX}{file}: {fragment}")), "{e}");
         }
     }
+}
+
+/// README's "Several files" console block.
+fn readme_block() -> String {
+    let readme = std::fs::read_to_string(common::cli::repo("README.md")).unwrap();
+    let start = readme
+        .find("**Several files.**")
+        .expect("README has the Several files paragraph");
+    let rest = &readme[start..];
+    let open = rest.find("```console\n").expect("a console block") + "```console\n".len();
+    let close = rest[open..].find("```").expect("the block ends");
+    rest[open..open + close].to_string()
+}
+
+#[test]
+fn readme_several_files_sample_is_what_inspect_prints() {
+    let d = TempDir::new().unwrap();
+    let p = d.path();
+    std::os::unix::fs::symlink(common::cli::repo("fixtures"), p.join("fixtures")).unwrap();
+    let block = readme_block();
+    let mut commands = 0;
+    // Each `$ weightgen ...` line, and the lines shown after it (stdout, then stderr).
+    for part in block.split("$ ").filter(|s| !s.is_empty()) {
+        let (cmd, shown) = part.split_once('\n').unwrap();
+        let args: Vec<&str> = cmd.split_whitespace().collect();
+        assert_eq!(args[0], "weightgen", "{cmd}");
+        let o = run(p, &args[1..]);
+        let printed = stdout(&o) + &stderr(&o);
+        assert_eq!(
+            printed, shown,
+            "README's output of `{cmd}` differs from what it prints"
+        );
+        commands += 1;
+    }
+    assert_eq!(commands, 2);
+    // The sample's last command ends with exit 2 (the truncated file).
+    let last = block.lines().rfind(|l| l.starts_with("$ ")).unwrap();
+    let args: Vec<&str> = last[2..].split_whitespace().skip(1).collect();
+    assert_eq!(run(p, &args).status.code(), Some(2));
+
+    // The misnamed-file example in the text that follows.
+    let readme = std::fs::read_to_string(common::cli::repo("README.md")).unwrap();
+    let para = &readme[readme.find("**A file named as another format.**").unwrap()..];
+    let from = para.find("`w.safetensors: ").unwrap() + 1;
+    let quoted = para[from..from + para[from..].find('`').unwrap()].replace('\n', " ");
+    std::fs::copy(
+        common::cli::repo("fixtures/golden/golden_xavier_f32.npy"),
+        p.join("w.safetensors"),
+    )
+    .unwrap();
+    let o = run(p, &["inspect", "w.safetensors"]);
+    assert_eq!(one_line(&o, 2), format!("{PREFIX}{quoted}\n"));
 }

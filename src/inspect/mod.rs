@@ -4,7 +4,9 @@
 //! chunk in parallel (memory stays flat whatever the file size), the claim each tensor is
 //! checked against — the plan weightgen recorded in the file's `weightgen.plan` metadata, or a
 //! user's `--expect SCHEME [KEY=VALUE]...` resolved through [`Plan`] exactly as `generate`
-//! would — and the report (table or JSON). Does not own: parsing or validating files (`read`),
+//! would — and the report (table or JSON), which covers every file given: one that cannot be
+//! read is an [`Entry::Failed`] with its one-line reason, a checkpoint's shards come in shard
+//! order followed by an [`IndexSummary`]. Does not own: parsing or validating files (`read`),
 //! the tests and tolerances (`check`, and `structure` for those needing element positions),
 //! exit codes (the binary maps [`Error::CheckFailed`] to 3).
 
@@ -385,7 +387,11 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Inspection> {
         errors: Vec::new(),
     };
     let mut problems = Vec::new();
-    for shard in &idx.shards {
+    // Shard order: by name (`model-00001-of-00003…` sorts as its number), whatever order the
+    // weight_map (often sorted by tensor name) names them in.
+    let mut shards = idx.shards.clone();
+    shards.sort_unstable();
+    for shard in &shards {
         let shard_path = dir.join(shard);
         let rep = match inspect_file(&shard_path, opts) {
             Ok(rep) => rep,

@@ -4,8 +4,10 @@
 //! keys, precise messages), `.npy` headers, `.npz` archives (member names, declared vs actual
 //! sizes, overlapping members, compression ratios, CRCs; nothing is ever extracted to disk), a
 //! sharded checkpoint's `model.safetensors.index.json`, and handing out each tensor's data bytes
-//! in bounded batches. Every reader works on a byte slice (the caller memory-maps the file), so
-//! the fuzz targets call exactly the code the command runs. A file is never trusted to size an
+//! in bounded batches. Before parsing, a file's first bytes are sniffed: a Git LFS pointer, an
+//! HTML page, JSON text, or another weights format than the one its name says is refused
+//! naming what it is (never read by its content). Every reader works on a byte slice (the
+//! caller memory-maps the file), so the fuzz targets call exactly the code the command runs. A file is never trusted to size an
 //! allocation: sizes are checked against the slice with checked arithmetic first.
 //!
 //! Does not own: statistics or conformance (`inspect`).
