@@ -539,11 +539,14 @@ fn study(args: &StudyArgs) -> Result<()> {
 weightgen inspect model.safetensors\n  \
 weightgen inspect --check model.safetensors    # against the recorded plan\n  \
 weightgen inspect --check w.npy --expect xavier_uniform --convention torch\n  \
+weightgen inspect --verify model.safetensors   # regenerate every tensor, compare bytes\n  \
 weightgen inspect --json shards/model.safetensors.index.json\n\n\
 Every file is reported; one that cannot be read is listed as FAILED with its reason, and the \
-others are still read.\n\n\
-Exit codes: 0 ok, 2 invalid or malformed file, 1 I/O error reading a file, 3 --check found a \
-tensor that does not match its claim; with several files the worst, 2 > 1 > 3.")]
+others are still read. Files weightgen writes record each tensor's plan and the SHA-256 of its \
+data; --check compares the hashes, and --json prints every tensor's SHA-256.\n\n\
+Exit codes: 0 ok, 2 invalid or malformed file (or, with --verify, nothing to regenerate from), \
+1 I/O error reading a file, 3 --check or --verify found a tensor that does not match its claim; \
+with several files the worst, 2 > 1 > 3.")]
 struct InspectArgs {
     /// Files: .safetensors, .npy, .npz, or a sharded checkpoint's model.safetensors.index.json
     /// (its shards in order, then a summary line).
@@ -555,6 +558,12 @@ struct InspectArgs {
     /// Exit with status 3 if any tensor fails a test against its claimed distribution.
     #[arg(long)]
     check: bool,
+    /// --check, and also regenerate every tensor from the plan, seed and stream the file
+    /// records and compare bytes (exit 3 naming the first differing element). Files written by
+    /// weightgen only; not npy/npz, nor --rng torch shards of a multi-shard checkpoint or
+    /// Hugging Face model checkpoints.
+    #[arg(long)]
+    verify: bool,
     /// Check against SCHEME with optional KEY=VALUE parameters (e.g. `kaiming_normal
     /// mode=fan_out nonlinearity=relu`) instead of the plan recorded in the file. Items after
     /// the scheme without a `=` are taken as files.
@@ -573,7 +582,7 @@ struct InspectArgs {
 
 fn inspect(args: &InspectArgs) -> Result<()> {
     use std::io::IsTerminal;
-    let fields = ["expect", "convention", "check"];
+    let fields = ["expect", "convention", "check", "verify"];
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let progress = |done: u64, total: u64| {
         if show_progress && total >= 64 << 20 {
@@ -590,6 +599,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
             .transpose()
             .map_err(|e| e.at("--convention"))?,
         check: args.check,
+        verify: args.verify,
         threads: args.threads,
     };
     let found = job.run(Some(&progress)).map_err(|e| flagged(e, &fields))?;

@@ -540,6 +540,8 @@ pub struct Inspect {
     pub convention: Option<Convention>,
     /// Every file must carry a claim (a recorded plan, or `expect`).
     pub check: bool,
+    /// `check`, and regenerate every tensor from the recorded plan and compare bytes.
+    pub verify: bool,
     /// Worker threads (0: one per core).
     pub threads: usize,
 }
@@ -565,6 +567,7 @@ impl Inspect {
         let opts = inspect::Options {
             expect,
             progress,
+            verify: self.verify,
             ..Default::default()
         };
         let pool = pool(self.threads)?;
@@ -573,13 +576,9 @@ impl Inspect {
             .iter()
             .map(|f| pool.install(|| inspect::inspect_path(Path::new(f), &opts)))
             .collect();
-        let found = Inspected {
-            found,
-            check: self.check,
-        };
-        if self.check
-            && let Some(r) = found.reports().find(|r| !r.has_claims())
-        {
+        let check = self.check || self.verify;
+        let found = Inspected { found, check };
+        if check && let Some(r) = found.reports().find(|r| !r.has_claims()) {
             return Err(Error::invalid(
                 "check",
                 format!(

@@ -464,49 +464,6 @@ impl Plan {
     pub fn data_bytes(&self) -> u64 {
         self.tensors.iter().map(|t| t.bytes).sum()
     }
-
-    /// The plan as JSON (recorded as `weightgen.plan` in safetensors metadata).
-    pub fn tensors_json(&self) -> String {
-        let all: Vec<usize> = (0..self.tensors.len()).collect();
-        self.tensors_json_of(&all)
-    }
-
-    /// The entries of the tensors at `indices` (plan positions) as `weightgen.plan` JSON.
-    fn tensors_json_of(&self, indices: &[usize]) -> String {
-        let v: Vec<TensorSummary> = indices
-            .iter()
-            .map(|&i| self.tensors[i].summary(None))
-            .collect();
-        serde_json::to_string(&v).expect("plan serialises")
-    }
-
-    /// The `__metadata__` of a safetensors file written from this plan, in a fixed (sorted)
-    /// key order: `format`, the user's keys, then `weightgen.*`.
-    pub fn safetensors_metadata(&self) -> BTreeMap<String, String> {
-        let all: Vec<usize> = (0..self.tensors.len()).collect();
-        self.safetensors_metadata_of(&all)
-    }
-
-    /// The `__metadata__` of a file holding only the tensors at `indices` (one shard of a
-    /// checkpoint): the same keys, with `weightgen.plan` listing just those tensors, so
-    /// `inspect --check` works on each shard alone.
-    pub fn safetensors_metadata_of(&self, indices: &[usize]) -> BTreeMap<String, String> {
-        let mut m = self.run_metadata();
-        m.insert("format".into(), "pt".into());
-        m.insert("weightgen.plan".into(), self.tensors_json_of(indices));
-        m
-    }
-
-    /// The user's metadata plus the run's `weightgen.*` keys other than the plan (version,
-    /// seed, stream, convention): what a checkpoint index records too.
-    pub fn run_metadata(&self) -> BTreeMap<String, String> {
-        let mut m = self.metadata.clone();
-        m.insert("weightgen.version".into(), env!("CARGO_PKG_VERSION").into());
-        m.insert("weightgen.seed".into(), self.seed.to_string());
-        m.insert("weightgen.stream".into(), self.rng.stream_version().into());
-        m.insert("weightgen.convention".into(), self.convention.name().into());
-        m
-    }
 }
 
 #[cfg(test)]

@@ -744,7 +744,7 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    fn plain(d: Distribution) -> Resolved {
+    pub(crate) fn plain(d: Distribution) -> Resolved {
         Resolved {
             fan_in: None,
             fan_out: None,

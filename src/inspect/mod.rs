@@ -14,6 +14,7 @@ pub(crate) mod check;
 mod pass;
 pub mod stats;
 pub(crate) mod structure;
+mod verify;
 
 use crate::error::{Error, Result};
 use crate::fans::Convention;
@@ -119,6 +120,11 @@ pub struct Options<'a> {
     /// Called with each range of the input that has been read and is not needed again
     /// (`inspect_path` drops those pages of its memory map, so memory stays flat).
     pub release: Option<&'a (dyn Fn(std::ops::Range<usize>) + Sync)>,
+    /// Regenerate every tensor from the recorded plan, seed and stream and compare bytes
+    /// (a `verify` check per tensor).
+    pub verify: bool,
+    /// The file is one shard of a checkpoint of several (set by the index's inspection).
+    pub shard_of_many: bool,
 }
 
 /// Summary statistics of one tensor (over its finite values; `std` is the population std,
@@ -159,6 +165,9 @@ pub struct TensorReport {
     pub claim: Option<Claim>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckResult>,
+    /// SHA-256 (hex) of the tensor's stored data bytes, as they are in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl TensorReport {
@@ -206,6 +215,8 @@ struct PlanEntry {
     dtype: String,
     scheme: String,
     distribution: Distribution,
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
 /// A file `inspect` could not read (missing, malformed, truncated, another format than its
@@ -324,6 +335,8 @@ fn inspect_file(path: &Path, opts: &Options) -> Result<FileReport> {
         expect: opts.expect.clone(),
         progress: opts.progress,
         release: Some(opts.release.unwrap_or(&drop_pages)),
+        verify: opts.verify,
+        shard_of_many: opts.shard_of_many,
     };
     inspect_bytes(bytes, format, &shown, &mine).map_err(|e| in_file(e, &shown))
 }
@@ -387,14 +400,24 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Inspection> {
         errors: Vec::new(),
     };
     let mut problems = Vec::new();
+    let shard_opts = Options {
+        expect: opts.expect.clone(),
+        progress: opts.progress,
+        release: opts.release,
+        verify: opts.verify,
+        shard_of_many: idx.shards.len() > 1,
+    };
     // Shard order: by name (`model-00001-of-00003…` sorts as its number), whatever order the
     // weight_map (often sorted by tensor name) names them in.
     let mut shards = idx.shards.clone();
     shards.sort_unstable();
     for shard in &shards {
         let shard_path = dir.join(shard);
-        let rep = match inspect_file(&shard_path, opts) {
-            Ok(rep) => rep,
+        let rep = match inspect_file(&shard_path, &shard_opts) {
+            Ok(mut rep) => {
+                belongs_to_index(&mut rep, shard, &idx.run);
+                rep
+            }
             Err(e) => {
                 summary.shards_failed += 1;
                 let failed = failed_file(shard_path.display().to_string(), &e);
@@ -445,8 +468,41 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Inspection> {
     Ok(out)
 }
 
-/// Each tensor's claim, with the dtype and shape the plan recorded for it.
-type Recorded = Option<(String, Vec<u64>)>;
+/// A shard from another run fails the `index` check of each of its tensors: every run key
+/// the index records (`weightgen.seed`, `weightgen.stream`, `weightgen.convention`,
+/// `weightgen.version`, the user's metadata), the shard must record with the same value, as
+/// `generate --index-only` requires of the shards it indexes.
+fn belongs_to_index(rep: &mut FileReport, shard: &str, run: &BTreeMap<String, String>) {
+    let differs: Vec<String> = run
+        .iter()
+        .filter(|(k, v)| rep.metadata.get(*k) != Some(*v))
+        .map(|(k, v)| match rep.metadata.get(k) {
+            Some(have) => format!("its {k} is {have:?}, the index's {v:?}"),
+            None => format!("it lacks {k} ({v:?} in the index)"),
+        })
+        .collect();
+    if run.is_empty() || rep.tensors.is_empty() {
+        return;
+    }
+    let (passed, detail) = if differs.is_empty() {
+        (true, format!("{shard} is from the index's run"))
+    } else {
+        (
+            false,
+            format!(
+                "{shard} is not from the run the index records: {}",
+                differs.join(", ")
+            ),
+        )
+    };
+    for t in &mut rep.tensors {
+        t.checks
+            .push(CheckResult::new("index", passed, detail.clone()));
+    }
+}
+
+/// Each tensor's claim, with the dtype, shape and data hash the plan recorded for it.
+type Recorded = Option<(String, Vec<u64>, Option<String>)>;
 
 /// What a file's tensors are claimed to be.
 struct Claims {
@@ -485,7 +541,8 @@ fn claims(parsed: &Parsed, opts: &Options) -> Result<Claims> {
                     scheme: p.scheme.clone(),
                     distribution: p.distribution,
                 };
-                by_name.insert(p.name.clone(), (claim, Some((p.dtype, p.shape))));
+                let recorded = (p.dtype, p.shape, p.sha256);
+                by_name.insert(p.name.clone(), (claim, Some(recorded)));
             } else {
                 planned_only.push(p);
             }
@@ -513,6 +570,18 @@ pub fn inspect_bytes(
         planned_only,
         has_plan,
     } = claims(&parsed, opts)?;
+    let mut sources = if opts.verify {
+        if opts.expect.is_some() {
+            return Err(Error::invalid(
+                "verify",
+                "regenerates from the plan recorded in the file; it cannot be combined with expect",
+            ));
+        }
+        let r = verify::Regenerator::new(&parsed.metadata, shown, opts.shard_of_many)?;
+        r.sources()
+    } else {
+        BTreeMap::new()
+    };
     let total: u64 = parsed.tensors.iter().map(|t| t.bytes).sum();
     let mut done = 0u64;
     let mut tensors = Vec::new();
@@ -525,11 +594,18 @@ pub fn inspect_bytes(
         let qr_in_f64 = claim
             .as_ref()
             .is_some_and(|(c, _)| c.source == "weightgen.plan");
-        let (m, bins, positional) = summarise(
+        // Only a tensor of the planned dtype and shape can be compared (the `dtype` and
+        // `shape` checks report the others).
+        let source = sources.remove(&info.name);
+        let comparable = source.as_ref().filter(|(_, dtype, shape)| {
+            dtype.name() == info.dtype.name() && *shape == info.shape && !info.fortran_order
+        });
+        let (m, bins, positional, exactly) = summarise(
             &mut parsed,
             i,
             law.as_ref(),
             qr_in_f64,
+            comparable.map(|(s, _, _)| s),
             &mut |n| {
                 done += n;
                 if let Some(p) = opts.progress {
@@ -542,10 +618,16 @@ pub fn inspect_bytes(
                 }
             },
         )?;
-        let checks = match &claim {
-            Some((c, recorded)) => {
-                claim_checks(&info, c, recorded, m.as_ref(), bins.as_ref(), positional)
-            }
+        let mut checks = match &claim {
+            Some((c, recorded)) => claim_checks(
+                &info,
+                c,
+                recorded,
+                m.as_ref(),
+                bins.as_ref(),
+                positional,
+                &exactly.sha256,
+            ),
             None if has_plan => vec![CheckResult::new(
                 "plan",
                 false,
@@ -553,7 +635,23 @@ pub fn inspect_bytes(
             )],
             None => Vec::new(),
         };
-        tensors.push(tensor_report(info, m, claim.map(|(c, _)| c), checks));
+        if opts.verify {
+            checks.push(match exactly.verified {
+                Some(diff) => verify::result(diff, &info.dtype, info.numel),
+                None => CheckResult::new(
+                    "verify",
+                    false,
+                    if source.is_some() {
+                        "not regenerated: its dtype, shape or order differs from the recorded plan"
+                    } else {
+                        "not regenerated: the recorded plan does not list it"
+                    },
+                ),
+            });
+        }
+        let mut report = tensor_report(info, m, claim.map(|(c, _)| c), checks);
+        report.sha256 = Some(exactly.sha256);
+        tensors.push(report);
     }
     tensors.extend(planned_only.into_iter().map(missing_tensor));
     Ok(FileReport {
@@ -572,9 +670,10 @@ fn claim_checks(
     m: Option<&Moments>,
     bins: Option<&KsBounds>,
     positional: Vec<CheckResult>,
+    sha256: &str,
 ) -> Vec<CheckResult> {
     let mut checks = Vec::new();
-    if let Some((dtype, shape)) = recorded {
+    if let Some((dtype, shape, _)) = recorded {
         let same = *dtype == info.dtype.name();
         checks.push(CheckResult::new(
             "dtype",
@@ -602,6 +701,14 @@ fn claim_checks(
             format!("cannot check values stored as {}", info.dtype.name()),
         )),
     }
+    // Last: the exact test after the statistical ones.
+    if let Some((_, _, Some(want))) = recorded {
+        checks.push(CheckResult::new(
+            "sha256",
+            want == sha256,
+            format!("{sha256} (plan: {want})"),
+        ));
+    }
     checks
 }
 
@@ -622,6 +729,7 @@ fn tensor_report(
         stats: m.map(|m| tensor_stats(&m)),
         claim,
         checks,
+        sha256: None,
     }
 }
 
@@ -658,6 +766,7 @@ fn missing_tensor(p: PlanEntry) -> TensorReport {
             false,
             "in the recorded weightgen.plan but not in the file",
         )],
+        sha256: None,
     }
 }
 

@@ -25,9 +25,11 @@
 //! and CPU (tests: `tests/inspect.rs`, `same_report_on_every_thread_count`, and this module's
 //! baseline-vs-AVX2 test).
 //!
-//! The per-chunk task receives the chunk's index and stream position with its bytes, so a
-//! regenerated chunk of the same range can be compared in the same task (for a future
-//! `inspect --verify`) without a second read.
+//! The per-chunk task receives the chunk's index and stream position with its bytes, so
+//! `inspect --verify` regenerates the same chunk and compares it in the same task
+//! (`verify::compare_chunk`), without a second read. The SHA-256 of the tensor's stored bytes
+//! is computed in the same pass: SHA-256 is sequential, so one thread hashes each batch while
+//! the others summarise it (`rayon::join`).
 //!
 //! Does not own: deciding pass or fail (`check`), the statistics' mathematics (`stats`), the
 //! positional checks themselves (`structure`), reading files (`read`).
@@ -35,12 +37,29 @@
 use super::check::{CheckResult, constant_value, rounded_cdf};
 use super::stats::{self, Exact, Grid, KsBounds, Moments};
 use super::structure::{Gram, Mismatches, Pattern, SparseColumns};
+use super::verify::{Diff, compare_chunk};
 use crate::dispatch::kernel;
 use crate::error::Result;
 use crate::read::{ByteOrder, ElemType, Parsed, TensorInfo};
 use crate::scheme::Distribution;
+use crate::stream::ChunkSource;
+use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::sync::Mutex;
+
+/// What the pass finds besides the statistics: the SHA-256 (hex) of the tensor's stored bytes
+/// and, when a regenerated source was given, the first element that differs from it.
+pub(super) struct Exactly {
+    pub sha256: String,
+    /// `None` without a source; `Some(None)` when every element matched.
+    pub verified: Option<Option<Diff>>,
+}
+
+fn hex(h: Sha256) -> String {
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const _: () = assert!(CHUNK_ELEMS as u64 == crate::stream::CHUNK_ELEMS);
 
 /// Elements summarised together by one task.
 pub(super) const CHUNK_ELEMS: usize = 1 << 16;
@@ -52,6 +71,9 @@ pub(super) const SMALL_HALF: u64 = 1 << 14;
 /// Independent accumulator lanes of the kernels.
 const LANES: usize = 8;
 
+/// What [`summarise`] returns: moments, KS bounds, positional checks, hash and comparison.
+pub(super) type Summary = (Option<Moments>, Option<KsBounds>, Vec<CheckResult>, Exactly);
+
 /// Statistics of tensor `i` (None for undecodable types), when a random law is claimed the
 /// bounds on its KS statistic, and the results of the checks that need element positions.
 pub(super) fn summarise(
@@ -59,22 +81,30 @@ pub(super) fn summarise(
     i: usize,
     law: Option<&Distribution>,
     qr_in_f64: bool,
+    verify: Option<&ChunkSource>,
     progress: &mut dyn FnMut(u64),
     release: &mut dyn FnMut(std::ops::Range<usize>),
-) -> Result<(Option<Moments>, Option<KsBounds>, Vec<CheckResult>)> {
+) -> Result<Summary> {
     use rayon::prelude::*;
     let info: TensorInfo = parsed.tensors[i].clone();
+    let mut hasher = Sha256::new();
     let Some(size) = info.dtype.decoded_size() else {
         parsed.visit(
             i,
             &mut |b| {
+                hasher.update(b);
                 progress(b.len() as u64);
                 Ok(())
             },
             release,
         )?;
-        return Ok((None, None, Vec::new()));
+        let exactly = Exactly {
+            sha256: hex(hasher),
+            verified: None,
+        };
+        return Ok((None, None, Vec::new(), exactly));
     };
+    let mut first_diff: Option<Diff> = None;
     let random = law.filter(|l| constant_value(l).is_none() && stats::is_elementwise(l));
     let dtype: &ElemType = &info.dtype;
     let mut positional = Vec::new();
@@ -136,61 +166,75 @@ pub(super) fn summarise(
                 }
             };
             let hist_ref = hist.as_ref();
-            let parts: Vec<(Moments, Mismatches)> = le
-                .par_chunks(CHUNK_ELEMS * size)
-                .enumerate()
-                .map(|(k, chunk)| {
-                    let n = (chunk.len() / size) as u64;
-                    let m = match kernel {
-                        Kernel::F32 => {
-                            if let (Some(g), Some(h)) = (grid.as_ref(), hist_ref) {
-                                h.add(n, |c| grid_bins_f32(chunk, g, c));
-                            }
-                            moments_f32(chunk)
-                        }
-                        Kernel::F64 => {
-                            if let (Some(g), Some(h)) = (grid.as_ref(), hist_ref) {
-                                h.add(n, |c| grid_bins_f64(chunk, g, c));
-                            }
-                            moments_f64(chunk)
-                        }
-                        Kernel::Half(_) => {
-                            match hist_ref {
-                                Some(h) => h.add(n, |c| half_hist(chunk, c)),
-                                None => small.lock().expect("not poisoned").extend(
-                                    chunk
-                                        .chunks_exact(2)
-                                        .map(|b| u16::from_le_bytes([b[0], b[1]])),
-                                ),
-                            }
-                            // From the histogram at the end.
-                            Moments::default()
-                        }
-                        Kernel::Decoded => {
-                            let mut xs = Vec::with_capacity(n as usize);
-                            dtype.decode_le(chunk, &mut xs);
-                            let bytes: Vec<u8> = xs.iter().flat_map(|x| x.to_le_bytes()).collect();
-                            if let (Some(g), Some(h)) = (grid.as_ref(), hist_ref) {
-                                h.add(n, |c| grid_bins_f64(&bytes, g, c));
-                            }
-                            moments_f64(&bytes)
-                        }
-                    };
-                    let mm = match &pattern {
-                        Some(p) => {
-                            let mut xs = Vec::with_capacity(n as usize);
-                            dtype.decode_le(chunk, &mut xs);
-                            p.scan(at + (k * CHUNK_ELEMS) as u64, &xs)
-                        }
-                        None => Mismatches::default(),
-                    };
-                    (m, mm)
-                })
-                .collect();
+            // Once a difference is found, later chunks are not compared.
+            let compare = verify.filter(|_| first_diff.is_none());
+            let (_, parts) = rayon::join(
+                || hasher.update(batch),
+                || -> Vec<(Moments, Mismatches, Option<Diff>)> {
+                    le.par_chunks(CHUNK_ELEMS * size)
+                        .enumerate()
+                        .map(|(k, chunk)| {
+                            let n = (chunk.len() / size) as u64;
+                            let m = match kernel {
+                                Kernel::F32 => {
+                                    if let (Some(g), Some(h)) = (grid.as_ref(), hist_ref) {
+                                        h.add(n, |c| grid_bins_f32(chunk, g, c));
+                                    }
+                                    moments_f32(chunk)
+                                }
+                                Kernel::F64 => {
+                                    if let (Some(g), Some(h)) = (grid.as_ref(), hist_ref) {
+                                        h.add(n, |c| grid_bins_f64(chunk, g, c));
+                                    }
+                                    moments_f64(chunk)
+                                }
+                                Kernel::Half(_) => {
+                                    match hist_ref {
+                                        Some(h) => h.add(n, |c| half_hist(chunk, c)),
+                                        None => small.lock().expect("not poisoned").extend(
+                                            chunk
+                                                .chunks_exact(2)
+                                                .map(|b| u16::from_le_bytes([b[0], b[1]])),
+                                        ),
+                                    }
+                                    // From the histogram at the end.
+                                    Moments::default()
+                                }
+                                Kernel::Decoded => {
+                                    let mut xs = Vec::with_capacity(n as usize);
+                                    dtype.decode_le(chunk, &mut xs);
+                                    let bytes: Vec<u8> =
+                                        xs.iter().flat_map(|x| x.to_le_bytes()).collect();
+                                    if let (Some(g), Some(h)) = (grid.as_ref(), hist_ref) {
+                                        h.add(n, |c| grid_bins_f64(&bytes, g, c));
+                                    }
+                                    moments_f64(&bytes)
+                                }
+                            };
+                            let mm = match &pattern {
+                                Some(p) => {
+                                    let mut xs = Vec::with_capacity(n as usize);
+                                    dtype.decode_le(chunk, &mut xs);
+                                    p.scan(at + (k * CHUNK_ELEMS) as u64, &xs)
+                                }
+                                None => Mismatches::default(),
+                            };
+                            let d = compare.and_then(|src| {
+                                let first = at + (k * CHUNK_ELEMS) as u64;
+                                compare_chunk(src, first / CHUNK_ELEMS as u64, first, chunk, size)
+                            });
+                            (m, mm, d)
+                        })
+                        .collect()
+                },
+            );
             let ms: Vec<Moments> = parts.iter().map(|p| p.0).collect();
             total.merge(&Moments::merge_tree(&ms));
-            for (_, mm) in &parts {
-                mismatches.merge(mm);
+            for (_, mm, d) in parts {
+                mismatches.merge(&mm);
+                if first_diff.is_none() {
+                    first_diff = d;
+                }
             }
             if let Some(h) = hist.as_mut() {
                 h.flush(false);
@@ -266,7 +310,14 @@ pub(super) fn summarise(
     if let Some(s) = sparse {
         positional.push(s.result());
     }
-    Ok((Some(total), ks, positional))
+    if let Some(src) = verify {
+        src.release();
+    }
+    let exactly = Exactly {
+        sha256: hex(hasher),
+        verified: verify.map(|_| first_diff),
+    };
+    Ok((Some(total), ks, positional, exactly))
 }
 
 /// Which kernels read a stored type.

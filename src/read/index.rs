@@ -20,6 +20,10 @@ pub(crate) struct ShardIndex {
     pub weight_map: Vec<(String, String)>,
     /// Distinct shard file names, in order of first appearance.
     pub shards: Vec<String>,
+    /// The run's string-valued metadata (`weightgen.seed`, `weightgen.stream`, …, the user's
+    /// keys), which each of its shards records too; not `weightgen.max_shard_size`, which
+    /// only the index records.
+    pub run: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -40,7 +44,13 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<ShardIndex> {
     let raw: Raw = serde_json::from_str(text)
         .map_err(|e| bad(format!("not a valid safetensors index: {e}")))?;
     let mut total_size = None;
+    let mut run = std::collections::BTreeMap::new();
     for (k, v) in raw.metadata.map(|m| m.0).unwrap_or_default() {
+        if let Some(s) = v.as_str()
+            && k != "weightgen.max_shard_size"
+        {
+            run.insert(k.clone(), s.to_string());
+        }
         if k == "total_size" {
             total_size =
                 Some(v.as_u64().ok_or_else(|| {
@@ -73,6 +83,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<ShardIndex> {
         total_size,
         weight_map: raw.weight_map.0,
         shards,
+        run,
     })
 }
 

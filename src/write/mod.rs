@@ -9,6 +9,7 @@
 
 mod file;
 mod mapped;
+pub(crate) mod metadata;
 mod npy;
 mod npz;
 mod safetensors;
@@ -24,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::exec::Cancel;
 use crate::plan::Plan;
 use crate::stream::{CHUNK_ELEMS, ChunkSource, RngKind, TorchSchedule};
+use metadata::FileMetadata;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{Seek, Write};
@@ -52,7 +54,7 @@ pub(crate) struct OutTensor<'a> {
 /// generator sequence comes from the plan's schedule (`TorchSchedule`: counted, and reached by
 /// jumps, not by running the generator through earlier tensors), so tensors can be written in
 /// any order, and their chunks on any thread, with flat memory.
-fn out_tensors(plan: &Plan) -> Vec<OutTensor<'_>> {
+pub(crate) fn out_tensors(plan: &Plan) -> Vec<OutTensor<'_>> {
     let starts = if plan.rng == RngKind::Torch {
         let tensors: Vec<_> = plan
             .tensors
@@ -292,12 +294,12 @@ trait FormatWriter: Sync {
     /// Refuse plans the format cannot represent (with a suggestion).
     fn check(&self, tensors: &[OutTensor], to_stream: bool) -> Result<()>;
     /// Exact output size in bytes (for the free-space check), if known up front.
-    fn size(&self, tensors: &[OutTensor], metadata: &BTreeMap<String, String>) -> Result<u64>;
+    fn size(&self, tensors: &[OutTensor], metadata: &FileMetadata) -> Result<u64>;
     /// Write everything.
     fn write(
         &self,
         tensors: &[OutTensor],
-        metadata: &BTreeMap<String, String>,
+        metadata: &FileMetadata,
         opts: WriteOptions,
         data: &mut DataPath,
         sink: Sink,
@@ -316,7 +318,7 @@ pub fn write_plan(
     cancel: &Cancel,
 ) -> Result<BTreeMap<String, String>> {
     let tensors = out_tensors(plan);
-    let metadata = plan.safetensors_metadata();
+    let metadata = FileMetadata::all(plan);
     let writer = format.writer();
     writer.check(&tensors, matches!(target, Target::Stdout))?;
     let size = writer.size(&tensors, &metadata)?;
@@ -328,6 +330,9 @@ pub fn write_plan(
             writer.write(&tensors, &metadata, opts, &mut data, sink, ctx)
         })
     })?;
+    if !opts.hash {
+        data.hashes.clear();
+    }
     Ok(data.hashes)
 }
 
@@ -346,7 +351,7 @@ pub(crate) fn check_plan(plan: &Plan, format: Format, to_stdout: bool) -> Result
         .collect();
     let writer = format.writer();
     writer.check(&tensors, to_stdout)?;
-    writer.size(&tensors, &plan.safetensors_metadata())?;
+    writer.size(&tensors, &FileMetadata::all(plan))?;
     Ok(())
 }
 

@@ -2,10 +2,10 @@
 //! little-endian `descr`, C order, prefix padded with spaces to a multiple of 64 bytes
 //! (NumPy ≥ 1.14's `ARRAY_ALIGN`; docs/file-formats.md §3.1).
 
+use super::metadata::FileMetadata;
 use super::{DataPath, FormatWriter, OutTensor, Sink, WriteOptions};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use std::collections::BTreeMap;
 
 pub(super) struct Npy;
 
@@ -67,7 +67,7 @@ impl FormatWriter for Npy {
         check_npy_dtype(&tensors[0], "npy")
     }
 
-    fn size(&self, tensors: &[OutTensor], _: &BTreeMap<String, String>) -> Result<u64> {
+    fn size(&self, tensors: &[OutTensor], _: &FileMetadata) -> Result<u64> {
         let t = &tensors[0];
         let h = npy_header(t.dtype, t.shape).expect("checked");
         Ok(h.len() as u64 + t.bytes)
@@ -76,7 +76,7 @@ impl FormatWriter for Npy {
     fn write(
         &self,
         tensors: &[OutTensor],
-        _: &BTreeMap<String, String>,
+        _: &FileMetadata,
         _: WriteOptions,
         data: &mut DataPath,
         sink: Sink,

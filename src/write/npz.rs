@@ -4,10 +4,10 @@
 //! the bytes are reproducible. A ZIP needs to seek back to patch sizes and CRCs, so `.npz` is
 //! never written to stdout, a FIFO or a device.
 
+use super::metadata::FileMetadata;
 use super::npy::{check_npy_dtype, npy_header};
 use super::{DataPath, FormatWriter, OutTensor, Sink, WriteOptions};
 use crate::error::{Error, Result};
-use std::collections::BTreeMap;
 use std::io::Write;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
@@ -52,7 +52,7 @@ impl FormatWriter for Npz {
         Ok(())
     }
 
-    fn size(&self, tensors: &[OutTensor], _: &BTreeMap<String, String>) -> Result<u64> {
+    fn size(&self, tensors: &[OutTensor], _: &FileMetadata) -> Result<u64> {
         let mut total = 22 + 56 + 20; // end of central directory (+ ZIP64 records)
         for t in tensors {
             let name = member_name(t)?;
@@ -65,7 +65,7 @@ impl FormatWriter for Npz {
     fn write(
         &self,
         tensors: &[OutTensor],
-        _: &BTreeMap<String, String>,
+        _: &FileMetadata,
         opts: WriteOptions,
         data: &mut DataPath,
         mut sink: Sink,

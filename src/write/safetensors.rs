@@ -4,8 +4,15 @@
 //! so data starts at a multiple of 8. Our own writer rather than `safetensors::serialize` because
 //! that one holds whole tensors in memory and orders metadata keys randomly (a HashMap); tests
 //! byte-compare the two.
+//!
+//! Each tensor's SHA-256 is recorded in its `weightgen.plan` entry (`metadata`). A file is laid
+//! out with placeholder hashes (same length), its data hashed as it is written, and the header
+//! rewritten in place before the file is synced and renamed. A stream cannot seek: its data is
+//! generated twice, first only to hash it (generation is several GB/s, so this costs about
+//! one more generation of the data, on stdout only), so stdout carries exactly a file's bytes.
 
-use super::{DataPath, FormatWriter, OutTensor, Sink, WriteOptions};
+use super::metadata::FileMetadata;
+use super::{DataPath, FormatWriter, OutTensor, Progress, Sink, WriteOptions};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
@@ -100,8 +107,8 @@ impl FormatWriter for Safetensors {
         Ok(())
     }
 
-    fn size(&self, tensors: &[OutTensor], metadata: &BTreeMap<String, String>) -> Result<u64> {
-        let (h, _) = header_for(tensors, metadata)?;
+    fn size(&self, tensors: &[OutTensor], metadata: &FileMetadata) -> Result<u64> {
+        let (h, _) = header_for(tensors, &metadata.placeholder())?;
         let data: u64 = tensors.iter().map(|t| t.bytes).sum();
         Ok(h.len() as u64 + data)
     }
@@ -109,14 +116,37 @@ impl FormatWriter for Safetensors {
     fn write(
         &self,
         tensors: &[OutTensor],
-        metadata: &BTreeMap<String, String>,
+        metadata: &FileMetadata,
         _: WriteOptions,
         data: &mut DataPath,
         sink: Sink,
         ctx: &str,
     ) -> Result<()> {
-        let (header, idx) = header_for(tensors, metadata)?;
+        let (placeholder, idx) = header_for(tensors, &metadata.placeholder())?;
         let ordered: Vec<&OutTensor> = idx.iter().map(|&i| &tensors[i]).collect();
-        data.emit_laid_out(&header, &ordered, sink, ctx)
+        data.hash = true;
+        match sink {
+            Sink::Stream(w) => {
+                // The hashing pre-pass: no bytes written, no progress shown.
+                let progress = std::mem::replace(&mut data.progress, Progress::new(false, 0));
+                let hashed: Result<()> = ordered
+                    .iter()
+                    .try_for_each(|t| data.emit(t, &mut std::io::sink(), ctx));
+                data.progress = progress;
+                hashed?;
+                let (header, _) = header_for(tensors, &metadata.render(&data.hashes))?;
+                data.emit_laid_out(&header, &ordered, Sink::Stream(w), ctx)
+            }
+            Sink::File(f) => {
+                data.emit_laid_out(&placeholder, &ordered, Sink::File(&mut *f), ctx)?;
+                let (header, _) = header_for(tensors, &metadata.render(&data.hashes))?;
+                debug_assert_eq!(header.len(), placeholder.len());
+                use std::io::{Seek, SeekFrom, Write};
+                f.seek(SeekFrom::Start(0))
+                    .and_then(|_| f.write_all(&header))
+                    .and_then(|()| f.flush())
+                    .map_err(|e| Error::io(format!("writing {ctx}"), e))
+            }
+        }
     }
 }

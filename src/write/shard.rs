@@ -14,6 +14,7 @@
 //! Does not own: the safetensors byte layout (`safetensors`), temp files and renames (`file`).
 
 use super::file::{self, Staged};
+use super::metadata::{FileMetadata, recorded_hashes, run_metadata};
 use super::{DataPath, Format, OutTensor, WriteOptions, out_tensors};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -200,8 +201,13 @@ pub struct Layout {
     pub shards: Vec<ShardFile>,
 }
 
-/// The header (length prefix + JSON) of the shard holding the tensors at `indices`.
-fn shard_header(plan: &Plan, indices: &[usize]) -> Result<Vec<u8>> {
+/// The header (length prefix + JSON) of the shard holding the tensors at `indices`, recording
+/// the data hashes `hashes` gives (placeholders for the others: the same length).
+fn shard_header(
+    plan: &Plan,
+    indices: &[usize],
+    hashes: &BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
     let list: Vec<(&str, DType, &[u64], u64)> = indices
         .iter()
         .map(|&i| {
@@ -209,7 +215,8 @@ fn shard_header(plan: &Plan, indices: &[usize]) -> Result<Vec<u8>> {
             (t.name.as_str(), t.dtype, t.shape.as_slice(), t.bytes)
         })
         .collect();
-    let (h, _) = super::safetensors_header(&list, &plan.safetensors_metadata_of(indices))?;
+    let metadata = FileMetadata::of(plan, indices).render(hashes);
+    let (h, _) = super::safetensors_header(&list, &metadata)?;
     Ok(h)
 }
 
@@ -221,7 +228,7 @@ pub(crate) fn layout(plan: &Plan, ckpt: &Checkpoint, max: u64) -> Result<Layout>
     let mut shards = Vec::with_capacity(n);
     for (k, indices) in parts.into_iter().enumerate() {
         let bytes: u64 = indices.iter().map(|&i| sizes[i]).sum();
-        let header = shard_header(plan, &indices)?.len() as u64;
+        let header = shard_header(plan, &indices, &BTreeMap::new())?.len() as u64;
         shards.push(ShardFile {
             file: ckpt.shard_name(k + 1, n),
             tensors: indices
@@ -246,8 +253,7 @@ pub(crate) fn layout(plan: &Plan, ckpt: &Checkpoint, max: u64) -> Result<Layout>
 /// `metadata` also carries the user's metadata and the run's `weightgen.*` keys.
 pub(crate) fn index_json(plan: &Plan, layout: &Layout) -> Vec<u8> {
     use serde_json::Value;
-    let mut metadata: BTreeMap<String, Value> = plan
-        .run_metadata()
+    let mut metadata: BTreeMap<String, Value> = run_metadata(plan)
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
@@ -537,7 +543,7 @@ impl<'a> Run<'a> {
                         .iter()
                         .map(|&j| tensors[j].take().expect("each tensor is in one shard"))
                         .collect();
-                    let metadata = plan.safetensors_metadata_of(&shard.indices);
+                    let metadata = FileMetadata::of(plan, &shard.indices);
                     let dest = self.ckpt.dir.join(&shard.file);
                     staged.push(file::stage(&dest, !opts.no_fsync, |sink, ctx| {
                         writer.write(&ts, &metadata, opts, &mut data, sink, ctx)
@@ -551,6 +557,9 @@ impl<'a> Run<'a> {
                 },
                 (e, _) => e,
             })?;
+        if !opts.hash {
+            data.hashes.clear();
+        }
         Ok((staged, data.hashes))
     }
 
@@ -666,13 +675,18 @@ fn shard_problem(plan: &Plan, path: &Path, k: usize, shard: &ShardFile) -> Resul
     if !meta.is_file() {
         return Ok(Some(format!("{} is not a regular file", path.display())));
     }
-    let header = shard_header(plan, &shard.indices)?;
-    let mut have = vec![0u8; header.len()];
-    let same_header = meta.len() >= header.len() as u64
-        && fs::File::open(path)
+    // The header this plan gives the shard, with the data hashes the shard records (they
+    // are checked by `inspect --check`, not here: that needs the data read).
+    let len = shard_header(plan, &shard.indices, &BTreeMap::new())?.len();
+    let mut have = vec![0u8; len];
+    let same_header = if meta.len() >= len as u64 {
+        fs::File::open(path)
             .and_then(|mut f| f.read_exact(&mut have))
-            .map_err(|e| Error::io_at("reading", path, e))
-            .map(|()| have == header)?;
+            .map_err(|e| Error::io_at("reading", path, e))?;
+        shard_header(plan, &shard.indices, &header_hashes(&have))? == have
+    } else {
+        false
+    };
     if meta.len() != shard.file_bytes || !same_header {
         return Ok(Some(format!(
             "{} is not shard {k} of this checkpoint (its {} differs from what this spec, seed and max shard size give)",
@@ -681,6 +695,23 @@ fn shard_problem(plan: &Plan, path: &Path, k: usize, shard: &ShardFile) -> Resul
         )));
     }
     Ok(None)
+}
+
+/// The hashes recorded in a safetensors header (length prefix + JSON), if it parses.
+fn header_hashes(header: &[u8]) -> BTreeMap<String, String> {
+    let Some(json) = header.get(8..) else {
+        return BTreeMap::new();
+    };
+    #[derive(serde::Deserialize)]
+    struct Header {
+        #[serde(rename = "__metadata__", default)]
+        metadata: BTreeMap<String, String>,
+    }
+    let text = String::from_utf8_lossy(json);
+    match serde_json::from_str::<Header>(text.trim_end()) {
+        Ok(h) => recorded_hashes(&h.metadata),
+        Err(_) => BTreeMap::new(),
+    }
 }
 
 /// The layout of a checkpoint with `part` checked: what `--dry-run` shows, without touching
@@ -793,7 +824,7 @@ mod tests {
         assert_eq!(v["weight_map"]["z"], "model-00001-of-00003.safetensors");
         assert_eq!(v["weight_map"]["m"], "model-00003-of-00003.safetensors");
         // Each shard's recorded plan names only its tensors.
-        let md = plan.safetensors_metadata_of(&l.shards[1].indices);
+        let md = FileMetadata::of(&plan, &l.shards[1].indices).placeholder();
         assert!(md["weightgen.plan"].contains("\"a\"") && !md["weightgen.plan"].contains("\"z\""));
         assert_eq!(md["format"], "pt");
         // Parts the layout does not have.

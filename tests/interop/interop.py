@@ -465,8 +465,10 @@ def check_safetensors_metadata(md, summary, dtype):
     pnames = [p.get("name") for p in plan]
     C.check(sorted(pnames) == sorted(NAMES), "weightgen.plan lists the tensor names",
             f"plan names {pnames}")
-    C.check(all("sha256" not in p for p in plan), "weightgen.plan entries carry no sha256")
     by_name = {t["name"]: t for t in summary["tensors"]}
+    C.check(all(p.get("sha256") == by_name.get(p.get("name"), {}).get("sha256") for p in plan),
+            "weightgen.plan entries record the summary's sha256",
+            f"plan {[(p.get('name'), p.get('sha256')) for p in plan]}")
     for p in plan:
         n = p.get("name")
         if n in by_name:
