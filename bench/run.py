@@ -240,12 +240,16 @@ def read_commands(case, args):
         return {
             "weightgen inspect --check": f"{wg} inspect --check -q {q} > /dev/null",
             "weightgen inspect --check --threads 1": f"{wg} inspect --check -q --threads 1 {q} > /dev/null",
+            # Regenerate every tensor and compare bytes (issue 16 item 4: about
+            # max(generation, reading)).
+            "weightgen inspect --verify": f"{wg} inspect --verify -q {q} > /dev/null",
             "cat": f"cat {shards} > /dev/null",
         }
     return {
         "weightgen inspect --check": f"{wg} inspect --check -q {q} > /dev/null",
         "weightgen inspect --check --threads 1": f"{wg} inspect --check -q --threads 1 {q} > /dev/null",
         "weightgen inspect (no check)": f"{wg} inspect -q {q} > /dev/null",
+        "weightgen inspect --verify": f"{wg} inspect --verify -q {q} > /dev/null",
         "cat": f"cat {q} > /dev/null",
         "numpy load_file + mean/std/min/max": (
             f"{shlex.quote(args.python)} -c {shlex.quote(NUMPY_STATS.format(path=path))} > /dev/null"
