@@ -396,3 +396,38 @@ fn help_verify_example_runs() {
     ));
     ok(&run(d.path(), &args));
 }
+
+/// A Hugging Face checkpoint drawn by the native streams verifies (each tensor is keyed by its
+/// name; the plan records the padding rows); one drawn with `--rng torch` is refused, exit 2.
+#[test]
+fn hf_checkpoints_native_verify_torch_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let config = common::cli::fixture("hf/gpt2/config.json");
+    let config = config.to_str().unwrap();
+    ok(&run(
+        d.path(),
+        &["generate", "--hf-config", config, "-o", "n", "--seed", "1"],
+    ));
+    let o = run(d.path(), &["inspect", "--verify", "n/model.safetensors"]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ok normal"));
+    ok(&run(
+        d.path(),
+        &[
+            "generate",
+            "--hf-config",
+            config,
+            "--rng",
+            "torch",
+            "-o",
+            "t",
+            "--seed",
+            "1",
+        ],
+    ));
+    let o = run(d.path(), &["inspect", "--verify", "t/model.safetensors"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("Hugging Face model checkpoint"), "{err}");
+}
