@@ -539,7 +539,7 @@ fn study(args: &StudyArgs) -> Result<()> {
 weightgen inspect model.safetensors\n  \
 weightgen inspect --check model.safetensors    # against the recorded plan\n  \
 weightgen inspect --check w.npy --expect xavier_uniform --convention torch\n  \
-weightgen inspect --verify model.safetensors   # regenerate every tensor, compare bytes\n  \
+weightgen inspect --verify model.safetensors   # regenerate and compare\n  \
 weightgen inspect --json shards/model.safetensors.index.json\n\n\
 Every file is reported; one that cannot be read is listed as FAILED with its reason, and the \
 others are still read. Files weightgen writes record each tensor's plan and the SHA-256 of its \

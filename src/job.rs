@@ -724,6 +724,7 @@ mod tests {
                         stats: None,
                         claim: None,
                         checks,
+                        sha256: None,
                     };
                     inspect::Inspection {
                         entries: vec![Entry::Read(FileReport {

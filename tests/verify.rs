@@ -334,69 +334,6 @@ fn what_cannot_be_regenerated_is_refused_with_exit_2() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
-/// The README's `--verify` example, run as shown: each `$ ` command in a fresh directory
-/// holding the spec it names, its stdout compared with the lines shown under it.
-#[test]
-fn readme_verify_example_runs_as_shown() {
-    let readme = std::fs::read_to_string(common::cli::repo("README.md")).unwrap();
-    let at = readme
-        .find("<!-- verify-example")
-        .expect("the README marks the example");
-    let block = readme[at..].split("```console\n").nth(1).unwrap();
-    let block = &block[..block.find("```").unwrap()];
-    let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("fixtures/specs")).unwrap();
-    std::fs::copy(
-        common::cli::fixture("specs/mlp.json"),
-        d.path().join("fixtures/specs/mlp.json"),
-    )
-    .unwrap();
-    let mut steps: Vec<(Vec<&str>, String)> = Vec::new();
-    for line in block.lines() {
-        match line.strip_prefix("$ weightgen ") {
-            Some(cmd) => steps.push((cmd.split(' ').collect(), String::new())),
-            None => {
-                let out = &mut steps.last_mut().expect("output follows a command").1;
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    assert_eq!(steps.len(), 2, "{block}");
-    for (args, shown) in steps {
-        let o = run(d.path(), &args);
-        ok(&o);
-        assert_eq!(String::from_utf8_lossy(&o.stdout), shown, "{args:?}");
-    }
-}
-
-/// The `inspect --help` example of `--verify`, run.
-#[test]
-fn help_verify_example_runs() {
-    let o = run(Path::new("."), &["inspect", "--help"]);
-    ok(&o);
-    let help = String::from_utf8_lossy(&o.stdout);
-    let line = help
-        .lines()
-        .find(|l| l.contains("inspect --verify"))
-        .expect("inspect --help shows --verify");
-    let cmd = line.trim().split('#').next().unwrap().trim();
-    let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
-    let d = tempfile::tempdir().unwrap();
-    ok(&run(
-        d.path(),
-        &[
-            "generate",
-            "--spec",
-            common::cli::fixture("specs/mlp.json").to_str().unwrap(),
-            "-o",
-            "model.safetensors",
-            "-q",
-        ],
-    ));
-    ok(&run(d.path(), &args));
-}
-
 /// A Hugging Face checkpoint drawn by the native streams verifies (each tensor is keyed by its
 /// name; the plan records the padding rows); one drawn with `--rng torch` is refused, exit 2.
 #[test]
