@@ -10,7 +10,7 @@ use weightgen::Choice;
 use weightgen::exec::Cancel;
 use weightgen::fans::Convention;
 use weightgen::format::Format;
-use weightgen::job::{Generate, Inspect, Part, SpecInput, WriteOptions};
+use weightgen::job::{Generate, Inspect, MemoryLimit, Part, SpecInput, WriteOptions};
 use weightgen::scheme::{Param, Scheme};
 use weightgen::spec::parse_size;
 
@@ -221,6 +221,11 @@ struct GenerateArgs {
     /// leaves nothing).
     #[arg(long)]
     no_fsync: bool,
+    /// Most memory the run may plan to hold, e.g. 8GB or 500MiB [default: half of physical
+    /// memory; also WEIGHTGEN_MEMORY_LIMIT]. A run whose estimate is over it stops before
+    /// allocating, with exit code 2.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
 }
 
 impl GenerateArgs {
@@ -281,12 +286,14 @@ impl GenerateArgs {
                 progress: !self.quiet,
                 no_fsync: self.no_fsync,
             },
+            memory_limit: memory_limit(self.memory_limit.as_deref())?,
         })
     }
 
     /// The job's fields, which these flags set.
     /// And the parameters library messages mention (`` pass `force` ``, `` `rng` torch``).
-    const FIELDS: [&str; 13] = [
+    const FIELDS: [&str; 14] = [
+        "memory_limit",
         "shard",
         "index_only",
         "max_shard_size",
@@ -335,8 +342,38 @@ impl clap::builder::TypedValueParser for Offer {
 
 /// The library names parameters (`max_shard_size`); on the command line they are flags
 /// (`--max-shard-size`). Only names in `fields` (set by this subcommand's flags) are renamed.
+/// `memory_limit` is set by a flag or an environment variable: messages name both.
 fn flagged(e: weightgen::Error, fields: &[&str]) -> weightgen::Error {
-    e.renamed(fields, |name| format!("--{}", name.replace('_', "-")))
+    e.renamed(fields, |name| match name {
+        "memory_limit" => format!("--memory-limit/{MEMORY_ENV}"),
+        _ => format!("--{}", name.replace('_', "-")),
+    })
+}
+
+/// The environment variable that sets the memory limit when `--memory-limit` is not given.
+const MEMORY_ENV: &str = "WEIGHTGEN_MEMORY_LIMIT";
+
+/// The memory limit `--memory-limit` sets, else `WEIGHTGEN_MEMORY_LIMIT`, else `None` (the
+/// library's default: half of physical memory).
+fn memory_limit(flag: Option<&str>) -> weightgen::Result<Option<MemoryLimit>> {
+    let given = |text: &str, name: &str| {
+        let bytes = parse_size(text).map_err(|e| e.at(name))?;
+        Ok(Some(MemoryLimit {
+            bytes,
+            why: format!("set by {name}"),
+        }))
+    };
+    if let Some(text) = flag {
+        return given(text, "--memory-limit");
+    }
+    match std::env::var(MEMORY_ENV) {
+        Ok(text) => given(&text, MEMORY_ENV),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(weightgen::Error::invalid(
+            MEMORY_ENV,
+            "not valid UTF-8 (write a size like 8GB)",
+        )),
+    }
 }
 
 /// Parse the command line and run it; `cancel` is cancelled by Ctrl-C.
@@ -478,11 +515,17 @@ struct StudyArgs {
     /// Write an SVG with per-layer histograms and std curves (overwrites FILE).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<String>,
+    /// Most memory the run may plan to hold, e.g. 8GB or 500MiB [default: half of physical
+    /// memory; also WEIGHTGEN_MEMORY_LIMIT]. A run whose estimate is over it stops before
+    /// allocating, with exit code 2.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
 }
 
 impl StudyArgs {
     /// The study options these flags set, as the library names them.
-    const FIELDS: [&str; 9] = [
+    const FIELDS: [&str; 10] = [
+        "memory_limit",
         "depth",
         "width",
         "input_dim",
@@ -516,6 +559,7 @@ fn study(args: &StudyArgs) -> Result<()> {
         jacobian_samples: args.jacobian_samples,
         schemes: args.scheme.clone(),
         spec,
+        memory_limit: memory_limit(args.memory_limit.as_deref())?,
     })
     .map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
     let report = run(&study).map_err(|e| flagged(e, &StudyArgs::FIELDS))?;

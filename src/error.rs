@@ -64,6 +64,12 @@ pub enum Error {
     #[error("{0}")]
     Malformed(String),
 
+    /// A run needs more memory than its limit allows, or a buffer it needs cannot be allocated
+    /// (exit 2, as invalid input: the run was asked for more than this machine gives it). The
+    /// message names what needs the memory, how much, and the limit.
+    #[error("{0}")]
+    Memory(String),
+
     /// `inspect --check`: tensors do not match the initialisation they claim (exit 3). The
     /// message names each failing tensor and test.
     #[error("check failed: {0}")]
@@ -168,6 +174,7 @@ impl Error {
                 why: text(why),
             },
             Error::Usage(msg) => Error::Usage(text(msg)),
+            Error::Memory(msg) => Error::Memory(text(msg)),
             o => o,
         }
     }
@@ -177,7 +184,11 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::Invalid { .. } | Error::Needs { .. } | Error::Usage(_) | Error::Malformed(_)
+            Error::Invalid { .. }
+                | Error::Needs { .. }
+                | Error::Usage(_)
+                | Error::Malformed(_)
+                | Error::Memory(_)
         )
     }
 }

@@ -100,6 +100,7 @@ pub mod job;
 mod json;
 pub(crate) mod layers;
 pub mod memory;
+pub mod memory_limit;
 pub(crate) mod model;
 mod names;
 mod params;

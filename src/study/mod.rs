@@ -24,6 +24,7 @@ pub(crate) mod theory;
 
 use crate::error::{Error, Result};
 use crate::fans::Convention;
+use crate::memory_limit::{self, MemoryLimit};
 use crate::plan::Plan;
 use crate::scheme::{Distribution, Param};
 use crate::spec::{ParamSet, Spec, TensorSpec};
@@ -118,6 +119,9 @@ pub struct StudyOptions {
     pub schemes: Vec<String>,
     /// A spec whose 2-D tensors, in order, are the network's layers (the last is the output).
     pub spec: Option<Spec>,
+    /// The most memory the study may hold (weights, passes, SVDs); `None`:
+    /// [`MemoryLimit::of_machine`].
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 /// One initialisation to study: a label and its resolved plan (one 2-D tensor per layer).
@@ -138,6 +142,7 @@ pub struct Study {
     pub seed: u64,
     pub jacobian_samples: usize,
     pub inits: Vec<Init>,
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 /// Parse `NAME[:key=value,…]` into a scheme and its parameters; errors name `--scheme ARG`.
@@ -422,6 +427,7 @@ impl Study {
             seed: net.seed,
             jacobian_samples,
             inits: inits(o, schemes, &net)?,
+            memory_limit: o.memory_limit.clone(),
         })
     }
 
@@ -560,15 +566,15 @@ impl Report {
 }
 
 /// All values of a stream, drawn chunk by chunk.
-fn draw(stream: &TensorStream) -> Vec<f64> {
-    let mut out = vec![0.0; stream.numel() as usize];
+fn draw(stream: &TensorStream) -> Result<Vec<f64>> {
+    let mut out = memory_limit::try_zeroed(stream.numel() as usize, "study: drawing values")?;
     let mut start = 0;
     for c in 0..stream.num_chunks() {
         let n = stream.chunk_len(c);
         stream.fill_chunk(c, &mut out[start..start + n]);
         start += n;
     }
-    out
+    Ok(out)
 }
 
 fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
@@ -618,20 +624,22 @@ fn weight_info(study: &Study, plan: &Plan, k: usize) -> WeightInfo {
 }
 
 /// Layer k's weights as an out × in matrix, whatever the convention's layout.
-fn weight_matrix(study: &Study, plan: &Plan, k: usize) -> Mat<f64> {
+fn weight_matrix(study: &Study, plan: &Plan, k: usize) -> Result<Mat<f64>> {
     let t = &plan.tensors[k];
-    let v = draw(&t.stream(plan.seed));
+    let v = draw(&t.stream(plan.seed))?;
     let (n_in, n_out) = (study.dims[k], study.dims[k + 1]);
-    match plan.convention {
+    Ok(match plan.convention {
         Convention::Torch => Mat::from_fn(n_out, n_in, |o, i| v[o * n_in + i]),
         Convention::Keras => Mat::from_fn(n_out, n_in, |o, i| v[i * n_out + o]),
-    }
+    })
 }
 
 fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result<SchemeReport> {
     let plan = &init.plan;
     let l = study.dims.len() - 1;
-    let weights: Vec<Mat<f64>> = (0..l).map(|k| weight_matrix(study, plan, k)).collect();
+    let weights: Vec<Mat<f64>> = (0..l)
+        .map(|k| weight_matrix(study, plan, k))
+        .collect::<Result<_>>()?;
     let infos: Vec<WeightInfo> = (0..l).map(|k| weight_info(study, plan, k)).collect();
     let act = study.activation;
     let pass = net::forward_backward(x, &weights, act, labels);
@@ -727,7 +735,15 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
 }
 
 /// Run the study: the same inputs and labels for every scheme.
+///
+/// Before anything is drawn, the study's memory estimate is checked against its limit and
+/// reserved once ([`memory_limit::probe`]): a study too big for the machine is an error, not
+/// an abort.
 pub fn run(study: &Study) -> Result<Report> {
+    let need = memory_limit::study(study, rayon::current_num_threads());
+    let limit = (study.memory_limit.clone()).unwrap_or_else(MemoryLimit::of_machine);
+    limit.check(&need)?;
+    memory_limit::probe(&need)?;
     let n0 = study.dims[0];
     let classes = *study.dims.last().expect("non-empty");
     let b = study.batch;
@@ -736,7 +752,7 @@ pub fn run(study: &Study) -> Result<Report> {
         "weightgen.study.inputs",
         (b * n0) as u64,
         &study.input.distribution(),
-    ));
+    ))?;
     let x = Mat::from_fn(b, n0, |i, j| xs[i * n0 + j]);
     let u = draw(&TensorStream::new(
         study.seed,
@@ -746,7 +762,7 @@ pub fn run(study: &Study) -> Result<Report> {
             low: 0.0,
             high: 1.0,
         },
-    ));
+    ))?;
     let labels: Vec<usize> = u
         .iter()
         .map(|&u| ((u * classes as f64) as usize).min(classes - 1))

@@ -1,0 +1,622 @@
+//! Memory guards: what a run's whole-matrix steps need, the limit they must fit in, and
+//! allocation that ends in an error rather than an abort.
+//!
+//! Owns: [`MemoryLimit`] (by default half of physical memory, or of the cgroup's `memory.max`
+//! when that is lower), the estimates of every path that holds O(tensor) or O(n²) values at
+//! once — an orthogonal init's QR, the `rng` torch whole-tensor inits (sparse_, both
+//! trunc_normal_ branches), `study`'s network, passes and SVDs — the peak a dry run shows, and
+//! [`probe`]/[`try_zeroed`], which turn an allocation the machine refuses into
+//! [`Error::Memory`]. Does not own: where the checks run (`job`, `study`) nor flags and
+//! environment variables (the binary maps `--memory-limit` and `WEIGHTGEN_MEMORY_LIMIT` onto
+//! [`MemoryLimit`]).
+//!
+//! The estimates count the buffers the code allocates (f64 matrices, faer's Householder and
+//! SVD scratch, the chunk buffers of each writer thread), not the page cache of a file being
+//! written (the kernel reclaims it) nor the program itself. A unit test compares each
+//! whole-matrix estimate with the bytes actually allocated for a small case.
+
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::scheme::Distribution;
+use crate::stream::RngKind;
+
+/// The most memory a run may plan to hold, in bytes, and where that number comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryLimit {
+    pub bytes: u64,
+    /// Said after the limit in errors: `half of physical memory`, `set by `memory_limit``.
+    pub why: String,
+}
+
+/// Bytes in `/proc/meminfo`'s `MemTotal` line.
+fn meminfo_total(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let mut words = line.split_whitespace().skip(1);
+    let n: u64 = words.next()?.parse().ok()?;
+    match words.next() {
+        Some("kB") => n.checked_mul(1024),
+        None => Some(n),
+        Some(_) => None,
+    }
+}
+
+/// A cgroup's memory limit (v2 `memory.max`: a number or `max`; v1 `memory.limit_in_bytes`,
+/// where "unlimited" is a huge number).
+fn cgroup_limit(text: &str) -> Option<u64> {
+    text.trim().parse::<u64>().ok().filter(|&n| n < 1 << 60)
+}
+
+impl MemoryLimit {
+    /// A limit given by the caller (`why`: "set by `memory_limit`").
+    pub fn given(bytes: u64) -> MemoryLimit {
+        MemoryLimit {
+            bytes,
+            why: "set by `memory_limit`".into(),
+        }
+    }
+
+    /// The default: half of physical memory (`/proc/meminfo` `MemTotal`), or half of the
+    /// cgroup's memory limit when that is lower; no limit where neither can be read.
+    pub fn of_machine() -> MemoryLimit {
+        let read = |p: &str| std::fs::read_to_string(p).ok();
+        let total = read("/proc/meminfo").as_deref().and_then(meminfo_total);
+        let cgroup = read("/sys/fs/cgroup/memory.max")
+            .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+            .as_deref()
+            .and_then(cgroup_limit);
+        MemoryLimit::from_machine(total, cgroup)
+    }
+
+    fn from_machine(total: Option<u64>, cgroup: Option<u64>) -> MemoryLimit {
+        match (total, cgroup) {
+            (_, Some(c)) if total.is_none_or(|t| c < t) => MemoryLimit {
+                bytes: c / 2,
+                why: "half of the cgroup's memory limit".into(),
+            },
+            (Some(t), _) => MemoryLimit {
+                bytes: t / 2,
+                why: "half of physical memory".into(),
+            },
+            _ => MemoryLimit {
+                bytes: u64::MAX,
+                why: "physical memory unknown".into(),
+            },
+        }
+    }
+
+    /// `Err(Error::Memory)` naming `need` and this limit when `need` is over it.
+    pub(crate) fn check(&self, need: &Need) -> Result<()> {
+        if need.bytes <= self.bytes {
+            return Ok(());
+        }
+        Err(Error::Memory(format!(
+            "{} needs {}; the memory limit is {} ({}); raise it with `memory_limit`",
+            need.what,
+            human(need.bytes),
+            human(self.bytes),
+            self.why
+        )))
+    }
+}
+
+/// What a step needs at its peak.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Need {
+    /// "orthogonal init of `w` (4096×4096 f64 QR)".
+    pub what: String,
+    pub bytes: u64,
+}
+
+/// Bytes in decimal units with one decimal: `34.4 GB`, `512.0 kB`, `12 bytes`.
+pub(crate) fn human(b: u64) -> String {
+    const UNITS: [(&str, f64); 5] = [
+        ("PB", 1e15),
+        ("TB", 1e12),
+        ("GB", 1e9),
+        ("MB", 1e6),
+        ("kB", 1e3),
+    ];
+    for (unit, size) in UNITS {
+        if b as f64 >= size {
+            return format!("{:.1} {unit}", b as f64 / size);
+        }
+    }
+    format!("{b} bytes")
+}
+
+/// Reserve `need.bytes` of address space and give it back: an allocation the machine refuses
+/// now (an address-space limit, memory the kernel will not overcommit) becomes
+/// [`Error::Memory`] before a step whose buffers are allocated by a library that would abort.
+pub(crate) fn probe(need: &Need) -> Result<()> {
+    let mut v: Vec<u8> = Vec::new();
+    let bytes = usize::try_from(need.bytes).unwrap_or(usize::MAX);
+    v.try_reserve_exact(bytes).map_err(|_| refused(need))
+}
+
+fn refused(need: &Need) -> Error {
+    Error::Memory(format!(
+        "{} needs {}, which this machine cannot allocate (out of memory)",
+        need.what,
+        human(need.bytes)
+    ))
+}
+
+/// `len` copies of `T::default()`, or [`Error::Memory`] naming `what` if they cannot be
+/// allocated.
+pub(crate) fn try_zeroed<T: Clone + Default>(len: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        refused(&Need {
+            what: what.into(),
+            bytes: (len as u64).saturating_mul(size_of::<T>() as u64),
+        })
+    })?;
+    v.resize(len, T::default());
+    Ok(v)
+}
+
+const F64: u64 = 8;
+
+/// Bytes of a faer `Mat` of `rows × cols` elements of `size` bytes: faer pads each column to
+/// a multiple of 64 bytes.
+fn mat(rows: u64, cols: u64, size: u64) -> u64 {
+    (rows * size).next_multiple_of(64).saturating_mul(cols)
+}
+
+/// An orthogonal init of an `m × n` matrix (`ortho::orthogonal_from_gaussian`): the Gaussian
+/// and its copy as a faer matrix, then the factored matrix and Q (thin), then Q and the
+/// result — two matrices at any time — plus the Householder coefficients and faer's scratch.
+pub(crate) fn orthogonal(m: u64, n: u64) -> u64 {
+    use faer::Par;
+    use faer::linalg::{householder, qr::no_pivoting::factor};
+    let (rows, cols) = (m.max(n), m.min(n));
+    let numel = rows.saturating_mul(cols);
+    let (r, c) = (rows as usize, cols as usize);
+    let block = factor::recommended_block_size::<f64>(r, c);
+    let qr = factor::qr_in_place_scratch::<f64>(r, c, block, Par::Seq, Default::default());
+    let apply = householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
+        r, block, c,
+    );
+    let coeff = mat(block as u64, cols, F64);
+    let scratch = (qr.size_bytes().max(apply.size_bytes()) + qr.align_bytes()) as u64;
+    // Largest of: Gaussian + its faer copy; factored + Q + coefficients + scratch; Q + result.
+    let gauss = numel * F64 + mat(rows, cols, F64);
+    let factor = 2 * mat(rows, cols, F64) + coeff + scratch + 2 * cols * F64;
+    // (and, from the factoring on, R's diagonal and the signs: two f64 per column)
+    let diag = 2 * cols * F64;
+    let result = mat(rows, cols, F64) + numel * F64 + diag;
+    gauss.max(factor).max(result)
+}
+
+/// A `rng` torch whole-tensor init of `numel` elements, as `stream::torch` draws it.
+#[cfg(feature = "torch")]
+pub(crate) fn torch_whole(plan: &crate::stream::torch::TorchPlan, numel: u64) -> Option<u64> {
+    use crate::stream::torch::{TorchDType, TorchPlan};
+    // normal_ on f32 fills an f32 copy of the tensor first (as ATen's AVX2 kernel).
+    let normal = |dtype: TorchDType| {
+        if dtype == TorchDType::F32 {
+            4 * numel
+        } else {
+            0
+        }
+    };
+    Some(match *plan {
+        // The tensor and its normal_, then one randperm of the rows per column.
+        TorchPlan::Sparse { rows, dtype, .. } => numel * F64 + normal(dtype).max(rows * 8),
+        // `result` and `fresh`, and normal_'s copy.
+        TorchPlan::TruncRedraw { dtype, .. } => 2 * numel * F64 + normal(dtype),
+        // `result`, `pending` (bool) and the candidates in the dtype; for f32, MKL's log
+        // table (2 MiB, and its decoder's state) on first use.
+        TorchPlan::TruncReject {
+            dtype: TorchDType::F64,
+            ..
+        } => numel * (F64 + 1 + 8),
+        TorchPlan::TruncReject { .. } => numel * (F64 + 1 + 4) + (2 << 20) + (128 << 10),
+        TorchPlan::Op(..) | TorchPlan::NoDraw => return None,
+    })
+}
+
+/// What tensor `t` of `plan` holds at once beyond its chunks, if anything.
+fn whole_need(plan: &Plan, t: &crate::plan::PlannedTensor) -> Option<Need> {
+    if let Distribution::Orthogonal { rows, cols, .. } = t.params.distribution {
+        return Some(Need {
+            what: format!("orthogonal init of `{}` ({rows}×{cols} f64 QR)", t.name),
+            bytes: orthogonal(rows, cols),
+        });
+    }
+    #[cfg(feature = "torch")]
+    if plan.rng == RngKind::Torch
+        && let Ok(tp) = t.torch_plan()
+        && let Some(bytes) = torch_whole(&tp, t.numel)
+    {
+        let op = match tp {
+            crate::stream::torch::TorchPlan::Sparse { .. } => "sparse_",
+            _ => "trunc_normal_",
+        };
+        return Some(Need {
+            what: format!(
+                "`rng` torch {op} of `{}` (the whole tensor in memory)",
+                t.name
+            ),
+            bytes,
+        });
+    }
+    let _ = (plan, RngKind::Native);
+    None
+}
+
+/// Elements per chunk, and the chunks a writer's batch holds (`write`'s `BATCH_CHUNKS`, or
+/// `MAX_BATCH_CHUNKS` under `rng` torch).
+const CHUNK: u64 = crate::stream::CHUNK_ELEMS;
+const BATCH: u64 = 32;
+const TORCH_BATCH: u64 = 128;
+
+/// A generate run's peak-memory estimate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Estimate {
+    /// Chunk buffers of every thread, a writer's batch and output buffer, headers.
+    pub streaming: u64,
+    /// Whole-tensor steps, largest first.
+    pub whole: Vec<Need>,
+    /// Threads that may run whole-tensor steps at once.
+    pub threads: u64,
+}
+
+impl Estimate {
+    /// Streaming buffers plus the `threads` largest whole-tensor steps.
+    pub(crate) fn peak(&self) -> u64 {
+        self.streaming + self.concurrent_whole()
+    }
+
+    fn concurrent_whole(&self) -> u64 {
+        (self.whole.iter().take(self.threads as usize))
+            .map(|n| n.bytes)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// The step a limit check names: the largest whole-tensor step when it alone is over
+    /// `limit`, else the run as a whole.
+    pub(crate) fn need(&self, limit: u64) -> Need {
+        match self.whole.first() {
+            Some(n) if n.bytes > limit => n.clone(),
+            _ => Need {
+                what: "this run".into(),
+                bytes: self.peak(),
+            },
+        }
+    }
+}
+
+/// The estimate for writing `plan` on `threads` threads (0: one per core).
+pub(crate) fn generate(plan: &Plan, threads: usize) -> Estimate {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    } as u64;
+    let batch = if plan.rng == RngKind::Torch {
+        TORCH_BATCH.max(threads * 32)
+    } else {
+        BATCH
+    };
+    let largest = plan.tensors.iter().map(|t| t.bytes).max().unwrap_or(0);
+    // Per thread: f64 scratch and a chunk of bytes; shared: one batch of bytes (never more
+    // than the largest tensor), the 1 MiB output buffer, and the header (JSON per tensor).
+    let streaming = threads * CHUNK * (F64 + F64)
+        + largest.min(batch * CHUNK * F64)
+        + (1 << 20)
+        + 512 * plan.tensors.len() as u64;
+    let mut whole: Vec<Need> = (plan.tensors.iter())
+        .filter_map(|t| whole_need(plan, t))
+        .collect();
+    whole.sort_by_key(|n| std::cmp::Reverse(n.bytes));
+    Estimate {
+        streaming,
+        whole,
+        threads,
+    }
+}
+
+/// Check `plan`'s estimate against `limit`, then (with `probe_whole`) make sure its
+/// whole-tensor steps can be allocated at all ([`probe`]): nothing has been written when this
+/// fails.
+pub(crate) fn guard_generate(
+    plan: &Plan,
+    threads: usize,
+    limit: &MemoryLimit,
+    probe_whole: bool,
+) -> Result<Estimate> {
+    let e = generate(plan, threads);
+    limit.check(&e.need(limit.bytes))?;
+    if probe_whole && !e.whole.is_empty() {
+        probe(&Need {
+            what: e.whole[0].what.clone(),
+            bytes: e.concurrent_whole(),
+        })?;
+    }
+    Ok(e)
+}
+
+/// `study`: the inputs, then per scheme (schemes run in parallel) its weights, their draw, the
+/// forward and backward pass, the samples kept for the report, and the Jacobians' SVDs (also
+/// in parallel), on `threads` threads.
+#[cfg(feature = "study")]
+pub(crate) fn study(s: &crate::study::Study, threads: usize) -> Need {
+    let dims: Vec<u64> = s.dims.iter().map(|&d| d as u64).collect();
+    let (b, l) = (s.batch as u64, dims.len() - 1);
+    let layers = || (0..l).map(|k| (dims[k + 1], dims[k]));
+    let weights: u64 = layers().map(|(o, i)| mat(o, i, F64)).sum();
+    let draw = (s.inits.iter().flat_map(|init| &init.plan.tensors))
+        .map(|t| {
+            let ortho = match t.params.distribution {
+                Distribution::Orthogonal { rows, cols, .. } => orthogonal(rows, cols),
+                _ => 0,
+            };
+            // The drawn values and their faer copy, after the orthogonal cache (if any).
+            ortho + t.numel * F64 + mat(t.shape[0], t.numel / t.shape[0].max(1), F64)
+        })
+        .max()
+        .unwrap_or(0);
+    let widest = dims.iter().copied().max().unwrap_or(0);
+    // pre, act, grad per layer (b × out) and two transients; ∂C/∂W as big as the weights.
+    let pass: u64 =
+        layers().map(|(o, _)| 3 * mat(b, o, F64)).sum::<u64>() + 2 * mat(b, widest, F64) + weights;
+    // f32 samples of activations and gradients per hidden layer, a sorted copy for percentiles.
+    let samples = layers().map(|(o, _)| 8 * b * o).sum::<u64>() + b * widest * F64;
+    let per_scheme = weights + draw.max(pass + samples);
+    let svd = layers()
+        .map(|(o, i)| {
+            use faer::linalg::svd::{ComputeSvdVectors as V, svd_scratch};
+            let (o, i) = (o as usize, i as usize);
+            let req = svd_scratch::<f32>(o, i, V::No, V::No, faer::Par::Seq, Default::default());
+            mat(o as u64, i as u64, 4) + 4 * o.min(i) as u64 + req.size_bytes() as u64
+        })
+        .max()
+        .unwrap_or(0);
+    let threads = threads.max(1) as u64;
+    let schemes = (s.inits.len() as u64).min(threads);
+    let inputs = 2 * b * dims[0] * F64;
+    Need {
+        what: format!(
+            "study of a {} network ({} scheme{}, batch {})",
+            s.dims
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("-"),
+            s.inits.len(),
+            if s.inits.len() == 1 { "" } else { "s" },
+            s.batch
+        ),
+        bytes: inputs + schemes * per_scheme + threads * svd,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod counting {
+    //! A global allocator for this crate's unit tests that counts, per thread, the bytes live
+    //! and their peak: estimates are compared with what the code really allocates.
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    struct Counting;
+
+    thread_local! {
+        static LIVE: Cell<i64> = const { Cell::new(0) };
+        static PEAK: Cell<i64> = const { Cell::new(0) };
+    }
+
+    fn add(p: *mut u8, d: i64) {
+        if p.is_null() {
+            return;
+        }
+        let _ = LIVE.try_with(|l| {
+            let v = l.get() + d;
+            l.set(v);
+            let _ = PEAK.try_with(|p| p.set(p.get().max(v)));
+        });
+    }
+
+    // SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(l) };
+            add(p, l.size() as i64);
+            p
+        }
+        unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc_zeroed(l) };
+            add(p, l.size() as i64);
+            p
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            add(p, -(l.size() as i64));
+            unsafe { System.dealloc(p, l) }
+        }
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+            let q = unsafe { System.realloc(p, l, new) };
+            add(q, new as i64 - l.size() as i64);
+            q
+        }
+    }
+
+    #[global_allocator]
+    static A: Counting = Counting;
+
+    /// Peak bytes allocated on this thread while `f` runs, above what was live before.
+    pub(crate) fn peak_of<R>(f: impl FnOnce() -> R) -> (R, u64) {
+        let base = LIVE.with(Cell::get);
+        PEAK.with(|p| p.set(base));
+        let r = f();
+        let peak = PEAK.with(Cell::get);
+        (r, (peak - base).max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counting::peak_of;
+    use super::*;
+
+    /// Each estimate is an upper bound of what is allocated, and not loose: within this factor.
+    const SLACK: f64 = 1.5;
+
+    fn within(est: u64, actual: u64, what: &str) {
+        println!("{what}: estimate {est} bytes, allocated {actual}");
+        assert!(
+            est >= actual && (est as f64) <= SLACK * actual as f64,
+            "{what}: estimate {est} bytes, allocated {actual}"
+        );
+    }
+
+    #[test]
+    fn machine_limits_take_the_lower_of_memory_and_cgroup() {
+        let mi = "MemFree:  10 kB\nMemTotal:       24684084 kB\n";
+        assert_eq!(meminfo_total(mi), Some(24_684_084 * 1024));
+        assert_eq!(cgroup_limit("max\n"), None);
+        assert_eq!(cgroup_limit("9223372036854771712\n"), None);
+        assert_eq!(cgroup_limit("4294967296\n"), Some(1 << 32));
+        let l = MemoryLimit::from_machine(Some(16 << 30), Some(4 << 30));
+        assert_eq!(
+            (l.bytes, l.why.as_str()),
+            (2 << 30, "half of the cgroup's memory limit")
+        );
+        let l = MemoryLimit::from_machine(Some(16 << 30), Some(32 << 30));
+        assert_eq!(
+            (l.bytes, l.why.as_str()),
+            (8 << 30, "half of physical memory")
+        );
+        assert_eq!(MemoryLimit::from_machine(None, None).bytes, u64::MAX);
+    }
+
+    #[test]
+    fn the_error_names_the_need_the_limit_and_the_field() {
+        let need = Need {
+            what: "orthogonal init of `w` (65536×65536 f64 QR)".into(),
+            bytes: 68_719_476_736,
+        };
+        let limit = MemoryLimit {
+            bytes: 12_000_000_000,
+            why: "half of physical memory".into(),
+        };
+        assert_eq!(
+            limit.check(&need).unwrap_err().to_string(),
+            "orthogonal init of `w` (65536×65536 f64 QR) needs 68.7 GB; the memory limit is \
+             12.0 GB (half of physical memory); raise it with `memory_limit`"
+        );
+        assert!(MemoryLimit::given(need.bytes).check(&need).is_ok());
+        assert_eq!(human(999), "999 bytes");
+        assert_eq!(human(1500), "1.5 kB");
+    }
+
+    #[test]
+    fn an_impossible_allocation_is_an_error_not_an_abort() {
+        let e = try_zeroed::<f64>(usize::MAX / 16, "a test buffer").unwrap_err();
+        assert!(matches!(e, Error::Memory(_)), "{e}");
+        assert!(e.to_string().starts_with("a test buffer needs "), "{e}");
+        let huge = Need {
+            what: "x".into(),
+            bytes: u64::MAX / 2,
+        };
+        assert!(matches!(probe(&huge), Err(Error::Memory(_))));
+    }
+
+    #[test]
+    fn the_orthogonal_estimate_bounds_the_bytes_the_qr_allocates() {
+        for (m, n) in [(300, 200), (200, 300), (257, 257), (1000, 40)] {
+            let a: Vec<f64> = (0..m * n)
+                .map(|i| ((i * 7919) % 1000) as f64 - 499.5)
+                .collect();
+            // faer's matrix products keep a per-thread packing buffer from their first call:
+            // made once, before the measured run.
+            drop(crate::stream::ortho::orthogonal_from_gaussian(
+                a.clone(),
+                m,
+                n,
+                1.0,
+            ));
+            let ((), actual) = peak_of(|| {
+                let q = crate::stream::ortho::orthogonal_from_gaussian(a.clone(), m, n, 1.0);
+                assert_eq!(q.len(), m * n);
+            });
+            within(orthogonal(m as u64, n as u64), actual, &format!("{m}×{n}"));
+        }
+    }
+
+    #[cfg(feature = "torch")]
+    #[test]
+    fn the_torch_whole_tensor_estimates_bound_the_bytes_allocated() {
+        use crate::stream::torch::{TorchDType, TorchGenerator, TorchPlan};
+        let (rows, cols) = (1000u64, 1000u64);
+        let numel = rows * cols;
+        let plans = [
+            TorchPlan::Sparse {
+                rows,
+                cols,
+                zeros: 60,
+                std: 0.01,
+                dtype: TorchDType::F32,
+            },
+            TorchPlan::TruncRedraw {
+                mean: 0.0,
+                std: 1.0,
+                a: -2.0,
+                b: 2.0,
+                dtype: TorchDType::F32,
+            },
+            TorchPlan::TruncReject {
+                mean: 0.0,
+                std: 1.0,
+                a: 1.0,
+                b: 1.5,
+                dtype: TorchDType::F32,
+            },
+            TorchPlan::TruncReject {
+                mean: 0.0,
+                std: 1.0,
+                a: 1.0,
+                b: 1.5,
+                dtype: TorchDType::F64,
+            },
+        ];
+        for p in plans {
+            let (v, actual) = peak_of(|| {
+                let mut g = TorchGenerator::from_u64_seed(1);
+                p.whole_tensor(&mut g, numel)
+            });
+            assert_eq!(v.len() as u64, numel);
+            within(torch_whole(&p, numel).unwrap(), actual, &format!("{p:?}"));
+        }
+    }
+
+    #[test]
+    fn a_plan_without_whole_tensor_steps_needs_only_chunk_buffers() {
+        let spec = crate::spec::Spec::from_json(
+            r#"{"scheme": "orthogonal", "tensors": [{"name": "w", "shape": [512, 256]},
+                {"name": "b", "shape": [512], "scheme": "zeros"}]}"#,
+            "t",
+        )
+        .unwrap();
+        let plan = crate::plan_spec(&spec, 1).unwrap();
+        let e = generate(&plan, 2);
+        assert_eq!(e.whole.len(), 1);
+        assert_eq!(e.whole[0].bytes, orthogonal(512, 256));
+        assert_eq!(e.peak(), e.streaming + orthogonal(512, 256));
+        assert!(e.whole[0].what.contains("`w` (512×256 f64 QR)"));
+        let spec = crate::spec::Spec::from_json(
+            r#"{"scheme": "normal", "tensors": [{"name": "w", "shape": [512, 256]}]}"#,
+            "t",
+        )
+        .unwrap();
+        let e = generate(&crate::plan_spec(&spec, 1).unwrap(), 2);
+        assert!(e.whole.is_empty());
+        // Streaming: flat in the tensor's size (an 8 GB tensor needs what a 1 GB one does).
+        let spec = crate::spec::Spec::from_json(
+            r#"{"scheme": "normal", "dtype": "float64", "tensors": [{"name": "w", "shape": [32768, 32768]}]}"#,
+            "t",
+        )
+        .unwrap();
+        let big = generate(&crate::plan_spec(&spec, 1).unwrap(), 2);
+        assert!(big.peak() < 40 << 20, "{}", big.peak());
+        assert!(big.peak() >= e.peak());
+    }
+}
