@@ -613,11 +613,16 @@ struct InspectArgs {
     /// No progress display on a terminal.
     #[arg(short, long)]
     quiet: bool,
+    /// Most memory a check may hold, e.g. 8GB or 500MiB [default: half of physical memory;
+    /// also WEIGHTGEN_MEMORY_LIMIT]: an orthogonality check whose Gram matrix is over it stops
+    /// with exit code 2.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {
     use std::io::IsTerminal;
-    let fields = ["expect", "convention", "check"];
+    let fields = ["expect", "convention", "check", "memory_limit"];
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let progress = |done: u64, total: u64| {
         if show_progress && total >= 64 << 20 {
@@ -635,6 +640,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
             .map_err(|e| e.at("--convention"))?,
         check: args.check,
         threads: args.threads,
+        memory_limit: memory_limit(args.memory_limit.as_deref())?,
     };
     let found = job.run(Some(&progress)).map_err(|e| flagged(e, &fields))?;
     // Every file is reported, read or failed; when none could be read the error says all.

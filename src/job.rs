@@ -573,6 +573,9 @@ pub struct Inspect {
     pub check: bool,
     /// Worker threads (0: one per core).
     pub threads: usize,
+    /// The most memory a check may hold (the orthogonality check's Gram matrix, at most 256
+    /// MiB by its own cap); `None`: [`MemoryLimit::of_machine`].
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 impl Inspect {
@@ -596,6 +599,7 @@ impl Inspect {
         let opts = inspect::Options {
             expect,
             progress,
+            memory_limit: Some((self.memory_limit.clone()).unwrap_or_else(MemoryLimit::of_machine)),
             ..Default::default()
         };
         let pool = pool(self.threads)?;

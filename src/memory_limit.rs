@@ -689,4 +689,32 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_gram_estimate_bounds_the_bytes_the_orthogonality_check_allocates() {
+        use crate::inspect::structure::Gram;
+        use crate::read::ElemType;
+        for (rows, cols) in [(600u64, 200u64), (200, 600), (256, 256)] {
+            let law = Distribution::Orthogonal {
+                gain: 1.0,
+                rows,
+                cols,
+            };
+            let numel = rows * cols;
+            let xs: Vec<f64> = (0..numel).map(|i| (i % 7) as f64 - 3.0).collect();
+            let check = || {
+                let mut g = Gram::new(&law, numel, false, &ElemType::F64, true)
+                    .unwrap()
+                    .unwrap_or_else(|_| panic!("checked"));
+                g.feed(&xs);
+                drop(g.result());
+            };
+            // The first check on this thread makes faer's product workspace.
+            let ((), first) = peak_of(check);
+            let (est, _) = Gram::bytes(rows, cols);
+            assert!(first <= est + product_workspace());
+            let ((), actual) = peak_of(check);
+            within(est, actual, &format!("Gram {rows}×{cols}"));
+        }
+    }
 }

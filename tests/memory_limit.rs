@@ -257,3 +257,45 @@ fn under_an_address_space_limit_a_wide_study_fails_with_one_line() {
     assert!(err.contains("study of a 1024-16384-10 network"), "{err}");
     assert!(err.contains("cannot allocate (out of memory)"), "{err}");
 }
+
+#[test]
+fn inspect_refuses_an_orthogonality_check_over_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = [
+        "generate",
+        "w=1024x512",
+        "--scheme",
+        "orthogonal",
+        "--seed",
+        "1",
+    ];
+    ok(&run(
+        dir.path(),
+        &[&make[..], &["-o", "w.safetensors"]].concat(),
+    ));
+    let o = run(
+        dir.path(),
+        &[
+            "inspect",
+            "--check",
+            "w.safetensors",
+            "--memory-limit",
+            "1MB",
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.starts_with(PREFIX) && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("the orthogonality check of `w` (1024×512 f64 Gram matrix) needs "),
+        "{err}"
+    );
+    assert!(
+        err.contains("the memory limit is 1.0 MB (set by --memory-limit)"),
+        "{err}"
+    );
+    // The 512 × 512 f64 Gram matrix alone is 2.1 MB.
+    assert!(needed(&err) >= 8.0 * 512.0 * 512.0, "{err}");
+    let mut c = command(dir.path(), &["inspect", "--check", "w.safetensors"]);
+    ok(&c.env("WEIGHTGEN_MEMORY_LIMIT", "1GB").output().unwrap());
+}
