@@ -156,6 +156,7 @@ fn refused(need: &Need) -> Error {
 
 /// `len` copies of `T::default()`, or [`Error::Memory`] naming `what` if they cannot be
 /// allocated.
+#[cfg(any(test, feature = "study"))]
 pub(crate) fn try_zeroed<T: Clone + Default>(len: usize, what: &str) -> Result<Vec<T>> {
     let mut v = Vec::new();
     v.try_reserve_exact(len).map_err(|_| {

@@ -737,7 +737,7 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
 /// Run the study: the same inputs and labels for every scheme.
 ///
 /// Before anything is drawn, the study's memory estimate is checked against its limit and
-/// reserved once ([`memory_limit::probe`]): a study too big for the machine is an error, not
+/// reserved once (`memory_limit::probe`): a study too big for the machine is an error, not
 /// an abort.
 pub fn run(study: &Study) -> Result<Report> {
     let need = memory_limit::study(study, rayon::current_num_threads());
