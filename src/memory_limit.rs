@@ -169,11 +169,11 @@ pub(crate) fn try_zeroed<T: Clone + Default>(len: usize, what: &str) -> Result<V
     Ok(v)
 }
 
-const F64: u64 = 8;
+pub(crate) const F64: u64 = 8;
 
 /// Bytes of a faer `Mat` of `rows × cols` elements of `size` bytes: faer pads each column to
 /// a multiple of 64 bytes.
-fn mat(rows: u64, cols: u64, size: u64) -> u64 {
+pub(crate) fn mat(rows: u64, cols: u64, size: u64) -> u64 {
     (rows * size).next_multiple_of(64).saturating_mul(cols)
 }
 
@@ -368,62 +368,6 @@ pub(crate) fn guard_generate(
         })?;
     }
     Ok(e)
-}
-
-/// `study`: the inputs, then per scheme (schemes run in parallel) its weights, their draw, the
-/// forward and backward pass, the samples kept for the report, and the Jacobians' SVDs (also
-/// in parallel), on `threads` threads.
-#[cfg(feature = "study")]
-pub(crate) fn study(s: &crate::study::Study, threads: usize) -> Need {
-    let dims: Vec<u64> = s.dims.iter().map(|&d| d as u64).collect();
-    let (b, l) = (s.batch as u64, dims.len() - 1);
-    let layers = || (0..l).map(|k| (dims[k + 1], dims[k]));
-    let weights: u64 = layers().map(|(o, i)| mat(o, i, F64)).sum();
-    let draw = (s.inits.iter().flat_map(|init| &init.plan.tensors))
-        .map(|t| {
-            let ortho = match t.params.distribution {
-                Distribution::Orthogonal { rows, cols, .. } => orthogonal(rows, cols),
-                _ => 0,
-            };
-            // The drawn values and their faer copy, after the orthogonal cache (if any).
-            ortho + t.numel * F64 + mat(t.shape[0], t.numel / t.shape[0].max(1), F64)
-        })
-        .max()
-        .unwrap_or(0);
-    let widest = dims.iter().copied().max().unwrap_or(0);
-    // pre, act, grad per layer (b × out) and two transients; ∂C/∂W as big as the weights.
-    let pass: u64 =
-        layers().map(|(o, _)| 3 * mat(b, o, F64)).sum::<u64>() + 2 * mat(b, widest, F64) + weights;
-    // f32 samples of activations and gradients per hidden layer, a sorted copy for percentiles.
-    let samples = layers().map(|(o, _)| 8 * b * o).sum::<u64>() + b * widest * F64;
-    let per_scheme = weights + draw.max(pass + samples);
-    let svd = layers()
-        .map(|(o, i)| {
-            use faer::linalg::svd::{ComputeSvdVectors as V, svd_scratch};
-            let (o, i) = (o as usize, i as usize);
-            let req = svd_scratch::<f32>(o, i, V::No, V::No, faer::Par::Seq, Default::default());
-            mat(o as u64, i as u64, 4) + 4 * o.min(i) as u64 + req.size_bytes() as u64
-        })
-        .max()
-        .unwrap_or(0);
-    let threads = threads.max(1) as u64;
-    let schemes = (s.inits.len() as u64).min(threads);
-    let inputs = 2 * b * dims[0] * F64;
-    Need {
-        what: format!(
-            "study of a {} network ({} scheme{}, batch {})",
-            s.dims
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("-"),
-            s.inits.len(),
-            if s.inits.len() == 1 { "" } else { "s" },
-            s.batch
-        ),
-        // (and 256 KiB of report: names, labels, statistics)
-        bytes: inputs + schemes * per_scheme + threads * (svd + product_workspace()) + (256 << 10),
-    }
 }
 
 #[cfg(test)]
@@ -677,7 +621,7 @@ mod tests {
             let (_, first) = pool.install(|| peak_of(|| run(&study).unwrap()));
             let (report, actual) = pool.install(|| peak_of(|| run(&study).unwrap()));
             assert_eq!(report.schemes.len(), 1);
-            let total = super::study(&study, 1).bytes;
+            let total = crate::study::memory_need(&study, 1).bytes;
             assert!(
                 first <= total,
                 "estimate {total}, first run allocated {first}"

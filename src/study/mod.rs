@@ -24,7 +24,7 @@ pub(crate) mod theory;
 
 use crate::error::{Error, Result};
 use crate::fans::Convention;
-use crate::memory_limit::{self, MemoryLimit};
+use crate::memory_limit::{self, F64, MemoryLimit, Need, mat, orthogonal, product_workspace};
 use crate::plan::Plan;
 use crate::scheme::{Distribution, Param};
 use crate::spec::{ParamSet, Spec, TensorSpec};
@@ -565,6 +565,61 @@ impl Report {
     }
 }
 
+/// What the study holds at its peak (`memory_limit`): the inputs, then per scheme (schemes run in parallel) its weights, their draw, the
+/// forward and backward pass, the samples kept for the report, and the Jacobians' SVDs (also
+/// in parallel), on `threads` threads.
+pub(crate) fn memory_need(s: &Study, threads: usize) -> Need {
+    let dims: Vec<u64> = s.dims.iter().map(|&d| d as u64).collect();
+    let (b, l) = (s.batch as u64, dims.len() - 1);
+    let layers = || (0..l).map(|k| (dims[k + 1], dims[k]));
+    let weights: u64 = layers().map(|(o, i)| mat(o, i, F64)).sum();
+    let draw = (s.inits.iter().flat_map(|init| &init.plan.tensors))
+        .map(|t| {
+            let ortho = match t.params.distribution {
+                Distribution::Orthogonal { rows, cols, .. } => orthogonal(rows, cols),
+                _ => 0,
+            };
+            // The drawn values and their faer copy, after the orthogonal cache (if any).
+            ortho + t.numel * F64 + mat(t.shape[0], t.numel / t.shape[0].max(1), F64)
+        })
+        .max()
+        .unwrap_or(0);
+    let widest = dims.iter().copied().max().unwrap_or(0);
+    // pre, act, grad per layer (b × out) and two transients; ∂C/∂W as big as the weights.
+    let pass: u64 =
+        layers().map(|(o, _)| 3 * mat(b, o, F64)).sum::<u64>() + 2 * mat(b, widest, F64) + weights;
+    // f32 samples of activations and gradients per hidden layer, a sorted copy for percentiles.
+    let samples = layers().map(|(o, _)| 8 * b * o).sum::<u64>() + b * widest * F64;
+    let per_scheme = weights + draw.max(pass + samples);
+    let svd = layers()
+        .map(|(o, i)| {
+            use faer::linalg::svd::{ComputeSvdVectors as V, svd_scratch};
+            let (o, i) = (o as usize, i as usize);
+            let req = svd_scratch::<f32>(o, i, V::No, V::No, faer::Par::Seq, Default::default());
+            mat(o as u64, i as u64, 4) + 4 * o.min(i) as u64 + req.size_bytes() as u64
+        })
+        .max()
+        .unwrap_or(0);
+    let threads = threads.max(1) as u64;
+    let schemes = (s.inits.len() as u64).min(threads);
+    let inputs = 2 * b * dims[0] * F64;
+    Need {
+        what: format!(
+            "study of a {} network ({} scheme{}, batch {})",
+            s.dims
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("-"),
+            s.inits.len(),
+            if s.inits.len() == 1 { "" } else { "s" },
+            s.batch
+        ),
+        // (and 256 KiB of report: names, labels, statistics)
+        bytes: inputs + schemes * per_scheme + threads * (svd + product_workspace()) + (256 << 10),
+    }
+}
+
 /// All values of a stream, drawn chunk by chunk.
 fn draw(stream: &TensorStream) -> Result<Vec<f64>> {
     let mut out = memory_limit::try_zeroed(stream.numel() as usize, "study: drawing values")?;
@@ -740,7 +795,7 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
 /// reserved once (`memory_limit::probe`): a study too big for the machine is an error, not
 /// an abort.
 pub fn run(study: &Study) -> Result<Report> {
-    let need = memory_limit::study(study, rayon::current_num_threads());
+    let need = memory_need(study, rayon::current_num_threads());
     let limit = (study.memory_limit.clone()).unwrap_or_else(MemoryLimit::of_machine);
     limit.check(&need)?;
     memory_limit::probe(&need)?;
