@@ -269,7 +269,7 @@ fn whole_need(plan: &Plan, t: &crate::plan::PlannedTensor) -> Option<Need> {
         };
         return Some(Need {
             what: format!(
-                "`rng` torch {op} of `{}` (the whole tensor in memory)",
+                "PyTorch's {op} of `{}` (the whole tensor in memory)",
                 t.name
             ),
             bytes,

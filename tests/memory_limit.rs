@@ -148,7 +148,7 @@ fn rng_torch_whole_tensor_inits_and_study_are_guarded_too() {
     ];
     let err = refused(&run(dir.path(), &args), dir.path());
     assert!(
-        err.contains("--rng torch sparse_ of `w` (the whole tensor in memory) needs "),
+        err.contains("PyTorch's sparse_ of `w` (the whole tensor in memory) needs "),
         "{err}"
     );
     // The f64 tensor alone is 134 MB.
