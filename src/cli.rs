@@ -19,12 +19,7 @@ use weightgen::spec::parse_size;
     name = "weightgen",
     version,
     about = "Write initialised neural-network weights to .npy, .npz and .safetensors files",
-    long_about = "Write initialised neural-network weights (Glorot/Xavier, He/Kaiming, LeCun, \
-variance scaling, truncated normal, …) exactly as PyTorch and Keras define them, to .npy, .npz \
-and .safetensors files that NumPy, PyTorch, JAX, TensorFlow, Candle and Burn load directly. \
-The same seed gives the same bytes on any machine.\n\n\
-Exit codes: 0 ok, 1 I/O or other runtime failure, 2 invalid usage, spec, parameters or input \
-file, 3 `inspect --check` failed, 130 interrupted."
+    long_about = include_str!("help/weightgen.txt")
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -61,26 +56,7 @@ enum Command {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
-weightgen generate fc1.weight=256x784 --scheme he_uniform -o fc1.safetensors\n  \
-weightgen generate 64x3x7x7 --scheme he_normal --seed 1 -o conv.npy\n  \
-cat spec.json | weightgen generate --spec - -o model.safetensors\n  \
-weightgen generate --spec big.json -o ckpt  # seed, max_shard_size in it\n  \
-weightgen generate --spec big.json -o ckpt --shard 3     # shard 3 alone\n  \
-weightgen generate --spec big.json -o ckpt --index-only  # then the index\n\n\
-Parameters given as flags override the spec's top level; values on a tensor in the spec win over both.\n\n\
-Sharded checkpoints: tensors are split in plan order (the spec's layers, expanded as PyTorch's \
-state_dict lists them, then its tensors) exactly as huggingface_hub's \
-split_torch_state_dict_into_shards does: greedily, a new shard when the next tensor would pass \
-the limit, a tensor larger than the limit alone in its own shard. Shard K written alone \
-(--shard K) has the same bytes as shard K of a full run with the same spec and seed.\n\n\
-Output directories: the directory holding what -o names must exist; a checkpoint's own \
-directory (-o DIR) is created if missing, nothing above it.\n\n\
-Memory: values are generated chunk by chunk into the output (regular files through 64 MiB \
-memory-mapped windows after reserving the whole file), so memory stays under ~128 MiB for any \
-output size. The exception is orthogonal: each orthogonal tensor needs its whole matrix in \
-memory (8 bytes per element plus the QR workspace). A progress bar appears on a terminal for \
-outputs over 256 MiB (--quiet hides it).")]
+#[command(after_help = include_str!("help/generate.txt"))]
 struct GenerateArgs {
     /// Tensors as NAME=DIMS or DIMS (named `weight`), e.g. fc1.weight=256x784.
     #[arg(value_name = "TENSOR")]
@@ -621,17 +597,8 @@ struct InspectArgs {
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {
-    use std::io::IsTerminal;
     let fields = ["expect", "convention", "check", "memory_limit"];
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let progress = |done: u64, total: u64| {
-        if show_progress && total >= 64 << 20 {
-            eprint!("\r{:>3}% of {} MB", done * 100 / total.max(1), total >> 20);
-            if done >= total {
-                eprint!("\r\x1b[K");
-            }
-        }
-    };
+    let progress = weightgen::job::stderr_progress(!args.quiet);
     let job = Inspect {
         files: args.files.clone(),
         expect: args.expect.clone(),

@@ -578,6 +578,22 @@ pub struct Inspect {
     pub memory_limit: Option<MemoryLimit>,
 }
 
+/// A progress display for [`Inspect::run`] on a terminal: `NN% of M MB` on stderr, rewritten
+/// in place and cleared at the end, for inputs of 64 MiB or more; nothing when stderr is not a
+/// terminal or `show` is false.
+pub fn stderr_progress(show: bool) -> impl Fn(u64, u64) + Sync {
+    use std::io::IsTerminal;
+    let show = show && std::io::stderr().is_terminal();
+    move |done: u64, total: u64| {
+        if show && total >= 64 << 20 {
+            eprint!("\r{:>3}% of {} MB", done * 100 / total.max(1), total >> 20);
+            if done >= total {
+                eprint!("\r\x1b[K");
+            }
+        }
+    }
+}
+
 impl Inspect {
     /// Read and summarise every file (in parallel within each), reporting `progress(done,
     /// total)` in bytes.
