@@ -321,35 +321,21 @@ impl clap::builder::TypedValueParser for Offer {
 /// `memory_limit` is set by a flag or an environment variable: messages name both.
 fn flagged(e: weightgen::Error, fields: &[&str]) -> weightgen::Error {
     e.renamed(fields, |name| match name {
-        "memory_limit" => format!("--memory-limit/{MEMORY_ENV}"),
+        "memory_limit" => "--memory-limit/WEIGHTGEN_MEMORY_LIMIT".into(),
         _ => format!("--{}", name.replace('_', "-")),
     })
 }
 
-/// The environment variable that sets the memory limit when `--memory-limit` is not given.
-const MEMORY_ENV: &str = "WEIGHTGEN_MEMORY_LIMIT";
-
-/// The memory limit `--memory-limit` sets, else `WEIGHTGEN_MEMORY_LIMIT`, else `None` (the
-/// library's default: half of physical memory).
+/// The memory limit `--memory-limit` sets (`None`: the library's default, the environment
+/// variable `WEIGHTGEN_MEMORY_LIMIT` or half of physical memory).
 fn memory_limit(flag: Option<&str>) -> weightgen::Result<Option<MemoryLimit>> {
-    let given = |text: &str, name: &str| {
-        let bytes = parse_size(text).map_err(|e| e.at(name))?;
-        Ok(Some(MemoryLimit {
-            bytes,
-            why: format!("set by {name}"),
-        }))
+    let limit = |text| {
+        Ok(MemoryLimit {
+            bytes: parse_size(text).map_err(|e| e.at("--memory-limit"))?,
+            why: "set by --memory-limit".into(),
+        })
     };
-    if let Some(text) = flag {
-        return given(text, "--memory-limit");
-    }
-    match std::env::var(MEMORY_ENV) {
-        Ok(text) => given(&text, MEMORY_ENV),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(weightgen::Error::invalid(
-            MEMORY_ENV,
-            "not valid UTF-8 (write a size like 8GB)",
-        )),
-    }
+    flag.map(limit).transpose()
 }
 
 /// Parse the command line and run it; `cancel` is cancelled by Ctrl-C.

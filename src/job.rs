@@ -195,7 +195,7 @@ pub struct Generate {
     pub dry_run: bool,
     pub options: WriteOptions,
     /// The most memory the run may plan to hold (orthogonal QR, `rng` torch whole-tensor
-    /// inits, chunk buffers); `None`: [`MemoryLimit::of_machine`].
+    /// inits, chunk buffers); `None`: [`MemoryLimit::from_env_or_machine`].
     pub memory_limit: Option<MemoryLimit>,
 }
 
@@ -415,7 +415,7 @@ impl Generate {
         let limit = self
             .memory_limit
             .clone()
-            .unwrap_or_else(MemoryLimit::of_machine);
+            .map_or_else(MemoryLimit::from_env_or_machine, Ok)?;
         crate::memory_limit::guard_generate(plan, self.options.threads, &limit, probe)
     }
 }
@@ -574,7 +574,7 @@ pub struct Inspect {
     /// Worker threads (0: one per core).
     pub threads: usize,
     /// The most memory a check may hold (the orthogonality check's Gram matrix, at most 256
-    /// MiB by its own cap); `None`: [`MemoryLimit::of_machine`].
+    /// MiB by its own cap); `None`: [`MemoryLimit::from_env_or_machine`].
     pub memory_limit: Option<MemoryLimit>,
 }
 
@@ -615,7 +615,9 @@ impl Inspect {
         let opts = inspect::Options {
             expect,
             progress,
-            memory_limit: Some((self.memory_limit.clone()).unwrap_or_else(MemoryLimit::of_machine)),
+            memory_limit: Some(
+                (self.memory_limit.clone()).map_or_else(MemoryLimit::from_env_or_machine, Ok)?,
+            ),
             ..Default::default()
         };
         let pool = pool(self.threads)?;

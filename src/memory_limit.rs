@@ -6,9 +6,9 @@
 //! once — an orthogonal init's QR, the `rng` torch whole-tensor inits (sparse_, both
 //! trunc_normal_ branches), `study`'s network, passes and SVDs — the peak a dry run shows, and
 //! [`probe`]/[`try_zeroed`], which turn an allocation the machine refuses into
-//! [`Error::Memory`]. Does not own: where the checks run (`job`, `study`) nor flags and
-//! environment variables (the binary maps `--memory-limit` and `WEIGHTGEN_MEMORY_LIMIT` onto
-//! [`MemoryLimit`]).
+//! [`Error::Memory`]; when the caller gives no limit, the environment variable
+//! `WEIGHTGEN_MEMORY_LIMIT` is read here. Does not own: where the checks run (`job`, `study`)
+//! nor flags (the binary maps `--memory-limit` onto [`MemoryLimit`]).
 //!
 //! The estimates count the buffers the code allocates (f64 matrices, faer's Householder and
 //! SVD scratch, the chunk buffers of each writer thread), not the page cache of a file being
@@ -19,6 +19,9 @@ use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::scheme::Distribution;
 use crate::stream::RngKind;
+
+/// The environment variable that sets the memory limit when the caller gives none.
+pub(crate) const MEMORY_ENV: &str = "WEIGHTGEN_MEMORY_LIMIT";
 
 /// The most memory a run may plan to hold, in bytes, and where that number comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +68,22 @@ impl MemoryLimit {
             .as_deref()
             .and_then(cgroup_limit);
         MemoryLimit::from_machine(total, cgroup)
+    }
+
+    /// The limit a run uses when its caller gives none: the environment variable
+    /// [`MEMORY_ENV`] (a size like `8GB`), else [`MemoryLimit::of_machine`].
+    pub fn from_env_or_machine() -> Result<MemoryLimit> {
+        match std::env::var(MEMORY_ENV) {
+            Ok(text) => Ok(MemoryLimit {
+                bytes: crate::spec::parse_size(&text).map_err(|e| e.at(MEMORY_ENV))?,
+                why: format!("set by {MEMORY_ENV}"),
+            }),
+            Err(std::env::VarError::NotPresent) => Ok(MemoryLimit::of_machine()),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Error::invalid(
+                MEMORY_ENV,
+                "not valid UTF-8 (write a size like 8GB)",
+            )),
+        }
     }
 
     fn from_machine(total: Option<u64>, cgroup: Option<u64>) -> MemoryLimit {

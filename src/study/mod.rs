@@ -120,7 +120,7 @@ pub struct StudyOptions {
     /// A spec whose 2-D tensors, in order, are the network's layers (the last is the output).
     pub spec: Option<Spec>,
     /// The most memory the study may hold (weights, passes, SVDs); `None`:
-    /// [`MemoryLimit::of_machine`].
+    /// [`MemoryLimit::from_env_or_machine`].
     pub memory_limit: Option<MemoryLimit>,
 }
 
@@ -796,7 +796,7 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
 /// an abort.
 pub fn run(study: &Study) -> Result<Report> {
     let need = memory_need(study, rayon::current_num_threads());
-    let limit = (study.memory_limit.clone()).unwrap_or_else(MemoryLimit::of_machine);
+    let limit = (study.memory_limit.clone()).map_or_else(MemoryLimit::from_env_or_machine, Ok)?;
     limit.check(&need)?;
     memory_limit::probe(&need)?;
     let n0 = study.dims[0];
