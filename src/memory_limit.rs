@@ -71,7 +71,7 @@ impl MemoryLimit {
     }
 
     /// The limit a run uses when its caller gives none: the environment variable
-    /// [`MEMORY_ENV`] (a size like `8GB`), else [`MemoryLimit::of_machine`].
+    /// `WEIGHTGEN_MEMORY_LIMIT` (a size like `8GB`), else [`MemoryLimit::of_machine`].
     pub fn from_env_or_machine() -> Result<MemoryLimit> {
         match std::env::var(MEMORY_ENV) {
             Ok(text) => Ok(MemoryLimit {
