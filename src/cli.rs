@@ -6,6 +6,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::path::Path;
 use weightgen::Choice;
 use weightgen::exec::Cancel;
 use weightgen::fans::Convention;
@@ -486,7 +487,7 @@ struct StudyArgs {
 
 impl StudyArgs {
     /// The study options these flags set, as the library names them.
-    const FIELDS: [&str; 10] = [
+    const FIELDS: [&str; 11] = [
         "memory_limit",
         "depth",
         "width",
@@ -497,6 +498,7 @@ impl StudyArgs {
         "input",
         "jacobian_samples",
         "scheme",
+        "plot",
     ];
 }
 
@@ -506,8 +508,8 @@ fn study(args: &StudyArgs) -> Result<()> {
         None => None,
         Some(path) => Some(weightgen::job::spec_from_file(path)?),
     };
-    if args.plot.as_deref() == Some("") {
-        return Err(weightgen::Error::Usage("the --plot path is empty".into()).into());
+    if let Some(path) = &args.plot {
+        plot::check_path(Path::new(path)).map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
     }
     let study = Study::new(&StudyOptions {
         depth: args.depth,
@@ -526,9 +528,7 @@ fn study(args: &StudyArgs) -> Result<()> {
     .map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
     let report = run(&study).map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
     if let Some(path) = &args.plot {
-        let svg = plot::to_svg(&report)?;
-        std::fs::write(path, svg)
-            .map_err(|e| weightgen::Error::io(format!("writing {path}"), e))?;
+        plot::write(Path::new(path), &plot::to_svg(&report)?)?;
     }
     if args.json {
         stdout_text(&(report.to_json() + "\n"))

@@ -115,9 +115,11 @@ pub struct StudyOptions {
     pub input: Option<String>,
     pub seed: Option<u64>,
     pub jacobian_samples: Option<usize>,
-    /// `NAME` or `NAME:key=value,key=value` (e.g. `kaiming_normal:nonlinearity=relu`).
+    /// `NAME` or `NAME:key=value,key=value` (e.g. `kaiming_normal:nonlinearity=relu`). With a
+    /// spec, each scheme replaces the spec's initialisation on every layer.
     pub schemes: Vec<String>,
-    /// A spec whose 2-D tensors, in order, are the network's layers (the last is the output).
+    /// A spec whose 2-D tensors, in order, are the network's layers (the last is the output);
+    /// without `schemes` its own per-layer schemes are studied (one run labelled `spec`).
     pub spec: Option<Spec>,
     /// The most memory the study may hold (weights, passes, SVDs); `None`:
     /// [`MemoryLimit::from_env_or_machine`].
@@ -360,8 +362,9 @@ fn unit_counts(dims: &[u64], batch: usize) -> Result<Vec<usize>> {
     Ok(dims)
 }
 
-/// One plan per scheme (`schemes`, parsed from `o.schemes`; the defaults when none), or the
-/// spec's own plan when a spec is studied without `--scheme`.
+/// One plan per scheme (`schemes`, parsed from `o.schemes`; the defaults when none), each
+/// scheme drawing every layer, or the spec's own plan (its per-layer schemes, labelled `spec`)
+/// when a spec is studied without a scheme.
 fn inits(o: &StudyOptions, schemes: Vec<ParamSet>, net: &Network) -> Result<Vec<Init>> {
     if schemes.is_empty() && o.spec.is_some() {
         return Ok(vec![Init {
@@ -386,8 +389,15 @@ fn inits(o: &StudyOptions, schemes: Vec<ParamSet>, net: &Network) -> Result<Vec<
         .into_iter()
         .zip(sets)
         .map(|(label, set)| {
+            // The scheme replaces the whole initialisation of every layer (a spec's top-level
+            // and per-tensor schemes and parameters alike), so that the label names what every
+            // layer is drawn with; the spec keeps only the shapes, convention and seed.
             let mut spec = net.base.clone();
-            spec.defaults = spec.defaults.overlaid(&set);
+            spec.defaults = ParamSet::default();
+            for t in &mut spec.tensors {
+                t.params = set.clone();
+                t.inherit = false;
+            }
             Ok(Init {
                 label,
                 plan: Plan::new(&spec, net.seed)?,

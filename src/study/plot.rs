@@ -2,12 +2,16 @@
 //! of back-propagated gradients ∂c/∂s (Figure 7), one panel per scheme on shared axes, and the
 //! per-layer std curves of both, measured (solid) against the linear-regime theory (dashed).
 //!
-//! Owns: drawing (plotters, SVG backend only: no font files, text is left to the viewer).
-//! Does not own: any statistic (see [`super::Report`]); writing the file (the binary).
+//! Owns: drawing (plotters, SVG backend only: no font files, text is left to the viewer), and
+//! the plot's file: [`check_path`] refuses a name or directory it could not write before the
+//! study computes anything, [`write`] replaces the file whole (a temporary file renamed over
+//! it). Does not own: any statistic (see [`super::Report`]).
 
 use super::{Report, SchemeReport};
 use crate::error::{Error, Result};
 use plotters::prelude::*;
+use std::io::Write as _;
+use std::path::Path;
 
 const PANEL: (u32, u32) = (560, 360);
 const BINS: usize = 100;
@@ -223,6 +227,81 @@ fn std_panel(
         .border_style(BLACK.mix(0.4))
         .draw()
         .map_err(drawing_error)?;
+    Ok(())
+}
+
+/// The directory a plot path is written in (`.` for a bare file name).
+fn directory(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Check, before any computation, that `path` names an `.svg` file that can be written: its
+/// directory exists and takes a new file (a temporary one is created and removed), and the
+/// path is not a directory. Errors name the parameter `plot`.
+pub fn check_path(path: &Path) -> Result<()> {
+    let shown = path.display();
+    if path.as_os_str().is_empty() {
+        return Err(Error::invalid("plot", "the path is empty"));
+    }
+    let svg = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    if !svg {
+        return Err(Error::invalid(
+            "plot",
+            format!("`{shown}` does not end in .svg (the plot is written as SVG only)"),
+        ));
+    }
+    let dir = directory(path);
+    match std::fs::metadata(dir) {
+        Err(e) => {
+            return Err(Error::invalid(
+                "plot",
+                format!("cannot use directory `{}`: {e}", dir.display()),
+            ));
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::invalid(
+                "plot",
+                format!("`{}` is not a directory", dir.display()),
+            ));
+        }
+        Ok(_) => {}
+    }
+    if path.is_dir() {
+        return Err(Error::invalid("plot", format!("`{shown}` is a directory")));
+    }
+    tempfile::Builder::new()
+        .prefix(".weightgen-plot-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| {
+            // tempfile's message names its random file; the OS error alone says why.
+            let why = e.raw_os_error().map_or(e.kind().to_string(), |c| {
+                std::io::Error::from_raw_os_error(c).to_string()
+            });
+            Error::invalid(
+                "plot",
+                format!("cannot write in directory `{}`: {why}", dir.display()),
+            )
+        })
+}
+
+/// Write `svg` to `path` whole: a temporary file in the same directory, renamed over `path`,
+/// so an interrupted run leaves either the old file or the new one.
+pub fn write(path: &Path, svg: &str) -> Result<()> {
+    let what = format!("writing {}", path.display());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".weightgen-plot-")
+        .tempfile_in(directory(path))
+        .map_err(|e| Error::io(what.clone(), e))?;
+    tmp.write_all(svg.as_bytes())
+        .map_err(|e| Error::io(what.clone(), e))?;
+    tmp.persist(path).map_err(|e| Error::io(what, e.error))?;
     Ok(())
 }
 
