@@ -434,8 +434,10 @@ weightgen study --activation relu --scheme xavier_uniform --scheme he_normal\n  
 weightgen study --depth 10 --width 256 --plot study.svg\n  \
 weightgen study --spec mlp.json --json\n\n\
 Defaults follow Glorot & Bengio (2010): 5 hidden layers of 1000 tanh units, 1024 inputs, \
-10 classes, schemes standard and xavier_uniform. Biases are 0. In [brackets]: the paper's \
-linear-regime theory.")]
+10 classes, schemes standard and xavier_uniform. Biases are 0. In [brackets]: the theory with \
+the activation's own gain (linear: Glorot & Bengio's linear regime; relu: He et al.'s gain √2).\n\n\
+With --spec, the spec's 2-D tensors are the layers; without --scheme its own per-layer schemes \
+are studied (labelled `spec`), and each --scheme replaces them on every layer.")]
 struct StudyArgs {
     /// Hidden layers [default: 5].
     #[arg(long, value_name = "N")]
@@ -465,8 +467,8 @@ struct StudyArgs {
     /// Seed of weights, inputs and labels [default: 0, or the spec's].
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// A scheme to study, with parameters as NAME:key=value,… (repeatable)
-    /// [default: standard and xavier_uniform].
+    /// A scheme to study, with parameters as NAME:key=value,… (repeatable); with --spec it
+    /// draws every layer [default: standard and xavier_uniform, or the spec's own schemes].
     #[arg(long, value_name = "SCHEME", value_parser = Offer(Choice::Scheme), hide_possible_values = true)]
     scheme: Vec<String>,
     /// JSON spec whose 2-D tensors, in order, are the layers (the last one is the output layer).
@@ -475,7 +477,8 @@ struct StudyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Write an SVG with per-layer histograms and std curves (overwrites FILE).
+    /// Write an SVG with per-layer histograms and std curves (overwrites FILE; its name must
+    /// end in .svg and its directory be writable, checked before computing).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<String>,
     /// Most memory the run may plan to hold, e.g. 8GB or 500MiB [default: half of physical

@@ -160,3 +160,229 @@ fn a_good_plot_path_is_written_whole_and_leaves_no_temporary_file() {
     let svg = std::fs::read_to_string(dir.path().join("out/s.SVG")).unwrap();
     roxmltree::Document::parse(&svg).expect("well-formed SVG replaced the old file");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 3. Theory brackets with the activation's own gain
+// ---------------------------------------------------------------------------------------------
+
+/// `study ARGS --json` on a small network.
+fn study_json(args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = vec!["study", "--json"];
+    all.extend(args);
+    json(&weightgen(dir.path(), &all))
+}
+
+#[test]
+fn relu_brackets_are_he_et_als_closed_forms() {
+    // Independent derivation (He et al. 2015, docs/init-schemes.md §5.2), from the weights'
+    // own n·Var[W] in the JSON: Var[s¹] = n_in·Var·E[x²]; Var[s^k] = ½·n_in·Var·Var[s^(k−1)];
+    // for Gaussian s of variance q, z = max(s, 0) has mean √(q/2π) and std √(q·(½ − 1/2π));
+    // backward, Var[∂c/∂s^k] = ½·n_out^(k+1)·Var^(k+1)·Var[∂c/∂s^(k+1)], from the output's
+    // measured std. Before the fix the brackets were the linear regime's (no ½), off by 2^k.
+    let v = study_json(&[
+        "--depth",
+        "4",
+        "--width",
+        "64",
+        "--input-dim",
+        "48",
+        "--batch",
+        "32",
+        "--activation",
+        "relu",
+        "--input",
+        "normal",
+        "--scheme",
+        "kaiming_normal",
+        "--scheme",
+        "xavier_uniform",
+    ]);
+    let pi = std::f64::consts::PI;
+    for s in v["schemes"].as_array().unwrap() {
+        let layers = s["layers"].as_array().unwrap();
+        let mut q = 1.0; // E[x²] of N(0, 1) inputs
+        for (k, l) in layers.iter().enumerate() {
+            let w = &l["weights"];
+            q *= w["n_in_var"].as_f64().unwrap() * if k == 0 { 1.0 } else { 0.5 };
+            let std = (q * (0.5 - 0.5 / pi)).sqrt();
+            let mean = (q / (2.0 * pi)).sqrt();
+            let t = &l["theory"];
+            let got = t["act_std"].as_f64().unwrap();
+            assert!(
+                (got - std).abs() <= 1e-12 * std,
+                "{} layer {k}: {got} vs {std}",
+                s["label"]
+            );
+            let got = t["act_mean"].as_f64().unwrap();
+            assert!((got - mean).abs() <= 1e-12 * mean, "{got} vs {mean}");
+        }
+        let mut g = s["output"]["grad_std"].as_f64().unwrap().powi(2);
+        let mut above = &s["output"]["weights"];
+        for l in layers.iter().rev() {
+            g *= 0.5 * above["n_out_var"].as_f64().unwrap();
+            let got = l["theory"]["grad_std"].as_f64().unwrap();
+            assert!(
+                (got - g.sqrt()).abs() <= 1e-12 * g.sqrt(),
+                "{got} vs {}",
+                g.sqrt()
+            );
+            above = &l["weights"];
+        }
+        // He's init keeps the activation's second moment: the bracket does not shrink or grow.
+        if s["label"] == "kaiming_normal" {
+            let std = |k: usize| layers[k]["theory"]["act_std"].as_f64().unwrap();
+            for k in 2..layers.len() {
+                assert!((std(k) / std(1) - 1.0).abs() < 1e-12, "layer {k}");
+            }
+        }
+    }
+}
+
+#[test]
+fn tanh_brackets_follow_the_linear_regime_for_small_signals() {
+    // Glorot & Bengio's setting with the standard init: the signals shrink by 1/3 per layer, so
+    // the deep layers are in the linear regime. By the series E[tanh²(s)] = q − 2q² + (17/3)q³
+    // − O(21q⁴) (tanh² = s² − (2/3)s⁴ + (17/45)s⁶ − …, E[s^2k] = (2k−1)!!·q^k), the bracket of
+    // layer k+1 follows from layer k's: q = n_in·Var·(std_k)², std_(k+1)² = that series.
+    let v = study_json(&[
+        "--depth",
+        "5",
+        "--width",
+        "64",
+        "--input-dim",
+        "48",
+        "--batch",
+        "8",
+    ]);
+    let s = &v["schemes"][0];
+    assert_eq!(s["label"], "standard");
+    let layers = s["layers"].as_array().unwrap();
+    for w in layers.windows(2) {
+        let prev = w[0]["theory"]["act_std"].as_f64().unwrap();
+        let q = w[1]["weights"]["n_in_var"].as_f64().unwrap() * prev * prev;
+        let series = q - 2.0 * q * q + 17.0 / 3.0 * q.powi(3);
+        let got = w[1]["theory"]["act_std"].as_f64().unwrap().powi(2);
+        assert!(
+            (got - series).abs() <= 25.0 * q.powi(4),
+            "q {q}: {got} vs {series}"
+        );
+        // and it is not the linear regime's q itself once q is not tiny
+        assert!(q - got > q * q, "q {q}: {got}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. No overlapping labels in the SVG
+// ---------------------------------------------------------------------------------------------
+
+/// Bounding box (x0, y0, x1, y1) of every `<text>`, with its text. Width: 0.6 em per character
+/// (more than the average sans-serif glyph); height: 1 em, from 0.76 em above the baseline. The
+/// baseline is `y + dy` (`dy` in em, or ex = ½ em); `text-anchor` places the box; a
+/// `rotate(270, x, y)` turns it about (x, y).
+fn text_boxes(svg: &str) -> (Vec<(String, [f64; 4])>, f64, f64) {
+    let doc = roxmltree::Document::parse(svg).expect("well-formed SVG");
+    let root = doc.root_element();
+    let size = |a: &str| root.attribute(a).unwrap().parse::<f64>().unwrap();
+    let (w, h) = (size("width"), size("height"));
+    let mut out = Vec::new();
+    for n in doc.descendants().filter(|n| n.has_tag_name("text")) {
+        let text = n.text().unwrap_or("").trim().to_string();
+        if text.is_empty() {
+            continue;
+        }
+        let num = |a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+        let (x, y, fs) = (num("x"), num("y"), num("font-size"));
+        let dy = match n.attribute("dy").unwrap_or("0") {
+            d if d.ends_with("em") => d[..d.len() - 2].parse::<f64>().unwrap() * fs,
+            d if d.ends_with("ex") => d[..d.len() - 2].parse::<f64>().unwrap() * fs / 2.0,
+            d => d.parse::<f64>().unwrap(),
+        };
+        let base = y + dy;
+        let width = text.chars().count() as f64 * 0.6 * fs;
+        let x0 = match n.attribute("text-anchor").unwrap_or("start") {
+            "middle" => x - width / 2.0,
+            "end" => x - width,
+            _ => x,
+        };
+        let mut b = [x0, base - 0.76 * fs, x0 + width, base + 0.24 * fs];
+        if let Some(t) = n.attribute("transform") {
+            assert!(t.starts_with("rotate(270"), "{t}");
+            // (x + dx, y + dy) → (x + dy, y − dx)
+            let (a, c) = (b[0] - x, b[2] - x);
+            let (bb, d) = (b[1] - y, b[3] - y);
+            b = [x + bb, y - c, x + d, y - a];
+        }
+        out.push((text, b));
+    }
+    (out, w, h)
+}
+
+fn assert_no_label_overlaps(args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = vec!["study", "--plot", "s.svg"];
+    all.extend(args);
+    ok(&weightgen(dir.path(), &all));
+    let svg = std::fs::read_to_string(dir.path().join("s.svg")).unwrap();
+    let (boxes, w, h) = text_boxes(&svg);
+    assert!(boxes.len() > 50, "{} labels", boxes.len());
+    for (t, b) in &boxes {
+        assert!(
+            b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= w && b[3] <= h,
+            "{args:?}: {t:?} {b:?} leaves the {w}×{h} picture"
+        );
+    }
+    for (i, (ta, a)) in boxes.iter().enumerate() {
+        for (tb, b) in &boxes[i + 1..] {
+            let apart = a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1];
+            assert!(apart, "{args:?}: {ta:?} {a:?} overlaps {tb:?} {b:?}");
+        }
+    }
+}
+
+#[test]
+fn plot_labels_do_not_overlap_in_the_default_study() {
+    assert_no_label_overlaps(&["--batch", "16", "--jacobian-samples", "0"]);
+}
+
+#[test]
+fn plot_labels_do_not_overlap_with_many_layers_and_schemes() {
+    // Before the fix: 30 layers gave 30 legend lines that ran out of their panel into the next
+    // row's, and long scheme labels ran into the next panel's caption.
+    assert_no_label_overlaps(&[
+        "--depth",
+        "30",
+        "--width",
+        "16",
+        "--input-dim",
+        "8",
+        "--batch",
+        "8",
+        "--jacobian-samples",
+        "0",
+    ]);
+    assert_no_label_overlaps(&[
+        "--depth",
+        "14",
+        "--width",
+        "24",
+        "--input-dim",
+        "16",
+        "--batch",
+        "8",
+        "--jacobian-samples",
+        "0",
+        "--scheme",
+        "standard",
+        "--scheme",
+        "xavier_uniform",
+        "--scheme",
+        "kaiming_normal:nonlinearity=leaky_relu,mode=fan_out,negative_slope=0.2",
+        "--scheme",
+        "variance_scaling:scale=2,mode=fan_avg,distribution=truncated_normal",
+        "--scheme",
+        "lecun_normal",
+        "--scheme",
+        "orthogonal",
+    ]);
+}

@@ -1,6 +1,6 @@
 //! The study's SVG: per-layer histograms of activations (like Glorot & Bengio's Figure 6) and
 //! of back-propagated gradients ∂c/∂s (Figure 7), one panel per scheme on shared axes, and the
-//! per-layer std curves of both, measured (solid) against the linear-regime theory (dashed).
+//! per-layer std curves of both, measured (solid) against the theory (dashed).
 //!
 //! Owns: drawing (plotters, SVG backend only: no font files, text is left to the viewer), and
 //! the plot's file: [`check_path`] refuses a name or directory it could not write before the
@@ -32,6 +32,41 @@ const COLOURS: [RGBColor; 10] = [
 
 fn colour(i: usize) -> RGBColor {
     COLOURS[i % COLOURS.len()]
+}
+
+/// Font sizes as given to plotters; its SVG backend writes `size / 1.24` pixels.
+const CAPTION_FONT: f64 = 17.0;
+const HEADER_FONT: f64 = 18.0;
+const LEGEND_FONT: f64 = 12.0;
+
+/// Characters of a `font` line that fit in `width` pixels, at 0.6 em per character (wider than
+/// the average sans-serif glyph, so labels cut to it do not run into their neighbours).
+fn fits(width: f64, font: f64) -> usize {
+    (width / (0.6 * font / 1.24)).floor() as usize
+}
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut t: String = text.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The layers whose histograms a panel draws: all of them up to one per colour, else as many,
+/// evenly spaced from the first to the last (so the legend fits the panel and no two curves
+/// share a colour).
+fn shown_layers(depth: usize) -> Vec<usize> {
+    let n = COLOURS.len();
+    if depth <= n {
+        return (0..depth).collect();
+    }
+    (0..n)
+        .map(|i| (i * (depth - 1) + (n - 1) / 2) / (n - 1))
+        .collect()
 }
 
 fn drawing_error(e: impl std::fmt::Display) -> Error {
@@ -105,26 +140,39 @@ fn histogram_panel(
     skip_zeros: bool,
     pick: impl Fn(&super::LayerReport) -> &[f32],
 ) -> Result<()> {
-    let curves: Vec<Vec<(f64, f64)>> = s
-        .layers
+    let shown = shown_layers(s.layers.len());
+    let curves: Vec<(usize, Vec<(f64, f64)>)> = shown
         .iter()
-        .map(|l| histogram(pick(l), lo, hi, skip_zeros))
+        .map(|&k| (k, histogram(pick(&s.layers[k]), lo, hi, skip_zeros)))
         .collect();
-    let title = if skip_zeros {
+    let mut title = if skip_zeros {
         format!("{title} ≠ 0")
     } else {
         title.to_string()
     };
+    if shown.len() < s.layers.len() {
+        title = format!("{title} ({} of {} layers)", shown.len(), s.layers.len());
+    }
+    let room = fits(PANEL.0 as f64 - 20.0, CAPTION_FONT);
+    let caption = format!(
+        "{title}: {}",
+        cut(
+            &s.label,
+            room.saturating_sub(title.chars().count() + 2).max(8)
+        )
+    );
     let ymax = curves
         .iter()
-        .flatten()
+        .flat_map(|c| &c.1)
         .map(|p| p.1)
         .fold(0.0, f64::max)
         .max(1e-9)
         * 1.08;
     let mut chart = ChartBuilder::on(area)
-        .caption(format!("{title}: {}", s.label), ("sans-serif", 17))
+        .caption(cut(&caption, room), ("sans-serif", CAPTION_FONT))
         .margin(10)
+        // room for half of the last x tick label, which is centred on the panel's edge
+        .margin_right(20)
         .x_label_area_size(38)
         .y_label_area_size(52)
         .build_cartesian_2d(lo..hi, 0.0..ymax)
@@ -138,16 +186,17 @@ fn histogram_panel(
         .x_label_formatter(&|x| tick(*x, hi - lo))
         .draw()
         .map_err(drawing_error)?;
-    for (i, c) in curves.into_iter().enumerate() {
+    for (i, (k, c)) in curves.into_iter().enumerate() {
         let col = colour(i);
         chart
             .draw_series(LineSeries::new(c, col.stroke_width(2)))
             .map_err(drawing_error)?
-            .label(format!("layer {}", i + 1))
+            .label(format!("layer {}", k + 1))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
     }
     chart
         .configure_series_labels()
+        .label_font(("sans-serif", LEGEND_FONT))
         .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
@@ -178,7 +227,7 @@ fn std_panel(
         (1e-3, 1.0)
     };
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 17))
+        .caption(title, ("sans-serif", CAPTION_FONT))
         .margin(10)
         .x_label_area_size(38)
         .y_label_area_size(60)
@@ -187,7 +236,7 @@ fn std_panel(
     chart
         .configure_mesh()
         .light_line_style(WHITE)
-        .x_desc("layer (solid: measured, dashed: linear theory)")
+        .x_desc("layer (solid: measured, dashed: theory)")
         .y_desc(y_desc)
         .x_labels(depth.min(20))
         .x_label_formatter(&|x| format!("{}", x.round() as i64))
@@ -211,7 +260,7 @@ fn std_panel(
         chart
             .draw_series(LineSeries::new(measured.clone(), col.stroke_width(2)))
             .map_err(drawing_error)?
-            .label(s.label.clone())
+            .label(cut(&s.label, fits(PANEL.0 as f64 / 2.0, LEGEND_FONT)))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
         chart
             .draw_series(measured.iter().map(|&p| Circle::new(p, 3, col.filled())))
@@ -222,6 +271,7 @@ fn std_panel(
     }
     chart
         .configure_series_labels()
+        .label_font(("sans-serif", LEGEND_FONT))
         .position(SeriesLabelPosition::LowerLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
@@ -315,23 +365,31 @@ pub fn to_svg(r: &Report) -> Result<String> {
         root.fill(&WHITE).map_err(drawing_error)?;
         let (header, body) = root.split_vertically(40);
         let hidden = &r.dims[1..r.dims.len() - 1];
+        let widths = if hidden.iter().all(|&w| w == hidden[0]) {
+            hidden[0].to_string()
+        } else {
+            cut(
+                &hidden
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                40,
+            )
+        };
+        let text = format!(
+            "weightgen study: {} inputs, {} hidden layers of {widths} units, {}, batch {} of {}, seed {}",
+            r.dims[0],
+            hidden.len(),
+            r.activation,
+            r.batch,
+            r.input,
+            r.seed
+        );
         header
             .draw_text(
-                &format!(
-                    "weightgen study: {} inputs, {} hidden layers of {} units, {}, batch {} of {}, seed {}",
-                    r.dims[0],
-                    hidden.len(),
-                    hidden
-                        .iter()
-                        .map(|w| w.to_string())
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                    r.activation,
-                    r.batch,
-                    r.input,
-                    r.seed
-                ),
-                &("sans-serif", 18).into_font().color(&BLACK),
+                &cut(&text, fits(size.0 as f64 - 24.0, HEADER_FONT)),
+                &("sans-serif", HEADER_FONT).into_font().color(&BLACK),
                 (12, 12),
             )
             .map_err(drawing_error)?;
