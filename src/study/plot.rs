@@ -4,7 +4,7 @@
 //!
 //! Owns: drawing (plotters, SVG backend only: no font files, text is left to the viewer), and
 //! the plot's file: [`check_path`] refuses a name or directory it could not write before the
-//! study computes anything, [`write`] replaces the file whole (a temporary file renamed over
+//! study computes anything, [`write()`] replaces the file whole (a temporary file renamed over
 //! it). Does not own: any statistic (see [`super::Report`]).
 
 use super::{Report, SchemeReport};
@@ -465,6 +465,18 @@ pub fn to_svg(r: &Report) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_layers_are_all_up_to_one_per_colour_else_spread_from_first_to_last() {
+        assert_eq!(shown_layers(3), vec![0, 1, 2]);
+        assert_eq!(shown_layers(10), (0..10).collect::<Vec<_>>());
+        for depth in [11, 19, 30, 1000] {
+            let s = shown_layers(depth);
+            assert_eq!(s.len(), COLOURS.len(), "{depth}");
+            assert_eq!((s[0], s[s.len() - 1]), (0, depth - 1), "{depth}");
+            assert!(s.windows(2).all(|w| w[0] < w[1]), "{depth}: {s:?}");
+        }
+    }
 
     #[test]
     fn histogram_fractions_sum_to_the_fraction_in_range() {
