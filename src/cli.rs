@@ -6,6 +6,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::path::Path;
 use weightgen::Choice;
 use weightgen::exec::Cancel;
 use weightgen::fans::Convention;
@@ -433,8 +434,10 @@ weightgen study --activation relu --scheme xavier_uniform --scheme he_normal\n  
 weightgen study --depth 10 --width 256 --plot study.svg\n  \
 weightgen study --spec mlp.json --json\n\n\
 Defaults follow Glorot & Bengio (2010): 5 hidden layers of 1000 tanh units, 1024 inputs, \
-10 classes, schemes standard and xavier_uniform. Biases are 0. In [brackets]: the paper's \
-linear-regime theory.")]
+10 classes, schemes standard and xavier_uniform. Biases are 0. In [brackets]: the theory with \
+the activation's own gain (linear: Glorot & Bengio's linear regime; relu: He et al.'s gain √2).\n\n\
+With --spec, the spec's 2-D tensors are the layers; without --scheme its own per-layer schemes \
+are studied (labelled `spec`), and each --scheme replaces them on every layer.")]
 struct StudyArgs {
     /// Hidden layers [default: 5].
     #[arg(long, value_name = "N")]
@@ -464,8 +467,8 @@ struct StudyArgs {
     /// Seed of weights, inputs and labels [default: 0, or the spec's].
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// A scheme to study, with parameters as NAME:key=value,… (repeatable)
-    /// [default: standard and xavier_uniform].
+    /// A scheme to study, with parameters as NAME:key=value,… (repeatable); with --spec it
+    /// draws every layer [default: standard and xavier_uniform, or the spec's own schemes].
     #[arg(long, value_name = "SCHEME", value_parser = Offer(Choice::Scheme), hide_possible_values = true)]
     scheme: Vec<String>,
     /// JSON spec whose 2-D tensors, in order, are the layers (the last one is the output layer).
@@ -474,7 +477,8 @@ struct StudyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Write an SVG with per-layer histograms and std curves (overwrites FILE).
+    /// Write an SVG with per-layer histograms and std curves (overwrites FILE; its name must
+    /// end in .svg and its directory be writable, checked before computing).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<String>,
     /// Most memory the run may plan to hold, e.g. 8GB or 500MiB [default: half of physical
@@ -486,7 +490,7 @@ struct StudyArgs {
 
 impl StudyArgs {
     /// The study options these flags set, as the library names them.
-    const FIELDS: [&str; 10] = [
+    const FIELDS: [&str; 11] = [
         "memory_limit",
         "depth",
         "width",
@@ -497,6 +501,7 @@ impl StudyArgs {
         "input",
         "jacobian_samples",
         "scheme",
+        "plot",
     ];
 }
 
@@ -506,8 +511,8 @@ fn study(args: &StudyArgs) -> Result<()> {
         None => None,
         Some(path) => Some(weightgen::job::spec_from_file(path)?),
     };
-    if args.plot.as_deref() == Some("") {
-        return Err(weightgen::Error::Usage("the --plot path is empty".into()).into());
+    if let Some(path) = &args.plot {
+        plot::check_path(Path::new(path)).map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
     }
     let study = Study::new(&StudyOptions {
         depth: args.depth,
@@ -526,9 +531,7 @@ fn study(args: &StudyArgs) -> Result<()> {
     .map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
     let report = run(&study).map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
     if let Some(path) = &args.plot {
-        let svg = plot::to_svg(&report)?;
-        std::fs::write(path, svg)
-            .map_err(|e| weightgen::Error::io(format!("writing {path}"), e))?;
+        plot::write(Path::new(path), &plot::to_svg(&report)?)?;
     }
     if args.json {
         stdout_text(&(report.to_json() + "\n"))

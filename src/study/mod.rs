@@ -6,7 +6,8 @@
 //! log-likelihood on random labels, as the paper's networks had) is back-propagated, and every
 //! hidden layer reports: activation mean, std, percentiles and saturation; the back-propagated
 //! gradient ∂c/∂s; the weight-gradient variance; the mean singular value of the layer Jacobian
-//! ∂z^k/∂z^{k−1}; and beside each, the paper's linear-regime theory (`theory`).
+//! ∂z^k/∂z^{k−1}; and beside each, the theory with the activation's own gain (`theory`: Glorot
+//! & Bengio's linear regime, He et al.'s for ReLU).
 //!
 //! Owns: the study's options and their validation ([`StudyOptions`] → [`Study`]), drawing its
 //! inputs and labels, the statistics and the report ([`Report`], as JSON, a table
@@ -115,9 +116,11 @@ pub struct StudyOptions {
     pub input: Option<String>,
     pub seed: Option<u64>,
     pub jacobian_samples: Option<usize>,
-    /// `NAME` or `NAME:key=value,key=value` (e.g. `kaiming_normal:nonlinearity=relu`).
+    /// `NAME` or `NAME:key=value,key=value` (e.g. `kaiming_normal:nonlinearity=relu`). With a
+    /// spec, each scheme replaces the spec's initialisation on every layer.
     pub schemes: Vec<String>,
-    /// A spec whose 2-D tensors, in order, are the network's layers (the last is the output).
+    /// A spec whose 2-D tensors, in order, are the network's layers (the last is the output);
+    /// without `schemes` its own per-layer schemes are studied (one run labelled `spec`).
     pub spec: Option<Spec>,
     /// The most memory the study may hold (weights, passes, SVDs); `None`:
     /// [`MemoryLimit::from_env_or_machine`].
@@ -360,8 +363,9 @@ fn unit_counts(dims: &[u64], batch: usize) -> Result<Vec<usize>> {
     Ok(dims)
 }
 
-/// One plan per scheme (`schemes`, parsed from `o.schemes`; the defaults when none), or the
-/// spec's own plan when a spec is studied without `--scheme`.
+/// One plan per scheme (`schemes`, parsed from `o.schemes`; the defaults when none), each
+/// scheme drawing every layer, or the spec's own plan (its per-layer schemes, labelled `spec`)
+/// when a spec is studied without a scheme.
 fn inits(o: &StudyOptions, schemes: Vec<ParamSet>, net: &Network) -> Result<Vec<Init>> {
     if schemes.is_empty() && o.spec.is_some() {
         return Ok(vec![Init {
@@ -386,8 +390,15 @@ fn inits(o: &StudyOptions, schemes: Vec<ParamSet>, net: &Network) -> Result<Vec<
         .into_iter()
         .zip(sets)
         .map(|(label, set)| {
+            // The scheme replaces the whole initialisation of every layer (a spec's top-level
+            // and per-tensor schemes and parameters alike), so that the label names what every
+            // layer is drawn with; the spec keeps only the shapes, convention and seed.
             let mut spec = net.base.clone();
-            spec.defaults = spec.defaults.overlaid(&set);
+            spec.defaults = set;
+            for t in &mut spec.tensors {
+                t.params = ParamSet::default();
+                t.inherit = true;
+            }
             Ok(Init {
                 label,
                 plan: Plan::new(&spec, net.seed)?,
@@ -473,16 +484,20 @@ pub struct Percentiles {
     pub p98: f64,
 }
 
-/// The linear-regime predictions for one layer.
+/// The theory's predictions for one layer (`theory`: Gaussian pre-activations, the activation's
+/// own gain; Glorot & Bengio's linear regime for `linear`, He et al.'s for ReLU).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Theory {
-    /// √(E\[x²\] · ∏_{k′≤k} n_in Var[W^{k′}]).
+    /// E\[f(s)\] at the predicted pre-activation variance (0 for odd activations).
+    pub act_mean: f64,
+    /// √(E\[f(s)²\] − E\[f(s)\]²), with Var\[s^k\] = n_in Var\[W^k\] · E\[(z^{k−1})²\].
     pub act_std: f64,
-    /// √(Var[∂c/∂s^{out}] (measured) · ∏_{k′>k} n_out Var[W^{k′}]).
+    /// √(Var[∂c/∂s^{out}] (measured) · ∏_{k′>k} n_out Var[W^{k′}] · E[f′(s^{k′−1})²]).
     pub grad_std: f64,
-    /// (1/B) · E[z^{k−1}²] · Var[∂c/∂s^k], both from the lines above (independent examples).
+    /// (1/B) · E[(z^{k−1})²] · Var[∂c/∂s^k], both from the lines above (independent examples).
     pub weight_grad_var: f64,
-    /// Mean singular value of an i.i.d. out × in matrix with Var\[W\] (Marchenko–Pastur), f′ = 1.
+    /// Mean singular value of diag(f′(s))·W for an i.i.d. out × in W with Var\[W\]
+    /// (Marchenko–Pastur; exact for linear and ReLU, rows scaled by √E\[f′²\] otherwise).
     pub jacobian_mean_sv: f64,
 }
 
@@ -727,13 +742,10 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
             var_w: w.var,
         })
         .collect();
-    let fwd = theory::forward_products(&lw);
-    let bwd = theory::backward_products(&lw);
-    let ex2 = study.input.second_moment();
+    let th = theory::propagate(&lw, act, study.input.second_moment());
     let (_, top_grad_std) = mean_std(mat_values(&pass.grad[l - 1]));
     let top_var = top_grad_std * top_grad_std;
     let b = study.batch as f64;
-    let act_var_theory = |k: usize| if k == 0 { ex2 } else { ex2 * fwd[k - 1] };
 
     let layers: Vec<LayerReport> = (0..l - 1)
         .map(|k| {
@@ -741,6 +753,7 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
             let (act_mean, act_std) = mean_std(mat_values(z));
             let (_, grad_std) = mean_std(mat_values(&pass.grad[k]));
             let (_, wg_std) = mean_std(mat_values(&pass.weight_grad[k]));
+            let m = &th.moments[k];
             LayerReport {
                 layer: k + 1,
                 units: study.dims[k + 1],
@@ -753,13 +766,15 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
                 weight_grad_var: wg_std * wg_std,
                 jacobian_mean_sv: jac(k),
                 theory: Theory {
-                    act_std: act_var_theory(k + 1).sqrt(),
-                    grad_std: (top_var * bwd[k]).sqrt(),
-                    weight_grad_var: act_var_theory(k) * top_var * bwd[k] / b,
-                    jacobian_mean_sv: theory::mean_singular_value(
+                    act_mean: m.mean,
+                    act_std: (m.second - m.mean * m.mean).max(0.0).sqrt(),
+                    grad_std: (top_var * th.backward[k]).sqrt(),
+                    weight_grad_var: th.input_second[k] * top_var * th.backward[k] / b,
+                    jacobian_mean_sv: theory::jacobian_mean_singular_value(
                         study.dims[k + 1],
                         study.dims[k],
                         infos[k].var,
+                        m,
                     ),
                 },
                 samples: Samples {
@@ -784,7 +799,7 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
             weights: infos[l - 1].clone(),
             grad_std: top_grad_std,
             weight_grad_var: out_wg_std * out_wg_std,
-            theory_weight_grad_var: act_var_theory(l - 1) * top_var / b,
+            theory_weight_grad_var: th.input_second[l - 1] * top_var / b,
         },
     })
 }
