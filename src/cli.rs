@@ -428,16 +428,7 @@ fn stdout_text(s: &str) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
-weightgen study\n  \
-weightgen study --activation relu --scheme xavier_uniform --scheme he_normal\n  \
-weightgen study --depth 10 --width 256 --plot study.svg\n  \
-weightgen study --spec mlp.json --json\n\n\
-Defaults follow Glorot & Bengio (2010): 5 hidden layers of 1000 tanh units, 1024 inputs, \
-10 classes, schemes standard and xavier_uniform. Biases are 0. In [brackets]: the theory with \
-the activation's own gain (linear: Glorot & Bengio's linear regime; relu: He et al.'s gain √2).\n\n\
-With --spec, the spec's 2-D tensors are the layers; without --scheme its own per-layer schemes \
-are studied (labelled `spec`), and each --scheme replaces them on every layer.")]
+#[command(after_help = include_str!("help/study.txt"))]
 struct StudyArgs {
     /// Hidden layers [default: 5].
     #[arg(long, value_name = "N")]
