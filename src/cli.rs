@@ -6,11 +6,12 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::path::Path;
 use weightgen::Choice;
 use weightgen::exec::Cancel;
 use weightgen::fans::Convention;
 use weightgen::format::Format;
-use weightgen::job::{Generate, Inspect, Part, SpecInput, WriteOptions};
+use weightgen::job::{Generate, Inspect, MemoryLimit, Part, SpecInput, WriteOptions};
 use weightgen::scheme::{Param, Scheme};
 use weightgen::spec::parse_size;
 
@@ -19,12 +20,7 @@ use weightgen::spec::parse_size;
     name = "weightgen",
     version,
     about = "Write initialised neural-network weights to .npy, .npz and .safetensors files",
-    long_about = "Write initialised neural-network weights (Glorot/Xavier, He/Kaiming, LeCun, \
-variance scaling, truncated normal, …) exactly as PyTorch and Keras define them, to .npy, .npz \
-and .safetensors files that NumPy, PyTorch, JAX, TensorFlow, Candle and Burn load directly. \
-The same seed gives the same bytes on any machine.\n\n\
-Exit codes: 0 ok, 1 I/O or other runtime failure, 2 invalid usage, spec, parameters or input \
-file, 3 `inspect --check` failed, 130 interrupted."
+    long_about = include_str!("help/weightgen.txt")
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -61,26 +57,7 @@ enum Command {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
-weightgen generate fc1.weight=256x784 --scheme he_uniform -o fc1.safetensors\n  \
-weightgen generate 64x3x7x7 --scheme he_normal --seed 1 -o conv.npy\n  \
-cat spec.json | weightgen generate --spec - -o model.safetensors\n  \
-weightgen generate --spec big.json -o ckpt  # seed, max_shard_size in it\n  \
-weightgen generate --spec big.json -o ckpt --shard 3     # shard 3 alone\n  \
-weightgen generate --spec big.json -o ckpt --index-only  # then the index\n\n\
-Parameters given as flags override the spec's top level; values on a tensor in the spec win over both.\n\n\
-Sharded checkpoints: tensors are split in plan order (the spec's layers, expanded as PyTorch's \
-state_dict lists them, then its tensors) exactly as huggingface_hub's \
-split_torch_state_dict_into_shards does: greedily, a new shard when the next tensor would pass \
-the limit, a tensor larger than the limit alone in its own shard. Shard K written alone \
-(--shard K) has the same bytes as shard K of a full run with the same spec and seed.\n\n\
-Output directories: the directory holding what -o names must exist; a checkpoint's own \
-directory (-o DIR) is created if missing, nothing above it.\n\n\
-Memory: values are generated chunk by chunk into the output (regular files through 64 MiB \
-memory-mapped windows after reserving the whole file), so memory stays under ~128 MiB for any \
-output size. The exception is orthogonal: each orthogonal tensor needs its whole matrix in \
-memory (8 bytes per element plus the QR workspace). A progress bar appears on a terminal for \
-outputs over 256 MiB (--quiet hides it).")]
+#[command(after_help = include_str!("help/generate.txt"))]
 struct GenerateArgs {
     /// Tensors as NAME=DIMS or DIMS (named `weight`), e.g. fc1.weight=256x784.
     #[arg(value_name = "TENSOR")]
@@ -221,6 +198,11 @@ struct GenerateArgs {
     /// leaves nothing).
     #[arg(long)]
     no_fsync: bool,
+    /// Most memory the run may plan to hold, e.g. 8GB or 500MiB [default: half of physical
+    /// memory; also WEIGHTGEN_MEMORY_LIMIT]. A run whose estimate is over it stops before
+    /// allocating, with exit code 2.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
 }
 
 impl GenerateArgs {
@@ -281,12 +263,14 @@ impl GenerateArgs {
                 progress: !self.quiet,
                 no_fsync: self.no_fsync,
             },
+            memory_limit: memory_limit(self.memory_limit.as_deref())?,
         })
     }
 
     /// The job's fields, which these flags set.
     /// And the parameters library messages mention (`` pass `force` ``, `` `rng` torch``).
-    const FIELDS: [&str; 13] = [
+    const FIELDS: [&str; 14] = [
+        "memory_limit",
         "shard",
         "index_only",
         "max_shard_size",
@@ -335,8 +319,24 @@ impl clap::builder::TypedValueParser for Offer {
 
 /// The library names parameters (`max_shard_size`); on the command line they are flags
 /// (`--max-shard-size`). Only names in `fields` (set by this subcommand's flags) are renamed.
+/// `memory_limit` is set by a flag or an environment variable: messages name both.
 fn flagged(e: weightgen::Error, fields: &[&str]) -> weightgen::Error {
-    e.renamed(fields, |name| format!("--{}", name.replace('_', "-")))
+    e.renamed(fields, |name| match name {
+        "memory_limit" => "--memory-limit/WEIGHTGEN_MEMORY_LIMIT".into(),
+        _ => format!("--{}", name.replace('_', "-")),
+    })
+}
+
+/// The memory limit `--memory-limit` sets (`None`: the library's default, the environment
+/// variable `WEIGHTGEN_MEMORY_LIMIT` or half of physical memory).
+fn memory_limit(flag: Option<&str>) -> weightgen::Result<Option<MemoryLimit>> {
+    let limit = |text| {
+        Ok(MemoryLimit {
+            bytes: parse_size(text).map_err(|e| e.at("--memory-limit"))?,
+            why: "set by --memory-limit".into(),
+        })
+    };
+    flag.map(limit).transpose()
 }
 
 /// Parse the command line and run it; `cancel` is cancelled by Ctrl-C.
@@ -428,14 +428,7 @@ fn stdout_text(s: &str) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
-weightgen study\n  \
-weightgen study --activation relu --scheme xavier_uniform --scheme he_normal\n  \
-weightgen study --depth 10 --width 256 --plot study.svg\n  \
-weightgen study --spec mlp.json --json\n\n\
-Defaults follow Glorot & Bengio (2010): 5 hidden layers of 1000 tanh units, 1024 inputs, \
-10 classes, schemes standard and xavier_uniform. Biases are 0. In [brackets]: the paper's \
-linear-regime theory.")]
+#[command(after_help = include_str!("help/study.txt"))]
 struct StudyArgs {
     /// Hidden layers [default: 5].
     #[arg(long, value_name = "N")]
@@ -465,8 +458,8 @@ struct StudyArgs {
     /// Seed of weights, inputs and labels [default: 0, or the spec's].
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// A scheme to study, with parameters as NAME:key=value,… (repeatable)
-    /// [default: standard and xavier_uniform].
+    /// A scheme to study, with parameters as NAME:key=value,… (repeatable); with --spec it
+    /// draws every layer [default: standard and xavier_uniform, or the spec's own schemes].
     #[arg(long, value_name = "SCHEME", value_parser = Offer(Choice::Scheme), hide_possible_values = true)]
     scheme: Vec<String>,
     /// JSON spec whose 2-D tensors, in order, are the layers (the last one is the output layer).
@@ -475,14 +468,21 @@ struct StudyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Write an SVG with per-layer histograms and std curves (overwrites FILE).
+    /// Write an SVG with per-layer histograms and std curves (overwrites FILE; its name must
+    /// end in .svg and its directory be writable, checked before computing).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<String>,
+    /// Most memory the run may plan to hold, e.g. 8GB or 500MiB [default: half of physical
+    /// memory; also WEIGHTGEN_MEMORY_LIMIT]. A run whose estimate is over it stops before
+    /// allocating, with exit code 2.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
 }
 
 impl StudyArgs {
     /// The study options these flags set, as the library names them.
-    const FIELDS: [&str; 9] = [
+    const FIELDS: [&str; 11] = [
+        "memory_limit",
         "depth",
         "width",
         "input_dim",
@@ -492,6 +492,7 @@ impl StudyArgs {
         "input",
         "jacobian_samples",
         "scheme",
+        "plot",
     ];
 }
 
@@ -501,8 +502,8 @@ fn study(args: &StudyArgs) -> Result<()> {
         None => None,
         Some(path) => Some(weightgen::job::spec_from_file(path)?),
     };
-    if args.plot.as_deref() == Some("") {
-        return Err(weightgen::Error::Usage("the --plot path is empty".into()).into());
+    if let Some(path) = &args.plot {
+        plot::check_path(Path::new(path)).map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
     }
     let study = Study::new(&StudyOptions {
         depth: args.depth,
@@ -516,13 +517,12 @@ fn study(args: &StudyArgs) -> Result<()> {
         jacobian_samples: args.jacobian_samples,
         schemes: args.scheme.clone(),
         spec,
+        memory_limit: memory_limit(args.memory_limit.as_deref())?,
     })
     .map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
     let report = run(&study).map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
     if let Some(path) = &args.plot {
-        let svg = plot::to_svg(&report)?;
-        std::fs::write(path, svg)
-            .map_err(|e| weightgen::Error::io(format!("writing {path}"), e))?;
+        plot::write(Path::new(path), &plot::to_svg(&report)?)?;
     }
     if args.json {
         stdout_text(&(report.to_json() + "\n"))
@@ -578,20 +578,16 @@ struct InspectArgs {
     /// No progress display on a terminal.
     #[arg(short, long)]
     quiet: bool,
+    /// Most memory a check may hold, e.g. 8GB or 500MiB [default: half of physical memory;
+    /// also WEIGHTGEN_MEMORY_LIMIT]: an orthogonality check whose Gram matrix is over it stops
+    /// with exit code 2.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {
-    use std::io::IsTerminal;
-    let fields = ["expect", "convention", "check", "verify"];
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let progress = |done: u64, total: u64| {
-        if show_progress && total >= 64 << 20 {
-            eprint!("\r{:>3}% of {} MB", done * 100 / total.max(1), total >> 20);
-            if done >= total {
-                eprint!("\r\x1b[K");
-            }
-        }
-    };
+    let fields = ["expect", "convention", "check", "verify", "memory_limit"];
+    let progress = weightgen::job::stderr_progress(!args.quiet);
     let job = Inspect {
         files: args.files.clone(),
         expect: args.expect.clone(),
@@ -601,6 +597,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         check: args.check,
         verify: args.verify,
         threads: args.threads,
+        memory_limit: memory_limit(args.memory_limit.as_deref())?,
     };
     let found = job.run(Some(&progress)).map_err(|e| flagged(e, &fields))?;
     // Every file is reported, read or failed; when none could be read the error says all.

@@ -64,6 +64,12 @@ pub enum Error {
     #[error("{0}")]
     Malformed(String),
 
+    /// A run needs more memory than its limit allows, or a buffer it needs cannot be allocated
+    /// (exit 2, as invalid input: the run was asked for more than this machine gives it). The
+    /// message names what needs the memory, how much, and the limit.
+    #[error("{0}")]
+    Memory(String),
+
     /// `inspect --check`: tensors do not match the initialisation they claim (exit 3). The
     /// message names each failing tensor and test.
     #[error("check failed: {0}")]
@@ -148,7 +154,7 @@ impl Error {
         // A name that is also a value users type (`fan_in` is a mode) is left alone in text:
         // "did you mean `fan_in`?" suggests a value, not a flag.
         let values: Vec<&str> = crate::Choice::ALL.iter().flat_map(|c| c.names()).collect();
-        let text = |mut text: String| {
+        let mention = |mut text: String| {
             for name in names.iter().filter(|n| !values.contains(n)) {
                 let quoted = format!("`{name}`");
                 if text.contains(&quoted) {
@@ -156,6 +162,17 @@ impl Error {
                 }
             }
             text
+        };
+        // Suggestions ("did you mean `seed`?") name keys and values to type, not parameters.
+        let text = |text: String| {
+            let (mut out, mut rest) = (String::new(), text.as_str());
+            while let Some(i) = rest.find("did you mean ") {
+                let end = rest[i..].find('?').map_or(rest.len(), |j| i + j + 1);
+                out += &mention(rest[..i].to_string());
+                out += &rest[i..end];
+                rest = &rest[end..];
+            }
+            out + &mention(rest.to_string())
         };
         match self {
             Error::Invalid { where_, msg } => Error::Invalid {
@@ -168,6 +185,7 @@ impl Error {
                 why: text(why),
             },
             Error::Usage(msg) => Error::Usage(text(msg)),
+            Error::Memory(msg) => Error::Memory(text(msg)),
             o => o,
         }
     }
@@ -177,7 +195,11 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::Invalid { .. } | Error::Needs { .. } | Error::Usage(_) | Error::Malformed(_)
+            Error::Invalid { .. }
+                | Error::Needs { .. }
+                | Error::Usage(_)
+                | Error::Malformed(_)
+                | Error::Memory(_)
         )
     }
 }
@@ -219,6 +241,15 @@ mod tests {
         assert_eq!(e.to_string(), "tensor `w`: with --rng torch: no");
         let e = Error::invalid("mode", "did you mean `fan_in`?").renamed(&["mode", "fan_in"], flag);
         assert_eq!(e.to_string(), "--mode: did you mean `fan_in`?");
+        let e = Error::invalid(
+            "spec s.json: rgn",
+            "unknown key; did you mean `rng`? use `rng` torch",
+        );
+        let e = e.renamed(&["rng"], flag);
+        assert_eq!(
+            e.to_string(),
+            "spec s.json: rgn: unknown key; did you mean `rng`? use --rng torch"
+        );
         let e = Error::invalid("", "bad").at("convention").at("other");
         assert_eq!(e.to_string(), "convention: bad");
     }

@@ -30,7 +30,8 @@ pub use crate::inspect::check::CheckResult;
 pub use crate::inspect::{
     Claim, Entry, FailedFile, FileReport, IndexSummary, TensorReport, TensorStats,
 };
-pub use crate::summary::Summary;
+pub use crate::memory_limit::MemoryLimit;
+pub use crate::summary::{PeakMemory, Summary, WholeTensorNeed};
 pub use crate::write::WriteOptions;
 pub use crate::write::shard::Part;
 
@@ -193,6 +194,9 @@ pub struct Generate {
     /// Plan and check only: nothing is drawn or written.
     pub dry_run: bool,
     pub options: WriteOptions,
+    /// The most memory the run may plan to hold (orthogonal QR, `rng` torch whole-tensor
+    /// inits, chunk buffers); `None`: [`MemoryLimit::from_env_or_machine`].
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 impl Generate {
@@ -207,6 +211,7 @@ impl Generate {
             force: false,
             dry_run: false,
             options: WriteOptions::default(),
+            memory_limit: None,
         }
     }
 
@@ -285,13 +290,16 @@ impl Generate {
             to_stdout,
             hashes: BTreeMap::new(),
             checkpoint: None,
+            peak_memory: None,
         };
         if self.dry_run {
             write::check_plan(&done.plan, format, to_stdout)?;
+            done.peak_memory = Some(self.memory_check(&done.plan, false)?);
             return Ok(done);
         }
         let target = target
             .ok_or_else(|| Error::Usage("an output is needed unless this is a dry run".into()))?;
+        self.memory_check(&done.plan, true)?;
         cancel.check(&target.display())?;
         done.hashes = write::write_plan(
             &done.plan,
@@ -358,8 +366,10 @@ impl Generate {
             to_stdout: false,
             hashes: BTreeMap::new(),
             checkpoint: None,
+            peak_memory: None,
         };
         if self.dry_run {
+            done.peak_memory = Some(self.memory_check(&done.plan, false)?);
             done.outputs = planned_files(&done.plan, &ckpt, &layout, self.part);
             done.checkpoint = Some(CheckpointRun {
                 ckpt,
@@ -368,6 +378,9 @@ impl Generate {
                 removed: Vec::new(),
             });
             return Ok(done);
+        }
+        if self.part != Part::Index {
+            self.memory_check(&done.plan, true)?;
         }
         cancel.check(&ckpt.dir.display().to_string())?;
         let written = shard::write_checkpoint(
@@ -392,6 +405,18 @@ impl Generate {
             removed: written.removed,
         });
         Ok(done)
+    }
+}
+
+impl Generate {
+    /// The peak-memory estimate of writing `plan`, checked against the limit; with `probe`,
+    /// its whole-tensor steps are also known to be allocatable.
+    fn memory_check(&self, plan: &Plan, probe: bool) -> Result<crate::memory_limit::Estimate> {
+        let limit = self
+            .memory_limit
+            .clone()
+            .map_or_else(MemoryLimit::from_env_or_machine, Ok)?;
+        crate::memory_limit::guard_generate(plan, self.options.threads, &limit, probe)
     }
 }
 
@@ -449,6 +474,8 @@ pub struct Generated {
     /// SHA-256 of each tensor's data bytes when `options.hash` was set.
     pub hashes: BTreeMap<String, String>,
     pub(crate) checkpoint: Option<CheckpointRun>,
+    /// A dry run's peak-memory estimate.
+    pub(crate) peak_memory: Option<crate::memory_limit::Estimate>,
 }
 
 impl Generated {
@@ -466,6 +493,10 @@ impl Generated {
             self.dry_run,
             &self.hashes,
         );
+        let s = match &self.peak_memory {
+            Some(e) => s.with_peak_memory(e),
+            None => s,
+        };
         match &self.checkpoint {
             Some(c) => s.with_checkpoint(&c.layout),
             None => s,
@@ -544,6 +575,25 @@ pub struct Inspect {
     pub verify: bool,
     /// Worker threads (0: one per core).
     pub threads: usize,
+    /// The most memory a check may hold (the orthogonality check's Gram matrix, at most 256
+    /// MiB by its own cap); `None`: [`MemoryLimit::from_env_or_machine`].
+    pub memory_limit: Option<MemoryLimit>,
+}
+
+/// A progress display for [`Inspect::run`] on a terminal: `NN% of M MB` on stderr, rewritten
+/// in place and cleared at the end, for inputs of 64 MiB or more; nothing when stderr is not a
+/// terminal or `show` is false.
+pub fn stderr_progress(show: bool) -> impl Fn(u64, u64) + Sync {
+    use std::io::IsTerminal;
+    let show = show && std::io::stderr().is_terminal();
+    move |done: u64, total: u64| {
+        if show && total >= 64 << 20 {
+            eprint!("\r{:>3}% of {} MB", done * 100 / total.max(1), total >> 20);
+            if done >= total {
+                eprint!("\r\x1b[K");
+            }
+        }
+    }
 }
 
 impl Inspect {
@@ -567,6 +617,9 @@ impl Inspect {
         let opts = inspect::Options {
             expect,
             progress,
+            memory_limit: Some(
+                (self.memory_limit.clone()).map_or_else(MemoryLimit::from_env_or_machine, Ok)?,
+            ),
             verify: self.verify,
             ..Default::default()
         };

@@ -80,7 +80,8 @@
 //! `state_dict` tensors), `model` (a Hugging Face `config.json` as one more way to build a plan),
 //! `stream` (the random streams, the only code that draws numbers), `write` (the file formats
 //! and atomic file handling), `read` and `inspect` (files read back safely, summarised and
-//! checked), `summary` (what a run reports).
+//! checked), `summary` (what a run reports), `memory_limit` (what whole-matrix steps need,
+//! checked against [`job::MemoryLimit`] before they allocate).
 //!
 //! Cargo features: `cli` (the binary: clap, progress bars, Ctrl-C), `study` (plots), `ndarray`
 //! (`ArrayD` outputs); all on by default. A library user can turn off `cli` and `study`.
@@ -100,6 +101,7 @@ pub mod job;
 mod json;
 pub(crate) mod layers;
 pub mod memory;
+pub(crate) mod memory_limit;
 pub(crate) mod model;
 mod names;
 mod params;

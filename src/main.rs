@@ -7,12 +7,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Never show a panic's multi-line report: one line, exit 1. (A panic is a bug; report it.)
     std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown".into());
+        let msg = info.payload_as_str().unwrap_or("unknown");
         let at = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

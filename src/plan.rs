@@ -114,6 +114,11 @@ impl PlannedTensor {
                     }
                 }
             }
+            D::Sparse { .. } if self.shape[0] >= (u32::MAX / 20) as u64 => {
+                return refuse(
+                    "PyTorch's randperm (sparse_ permutes each column's rows) uses another algorithm from 2³²/20 rows on, which is not reproduced",
+                );
+            }
             D::Sparse {
                 std,
                 zeros_per_column,

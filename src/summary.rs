@@ -24,6 +24,29 @@ pub struct Summary<'a> {
     /// A sharded checkpoint's files (`--max-shard-size`): each shard's tensors and sizes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<&'a Layout>,
+    /// A dry run's estimate of the memory the run would hold at its peak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_memory: Option<PeakMemory>,
+}
+
+/// The peak-memory estimate (`memory_limit`): chunk buffers of every thread, plus the
+/// whole-tensor steps (orthogonal QR, `rng` torch sparse_/trunc_normal_) that may run at once.
+/// The page cache of the file being written is not counted (the kernel reclaims it).
+#[derive(Debug, Serialize)]
+pub struct PeakMemory {
+    pub bytes: u64,
+    pub threads: u64,
+    /// Chunk buffers of every thread, a writer's batch and output buffer, headers.
+    pub streaming_bytes: u64,
+    /// Whole-tensor steps, largest first; the `threads` largest are counted.
+    pub whole_tensor: Vec<WholeTensorNeed>,
+}
+
+/// One whole-tensor step of [`PeakMemory`].
+#[derive(Debug, Serialize)]
+pub struct WholeTensorNeed {
+    pub what: String,
+    pub bytes: u64,
 }
 
 impl<'a> Summary<'a> {
@@ -51,7 +74,24 @@ impl<'a> Summary<'a> {
                 .map(|t| t.summary(hashes.get(&t.name).map(String::as_str)))
                 .collect(),
             checkpoint: None,
+            peak_memory: None,
         }
+    }
+
+    /// The summary with a dry run's peak-memory estimate.
+    pub(crate) fn with_peak_memory(mut self, e: &crate::memory_limit::Estimate) -> Summary<'a> {
+        self.peak_memory = Some(PeakMemory {
+            bytes: e.peak(),
+            threads: e.threads,
+            streaming_bytes: e.streaming,
+            whole_tensor: (e.whole.iter())
+                .map(|n| WholeTensorNeed {
+                    what: n.what.clone(),
+                    bytes: n.bytes,
+                })
+                .collect(),
+        });
+        self
     }
 
     /// The summary of a sharded checkpoint laid out as `layout`.
@@ -120,6 +160,28 @@ impl<'a> Summary<'a> {
             self.seed, self.stream, self.convention, self.format, self.total_bytes
         );
         out.push_str(&crate::table::aligned(&rows));
+        if let Some(p) = &self.peak_memory {
+            use crate::memory_limit::human;
+            let mut parts = vec![format!(
+                "chunk buffers on {} thread{} {}",
+                p.threads,
+                if p.threads == 1 { "" } else { "s" },
+                human(p.streaming_bytes)
+            )];
+            parts.extend(
+                (p.whole_tensor.iter().take(p.threads as usize))
+                    .map(|n| format!("{} {}", n.what, human(n.bytes))),
+            );
+            let more = p.whole_tensor.len().saturating_sub(p.threads as usize);
+            if more > 0 {
+                parts.push(format!("{more} more whole-tensor step(s) after those"));
+            }
+            out.push_str(&format!(
+                "peak memory (estimate) {}: {}\n",
+                human(p.bytes),
+                parts.join(" + ")
+            ));
+        }
         if let Some(l) = self.checkpoint {
             out.push_str(&format!(
                 "\n{} shard{} of at most {} bytes{}\n",

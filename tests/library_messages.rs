@@ -97,3 +97,27 @@ fn the_scanner_finds_a_flag_in_a_literal_and_not_elsewhere() {
     // Any `--word` counts, even inside a longer word: the scan errs on the side of reporting.
     assert_eq!(flag("weightgen--abc"), Some("--abc"));
 }
+
+mod common;
+
+/// The binary renames the parameters library messages mention to its flags, but not the keys
+/// a suggestion offers: a spec key typo is answered with the key, `rng`, not `--rng`.
+#[test]
+fn the_binary_renames_mentions_but_not_suggestions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.json"),
+        r#"{"rgn": "torch", "tensors": []}"#,
+    )
+    .unwrap();
+    let o = common::cli::run(dir.path(), &["generate", "--spec", "s.json", "-o", "w.npy"]);
+    let err = common::cli::stderr(&o);
+    assert!(err.contains("did you mean `rng`?"), "{err}");
+    std::fs::write(dir.path().join("w.npy"), b"old").unwrap();
+    let o = common::cli::run(dir.path(), &["generate", "w=2x2", "-o", "w.npy"]);
+    let err = common::cli::stderr(&o);
+    assert!(
+        err.contains("already exists; pass --force to replace it"),
+        "{err}"
+    );
+}

@@ -223,6 +223,33 @@ fn torch_rng_refuses_what_it_cannot_reproduce() {
     );
     assert_eq!(err.lines().count(), 1);
     assert!(!dir.path().join("x.npy").exists());
+    // sparse_ from 2³²/20 rows on: PyTorch's randperm switches algorithm there (it was an
+    // assertion, a panic, before the planner refused it).
+    let rows = (u32::MAX / 20) as u64;
+    for (r, want) in [(rows - 1, Some(0)), (rows, Some(2))] {
+        let shape = format!("w={r}x1");
+        let args = [
+            "generate",
+            "--rng",
+            "torch",
+            "--dry-run",
+            &shape,
+            "--seed",
+            "0",
+        ];
+        let o = run(
+            dir.path(),
+            &[&args[..], &["--scheme", "sparse", "--sparsity", "0.5"]].concat(),
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), want, "{r} rows: {err}");
+        if want == Some(2) {
+            assert!(
+                err.contains("randperm") && err.lines().count() == 1,
+                "{err}"
+            );
+        }
+    }
 }
 
 /// trunc_normal_ on intervals holding ≤ 30% of the mass (PyTorch 2.15's uniform rejection with

@@ -113,6 +113,9 @@ fn at_expect(e: Error, tensor: &str) -> Error {
 /// How a run of `inspect` behaves.
 #[derive(Default)]
 pub struct Options<'a> {
+    /// The most memory a check may hold (the orthogonality check's Gram matrix); `None`: no
+    /// limit beyond the check's own cap.
+    pub memory_limit: Option<crate::memory_limit::MemoryLimit>,
     /// Check every tensor against this instead of the file's recorded plan.
     pub expect: Option<Expect>,
     /// Called with (bytes done, bytes total) as data is read.
@@ -335,6 +338,7 @@ fn inspect_file(path: &Path, opts: &Options) -> Result<FileReport> {
         expect: opts.expect.clone(),
         progress: opts.progress,
         release: Some(opts.release.unwrap_or(&drop_pages)),
+        memory_limit: opts.memory_limit.clone(),
         verify: opts.verify,
         shard_of_many: opts.shard_of_many,
     };
@@ -404,6 +408,7 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Inspection> {
         expect: opts.expect.clone(),
         progress: opts.progress,
         release: opts.release,
+        memory_limit: opts.memory_limit.clone(),
         verify: opts.verify,
         shard_of_many: idx.shards.len() > 1,
     };
@@ -594,6 +599,22 @@ pub fn inspect_bytes(
         let qr_in_f64 = claim
             .as_ref()
             .is_some_and(|(c, _)| c.source == "weightgen.plan");
+        if let (Some(limit), Some(Distribution::Orthogonal { rows, cols, .. })) =
+            (&opts.memory_limit, law)
+            && rows.checked_mul(cols) == Some(info.numel)
+            && info.numel > 0
+        {
+            let (bytes, _) = structure::Gram::bytes(rows, cols);
+            if bytes <= structure::ORTHO_MAX_BYTES {
+                limit.check(&crate::memory_limit::Need {
+                    what: format!(
+                        "the orthogonality check of `{}` ({rows}×{cols} f64 Gram matrix)",
+                        info.name
+                    ),
+                    bytes: bytes + crate::memory_limit::product_workspace(),
+                })?;
+            }
+        }
         // Only a tensor of the planned dtype and shape can be compared (the `dtype` and
         // `shape` checks report the others).
         let source = sources.remove(&info.name);

@@ -260,6 +260,19 @@ fn half_subnormal(t: &ElemType) -> f64 {
 }
 
 impl Gram {
+    /// Bytes the check of a streamed `r × c` matrix holds (the f64 Gram matrix and the values
+    /// buffered between updates), and that buffer's length in elements.
+    pub(crate) fn bytes(r: u64, c: u64) -> (u64, u64) {
+        let block = if r >= c {
+            (GRAM_BLOCK_ELEMS / c).max(1) * c
+        } else {
+            r * c
+        };
+        // No overflow for a real file: k² ≤ numel, and numel elements of the file exist.
+        let k = r.min(c);
+        (8 * (k * k + block), block)
+    }
+
     /// The check for `Orthogonal { gain, rows, cols }` on a tensor of `numel` elements stored
     /// as `t`. `qr_in_f64`: the values are known to come from weightgen, which computes Q in
     /// f64 whatever the stored type; otherwise (`--expect`, another tool) Q is taken to have
@@ -289,13 +302,7 @@ impl Gram {
         let (r, c) = if fortran { (cols, rows) } else { (rows, cols) };
         let tall = r >= c;
         let k = r.min(c);
-        let block = if tall {
-            (GRAM_BLOCK_ELEMS / c).max(1) * c
-        } else {
-            numel
-        };
-        // No overflow: k² ≤ numel, and numel elements of the file exist.
-        let bytes = 8 * (k * k + block);
+        let (bytes, block) = Gram::bytes(r, c);
         let work = numel.saturating_mul(k);
         if bytes > ORTHO_MAX_BYTES || work > ORTHO_MAX_WORK {
             return Some(Err(CheckResult::skipped(

@@ -63,7 +63,7 @@
 //! changes values and must bump the version string.
 
 mod native;
-mod ortho;
+pub(crate) mod ortho;
 mod source;
 pub mod torch;
 

@@ -584,7 +584,7 @@ impl TensorStream {
             let len = self.chunk_len(c);
             self.normals(c, &mut a[start..start + len]);
         }
-        super::ortho::orthogonal_from_gaussian(&a, m, n, gain)
+        super::ortho::orthogonal_from_gaussian(a, m, n, gain)
     }
 
     /// Per column, the largest hash that is zeroed. Sequential on purpose: it runs under the

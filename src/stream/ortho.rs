@@ -47,12 +47,13 @@ fn thin_qr(mut a: Mat<f64>) -> (Mat<f64>, Vec<f64>) {
 
 /// `gain · Q` for the (m × n) Gaussian `a` (C order): for m ≥ n the thin Q of `a`; for m < n the
 /// transpose of the thin Q of `aᵀ` (as `torch.nn.init.orthogonal_` and Keras do). Returns
-/// (m × n) in C order.
-pub(super) fn orthogonal_from_gaussian(a: &[f64], m: usize, n: usize, gain: f64) -> Vec<f64> {
+/// (m × n) in C order. Takes `a` so that at most two m × n matrices are held at once (its
+/// estimate: `memory_limit::orthogonal`).
+pub(crate) fn orthogonal_from_gaussian(a: Vec<f64>, m: usize, n: usize, gain: f64) -> Vec<f64> {
     orthogonal_impl(a, m, n, gain, true)
 }
 
-fn orthogonal_impl(a: &[f64], m: usize, n: usize, gain: f64, sign_fix: bool) -> Vec<f64> {
+fn orthogonal_impl(a: Vec<f64>, m: usize, n: usize, gain: f64, sign_fix: bool) -> Vec<f64> {
     if m == 0 || n == 0 {
         return Vec::new();
     }
@@ -63,6 +64,7 @@ fn orthogonal_impl(a: &[f64], m: usize, n: usize, gain: f64, sign_fix: bool) -> 
         cols,
         |i, j| if tall { a[i * n + j] } else { a[j * n + i] },
     );
+    drop(a);
     let (q, r_diag) = thin_qr(mat);
     let signs: Vec<f64> = r_diag
         .iter()
@@ -115,8 +117,8 @@ mod tests {
             );
             let mut a = vec![0.0; n * n];
             s.fill_chunk(0, &mut a);
-            fixed.push(orthogonal_impl(&a, n, n, 1.0, true)[0] * (n as f64).sqrt());
-            raw.push(orthogonal_impl(&a, n, n, 1.0, false)[0] * (n as f64).sqrt());
+            fixed.push(orthogonal_impl(a.clone(), n, n, 1.0, true)[0] * (n as f64).sqrt());
+            raw.push(orthogonal_impl(a, n, n, 1.0, false)[0] * (n as f64).sqrt());
         }
         assert!(ks_normal(&mut fixed) <= 1.95);
         assert!(

@@ -6,7 +6,8 @@
 //! log-likelihood on random labels, as the paper's networks had) is back-propagated, and every
 //! hidden layer reports: activation mean, std, percentiles and saturation; the back-propagated
 //! gradient ∂c/∂s; the weight-gradient variance; the mean singular value of the layer Jacobian
-//! ∂z^k/∂z^{k−1}; and beside each, the paper's linear-regime theory (`theory`).
+//! ∂z^k/∂z^{k−1}; and beside each, the theory with the activation's own gain (`theory`: Glorot
+//! & Bengio's linear regime, He et al.'s for ReLU).
 //!
 //! Owns: the study's options and their validation ([`StudyOptions`] → [`Study`]), drawing its
 //! inputs and labels, the statistics and the report ([`Report`], as JSON, a table
@@ -24,6 +25,7 @@ pub(crate) mod theory;
 
 use crate::error::{Error, Result};
 use crate::fans::Convention;
+use crate::memory_limit::{self, F64, MemoryLimit, Need, mat, orthogonal, product_workspace};
 use crate::plan::Plan;
 use crate::scheme::{Distribution, Param};
 use crate::spec::{ParamSet, Spec, TensorSpec};
@@ -114,10 +116,15 @@ pub struct StudyOptions {
     pub input: Option<String>,
     pub seed: Option<u64>,
     pub jacobian_samples: Option<usize>,
-    /// `NAME` or `NAME:key=value,key=value` (e.g. `kaiming_normal:nonlinearity=relu`).
+    /// `NAME` or `NAME:key=value,key=value` (e.g. `kaiming_normal:nonlinearity=relu`). With a
+    /// spec, each scheme replaces the spec's initialisation on every layer.
     pub schemes: Vec<String>,
-    /// A spec whose 2-D tensors, in order, are the network's layers (the last is the output).
+    /// A spec whose 2-D tensors, in order, are the network's layers (the last is the output);
+    /// without `schemes` its own per-layer schemes are studied (one run labelled `spec`).
     pub spec: Option<Spec>,
+    /// The most memory the study may hold (weights, passes, SVDs); `None`:
+    /// [`MemoryLimit::from_env_or_machine`].
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 /// One initialisation to study: a label and its resolved plan (one 2-D tensor per layer).
@@ -138,6 +145,7 @@ pub struct Study {
     pub seed: u64,
     pub jacobian_samples: usize,
     pub inits: Vec<Init>,
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 /// Parse `NAME[:key=value,…]` into a scheme and its parameters; errors name `--scheme ARG`.
@@ -355,8 +363,9 @@ fn unit_counts(dims: &[u64], batch: usize) -> Result<Vec<usize>> {
     Ok(dims)
 }
 
-/// One plan per scheme (`schemes`, parsed from `o.schemes`; the defaults when none), or the
-/// spec's own plan when a spec is studied without `--scheme`.
+/// One plan per scheme (`schemes`, parsed from `o.schemes`; the defaults when none), each
+/// scheme drawing every layer, or the spec's own plan (its per-layer schemes, labelled `spec`)
+/// when a spec is studied without a scheme.
 fn inits(o: &StudyOptions, schemes: Vec<ParamSet>, net: &Network) -> Result<Vec<Init>> {
     if schemes.is_empty() && o.spec.is_some() {
         return Ok(vec![Init {
@@ -381,8 +390,15 @@ fn inits(o: &StudyOptions, schemes: Vec<ParamSet>, net: &Network) -> Result<Vec<
         .into_iter()
         .zip(sets)
         .map(|(label, set)| {
+            // The scheme replaces the whole initialisation of every layer (a spec's top-level
+            // and per-tensor schemes and parameters alike), so that the label names what every
+            // layer is drawn with; the spec keeps only the shapes, convention and seed.
             let mut spec = net.base.clone();
-            spec.defaults = spec.defaults.overlaid(&set);
+            spec.defaults = set;
+            for t in &mut spec.tensors {
+                t.params = ParamSet::default();
+                t.inherit = true;
+            }
             Ok(Init {
                 label,
                 plan: Plan::new(&spec, net.seed)?,
@@ -422,6 +438,7 @@ impl Study {
             seed: net.seed,
             jacobian_samples,
             inits: inits(o, schemes, &net)?,
+            memory_limit: o.memory_limit.clone(),
         })
     }
 
@@ -467,16 +484,20 @@ pub struct Percentiles {
     pub p98: f64,
 }
 
-/// The linear-regime predictions for one layer.
+/// The theory's predictions for one layer (`theory`: Gaussian pre-activations, the activation's
+/// own gain; Glorot & Bengio's linear regime for `linear`, He et al.'s for ReLU).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Theory {
-    /// √(E\[x²\] · ∏_{k′≤k} n_in Var[W^{k′}]).
+    /// E\[f(s)\] at the predicted pre-activation variance (0 for odd activations).
+    pub act_mean: f64,
+    /// √(E\[f(s)²\] − E\[f(s)\]²), with Var\[s^k\] = n_in Var\[W^k\] · E\[(z^{k−1})²\].
     pub act_std: f64,
-    /// √(Var[∂c/∂s^{out}] (measured) · ∏_{k′>k} n_out Var[W^{k′}]).
+    /// √(Var[∂c/∂s^{out}] (measured) · ∏_{k′>k} n_out Var[W^{k′}] · E[f′(s^{k′−1})²]).
     pub grad_std: f64,
-    /// (1/B) · E[z^{k−1}²] · Var[∂c/∂s^k], both from the lines above (independent examples).
+    /// (1/B) · E[(z^{k−1})²] · Var[∂c/∂s^k], both from the lines above (independent examples).
     pub weight_grad_var: f64,
-    /// Mean singular value of an i.i.d. out × in matrix with Var\[W\] (Marchenko–Pastur), f′ = 1.
+    /// Mean singular value of diag(f′(s))·W for an i.i.d. out × in W with Var\[W\]
+    /// (Marchenko–Pastur; exact for linear and ReLU, rows scaled by √E\[f′²\] otherwise).
     pub jacobian_mean_sv: f64,
 }
 
@@ -559,16 +580,71 @@ impl Report {
     }
 }
 
+/// What the study holds at its peak (`memory_limit`): the inputs, then per scheme (schemes run in parallel) its weights, their draw, the
+/// forward and backward pass, the samples kept for the report, and the Jacobians' SVDs (also
+/// in parallel), on `threads` threads.
+pub(crate) fn memory_need(s: &Study, threads: usize) -> Need {
+    let dims: Vec<u64> = s.dims.iter().map(|&d| d as u64).collect();
+    let (b, l) = (s.batch as u64, dims.len() - 1);
+    let layers = || (0..l).map(|k| (dims[k + 1], dims[k]));
+    let weights: u64 = layers().map(|(o, i)| mat(o, i, F64)).sum();
+    let draw = (s.inits.iter().flat_map(|init| &init.plan.tensors))
+        .map(|t| {
+            let ortho = match t.params.distribution {
+                Distribution::Orthogonal { rows, cols, .. } => orthogonal(rows, cols),
+                _ => 0,
+            };
+            // The drawn values and their faer copy, after the orthogonal cache (if any).
+            ortho + t.numel * F64 + mat(t.shape[0], t.numel / t.shape[0].max(1), F64)
+        })
+        .max()
+        .unwrap_or(0);
+    let widest = dims.iter().copied().max().unwrap_or(0);
+    // pre, act, grad per layer (b × out) and two transients; ∂C/∂W as big as the weights.
+    let pass: u64 =
+        layers().map(|(o, _)| 3 * mat(b, o, F64)).sum::<u64>() + 2 * mat(b, widest, F64) + weights;
+    // f32 samples of activations and gradients per hidden layer, a sorted copy for percentiles.
+    let samples = layers().map(|(o, _)| 8 * b * o).sum::<u64>() + b * widest * F64;
+    let per_scheme = weights + draw.max(pass + samples);
+    let svd = layers()
+        .map(|(o, i)| {
+            use faer::linalg::svd::{ComputeSvdVectors as V, svd_scratch};
+            let (o, i) = (o as usize, i as usize);
+            let req = svd_scratch::<f32>(o, i, V::No, V::No, faer::Par::Seq, Default::default());
+            mat(o as u64, i as u64, 4) + 4 * o.min(i) as u64 + req.size_bytes() as u64
+        })
+        .max()
+        .unwrap_or(0);
+    let threads = threads.max(1) as u64;
+    let schemes = (s.inits.len() as u64).min(threads);
+    let inputs = 2 * b * dims[0] * F64;
+    Need {
+        what: format!(
+            "study of a {} network ({} scheme{}, batch {})",
+            s.dims
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("-"),
+            s.inits.len(),
+            if s.inits.len() == 1 { "" } else { "s" },
+            s.batch
+        ),
+        // (and 256 KiB of report: names, labels, statistics)
+        bytes: inputs + schemes * per_scheme + threads * (svd + product_workspace()) + (256 << 10),
+    }
+}
+
 /// All values of a stream, drawn chunk by chunk.
-fn draw(stream: &TensorStream) -> Vec<f64> {
-    let mut out = vec![0.0; stream.numel() as usize];
+fn draw(stream: &TensorStream) -> Result<Vec<f64>> {
+    let mut out = memory_limit::try_zeroed(stream.numel() as usize, "study: drawing values")?;
     let mut start = 0;
     for c in 0..stream.num_chunks() {
         let n = stream.chunk_len(c);
         stream.fill_chunk(c, &mut out[start..start + n]);
         start += n;
     }
-    out
+    Ok(out)
 }
 
 fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
@@ -618,20 +694,22 @@ fn weight_info(study: &Study, plan: &Plan, k: usize) -> WeightInfo {
 }
 
 /// Layer k's weights as an out × in matrix, whatever the convention's layout.
-fn weight_matrix(study: &Study, plan: &Plan, k: usize) -> Mat<f64> {
+fn weight_matrix(study: &Study, plan: &Plan, k: usize) -> Result<Mat<f64>> {
     let t = &plan.tensors[k];
-    let v = draw(&t.stream(plan.seed));
+    let v = draw(&t.stream(plan.seed))?;
     let (n_in, n_out) = (study.dims[k], study.dims[k + 1]);
-    match plan.convention {
+    Ok(match plan.convention {
         Convention::Torch => Mat::from_fn(n_out, n_in, |o, i| v[o * n_in + i]),
         Convention::Keras => Mat::from_fn(n_out, n_in, |o, i| v[i * n_out + o]),
-    }
+    })
 }
 
 fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result<SchemeReport> {
     let plan = &init.plan;
     let l = study.dims.len() - 1;
-    let weights: Vec<Mat<f64>> = (0..l).map(|k| weight_matrix(study, plan, k)).collect();
+    let weights: Vec<Mat<f64>> = (0..l)
+        .map(|k| weight_matrix(study, plan, k))
+        .collect::<Result<_>>()?;
     let infos: Vec<WeightInfo> = (0..l).map(|k| weight_info(study, plan, k)).collect();
     let act = study.activation;
     let pass = net::forward_backward(x, &weights, act, labels);
@@ -664,13 +742,10 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
             var_w: w.var,
         })
         .collect();
-    let fwd = theory::forward_products(&lw);
-    let bwd = theory::backward_products(&lw);
-    let ex2 = study.input.second_moment();
+    let th = theory::propagate(&lw, act, study.input.second_moment());
     let (_, top_grad_std) = mean_std(mat_values(&pass.grad[l - 1]));
     let top_var = top_grad_std * top_grad_std;
     let b = study.batch as f64;
-    let act_var_theory = |k: usize| if k == 0 { ex2 } else { ex2 * fwd[k - 1] };
 
     let layers: Vec<LayerReport> = (0..l - 1)
         .map(|k| {
@@ -678,6 +753,7 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
             let (act_mean, act_std) = mean_std(mat_values(z));
             let (_, grad_std) = mean_std(mat_values(&pass.grad[k]));
             let (_, wg_std) = mean_std(mat_values(&pass.weight_grad[k]));
+            let m = &th.moments[k];
             LayerReport {
                 layer: k + 1,
                 units: study.dims[k + 1],
@@ -690,13 +766,15 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
                 weight_grad_var: wg_std * wg_std,
                 jacobian_mean_sv: jac(k),
                 theory: Theory {
-                    act_std: act_var_theory(k + 1).sqrt(),
-                    grad_std: (top_var * bwd[k]).sqrt(),
-                    weight_grad_var: act_var_theory(k) * top_var * bwd[k] / b,
-                    jacobian_mean_sv: theory::mean_singular_value(
+                    act_mean: m.mean,
+                    act_std: (m.second - m.mean * m.mean).max(0.0).sqrt(),
+                    grad_std: (top_var * th.backward[k]).sqrt(),
+                    weight_grad_var: th.input_second[k] * top_var * th.backward[k] / b,
+                    jacobian_mean_sv: theory::jacobian_mean_singular_value(
                         study.dims[k + 1],
                         study.dims[k],
                         infos[k].var,
+                        m,
                     ),
                 },
                 samples: Samples {
@@ -721,13 +799,21 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
             weights: infos[l - 1].clone(),
             grad_std: top_grad_std,
             weight_grad_var: out_wg_std * out_wg_std,
-            theory_weight_grad_var: act_var_theory(l - 1) * top_var / b,
+            theory_weight_grad_var: th.input_second[l - 1] * top_var / b,
         },
     })
 }
 
 /// Run the study: the same inputs and labels for every scheme.
+///
+/// Before anything is drawn, the study's memory estimate is checked against its limit and
+/// reserved once (`memory_limit::probe`): a study too big for the machine is an error, not
+/// an abort.
 pub fn run(study: &Study) -> Result<Report> {
+    let need = memory_need(study, rayon::current_num_threads());
+    let limit = (study.memory_limit.clone()).map_or_else(MemoryLimit::from_env_or_machine, Ok)?;
+    limit.check(&need)?;
+    memory_limit::probe(&need)?;
     let n0 = study.dims[0];
     let classes = *study.dims.last().expect("non-empty");
     let b = study.batch;
@@ -736,7 +822,7 @@ pub fn run(study: &Study) -> Result<Report> {
         "weightgen.study.inputs",
         (b * n0) as u64,
         &study.input.distribution(),
-    ));
+    ))?;
     let x = Mat::from_fn(b, n0, |i, j| xs[i * n0 + j]);
     let u = draw(&TensorStream::new(
         study.seed,
@@ -746,7 +832,7 @@ pub fn run(study: &Study) -> Result<Report> {
             low: 0.0,
             high: 1.0,
         },
-    ));
+    ))?;
     let labels: Vec<usize> = u
         .iter()
         .map(|&u| ((u * classes as f64) as usize).min(classes - 1))

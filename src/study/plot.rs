@@ -1,13 +1,17 @@
 //! The study's SVG: per-layer histograms of activations (like Glorot & Bengio's Figure 6) and
 //! of back-propagated gradients ∂c/∂s (Figure 7), one panel per scheme on shared axes, and the
-//! per-layer std curves of both, measured (solid) against the linear-regime theory (dashed).
+//! per-layer std curves of both, measured (solid) against the theory (dashed).
 //!
-//! Owns: drawing (plotters, SVG backend only: no font files, text is left to the viewer).
-//! Does not own: any statistic (see [`super::Report`]); writing the file (the binary).
+//! Owns: drawing (plotters, SVG backend only: no font files, text is left to the viewer), and
+//! the plot's file: [`check_path`] refuses a name or directory it could not write before the
+//! study computes anything, [`write()`] replaces the file whole (a temporary file renamed over
+//! it). Does not own: any statistic (see [`super::Report`]).
 
 use super::{Report, SchemeReport};
 use crate::error::{Error, Result};
 use plotters::prelude::*;
+use std::io::Write as _;
+use std::path::Path;
 
 const PANEL: (u32, u32) = (560, 360);
 const BINS: usize = 100;
@@ -28,6 +32,41 @@ const COLOURS: [RGBColor; 10] = [
 
 fn colour(i: usize) -> RGBColor {
     COLOURS[i % COLOURS.len()]
+}
+
+/// Font sizes as given to plotters; its SVG backend writes `size / 1.24` pixels.
+const CAPTION_FONT: f64 = 17.0;
+const HEADER_FONT: f64 = 18.0;
+const LEGEND_FONT: f64 = 12.0;
+
+/// Characters of a `font` line that fit in `width` pixels, at 0.6 em per character (wider than
+/// the average sans-serif glyph, so labels cut to it do not run into their neighbours).
+fn fits(width: f64, font: f64) -> usize {
+    (width / (0.6 * font / 1.24)).floor() as usize
+}
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut t: String = text.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The layers whose histograms a panel draws: all of them up to one per colour, else as many,
+/// evenly spaced from the first to the last (so the legend fits the panel and no two curves
+/// share a colour).
+fn shown_layers(depth: usize) -> Vec<usize> {
+    let n = COLOURS.len();
+    if depth <= n {
+        return (0..depth).collect();
+    }
+    (0..n)
+        .map(|i| (i * (depth - 1) + (n - 1) / 2) / (n - 1))
+        .collect()
 }
 
 fn drawing_error(e: impl std::fmt::Display) -> Error {
@@ -101,26 +140,39 @@ fn histogram_panel(
     skip_zeros: bool,
     pick: impl Fn(&super::LayerReport) -> &[f32],
 ) -> Result<()> {
-    let curves: Vec<Vec<(f64, f64)>> = s
-        .layers
+    let shown = shown_layers(s.layers.len());
+    let curves: Vec<(usize, Vec<(f64, f64)>)> = shown
         .iter()
-        .map(|l| histogram(pick(l), lo, hi, skip_zeros))
+        .map(|&k| (k, histogram(pick(&s.layers[k]), lo, hi, skip_zeros)))
         .collect();
-    let title = if skip_zeros {
+    let mut title = if skip_zeros {
         format!("{title} ≠ 0")
     } else {
         title.to_string()
     };
+    if shown.len() < s.layers.len() {
+        title = format!("{title} ({} of {} layers)", shown.len(), s.layers.len());
+    }
+    let room = fits(PANEL.0 as f64 - 20.0, CAPTION_FONT);
+    let caption = format!(
+        "{title}: {}",
+        cut(
+            &s.label,
+            room.saturating_sub(title.chars().count() + 2).max(8)
+        )
+    );
     let ymax = curves
         .iter()
-        .flatten()
+        .flat_map(|c| &c.1)
         .map(|p| p.1)
         .fold(0.0, f64::max)
         .max(1e-9)
         * 1.08;
     let mut chart = ChartBuilder::on(area)
-        .caption(format!("{title}: {}", s.label), ("sans-serif", 17))
+        .caption(cut(&caption, room), ("sans-serif", CAPTION_FONT))
         .margin(10)
+        // room for half of the last x tick label, which is centred on the panel's edge
+        .margin_right(20)
         .x_label_area_size(38)
         .y_label_area_size(52)
         .build_cartesian_2d(lo..hi, 0.0..ymax)
@@ -134,16 +186,17 @@ fn histogram_panel(
         .x_label_formatter(&|x| tick(*x, hi - lo))
         .draw()
         .map_err(drawing_error)?;
-    for (i, c) in curves.into_iter().enumerate() {
+    for (i, (k, c)) in curves.into_iter().enumerate() {
         let col = colour(i);
         chart
             .draw_series(LineSeries::new(c, col.stroke_width(2)))
             .map_err(drawing_error)?
-            .label(format!("layer {}", i + 1))
+            .label(format!("layer {}", k + 1))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
     }
     chart
         .configure_series_labels()
+        .label_font(("sans-serif", LEGEND_FONT))
         .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
@@ -174,7 +227,7 @@ fn std_panel(
         (1e-3, 1.0)
     };
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 17))
+        .caption(title, ("sans-serif", CAPTION_FONT))
         .margin(10)
         .x_label_area_size(38)
         .y_label_area_size(60)
@@ -183,7 +236,7 @@ fn std_panel(
     chart
         .configure_mesh()
         .light_line_style(WHITE)
-        .x_desc("layer (solid: measured, dashed: linear theory)")
+        .x_desc("layer (solid: measured, dashed: theory)")
         .y_desc(y_desc)
         .x_labels(depth.min(20))
         .x_label_formatter(&|x| format!("{}", x.round() as i64))
@@ -207,7 +260,7 @@ fn std_panel(
         chart
             .draw_series(LineSeries::new(measured.clone(), col.stroke_width(2)))
             .map_err(drawing_error)?
-            .label(s.label.clone())
+            .label(cut(&s.label, fits(PANEL.0 as f64 / 2.0, LEGEND_FONT)))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
         chart
             .draw_series(measured.iter().map(|&p| Circle::new(p, 3, col.filled())))
@@ -218,11 +271,87 @@ fn std_panel(
     }
     chart
         .configure_series_labels()
+        .label_font(("sans-serif", LEGEND_FONT))
         .position(SeriesLabelPosition::LowerLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
         .draw()
         .map_err(drawing_error)?;
+    Ok(())
+}
+
+/// The directory a plot path is written in (`.` for a bare file name).
+fn directory(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Check, before any computation, that `path` names an `.svg` file that can be written: its
+/// directory exists and takes a new file (a temporary one is created and removed), and the
+/// path is not a directory. Errors name the parameter `plot`.
+pub fn check_path(path: &Path) -> Result<()> {
+    let shown = path.display();
+    if path.as_os_str().is_empty() {
+        return Err(Error::invalid("plot", "the path is empty"));
+    }
+    let svg = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    if !svg {
+        return Err(Error::invalid(
+            "plot",
+            format!("`{shown}` does not end in .svg (the plot is written as SVG only)"),
+        ));
+    }
+    let dir = directory(path);
+    match std::fs::metadata(dir) {
+        Err(e) => {
+            return Err(Error::invalid(
+                "plot",
+                format!("cannot use directory `{}`: {e}", dir.display()),
+            ));
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::invalid(
+                "plot",
+                format!("`{}` is not a directory", dir.display()),
+            ));
+        }
+        Ok(_) => {}
+    }
+    if path.is_dir() {
+        return Err(Error::invalid("plot", format!("`{shown}` is a directory")));
+    }
+    tempfile::Builder::new()
+        .prefix(".weightgen-plot-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| {
+            // tempfile's message names its random file; the OS error alone says why.
+            let why = e.raw_os_error().map_or(e.kind().to_string(), |c| {
+                std::io::Error::from_raw_os_error(c).to_string()
+            });
+            Error::invalid(
+                "plot",
+                format!("cannot write in directory `{}`: {why}", dir.display()),
+            )
+        })
+}
+
+/// Write `svg` to `path` whole: a temporary file in the same directory, renamed over `path`,
+/// so an interrupted run leaves either the old file or the new one.
+pub fn write(path: &Path, svg: &str) -> Result<()> {
+    let what = format!("writing {}", path.display());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".weightgen-plot-")
+        .tempfile_in(directory(path))
+        .map_err(|e| Error::io(what.clone(), e))?;
+    tmp.write_all(svg.as_bytes())
+        .map_err(|e| Error::io(what.clone(), e))?;
+    tmp.persist(path).map_err(|e| Error::io(what, e.error))?;
     Ok(())
 }
 
@@ -236,23 +365,31 @@ pub fn to_svg(r: &Report) -> Result<String> {
         root.fill(&WHITE).map_err(drawing_error)?;
         let (header, body) = root.split_vertically(40);
         let hidden = &r.dims[1..r.dims.len() - 1];
+        let widths = if hidden.iter().all(|&w| w == hidden[0]) {
+            hidden[0].to_string()
+        } else {
+            cut(
+                &hidden
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                40,
+            )
+        };
+        let text = format!(
+            "weightgen study: {} inputs, {} hidden layers of {widths} units, {}, batch {} of {}, seed {}",
+            r.dims[0],
+            hidden.len(),
+            r.activation,
+            r.batch,
+            r.input,
+            r.seed
+        );
         header
             .draw_text(
-                &format!(
-                    "weightgen study: {} inputs, {} hidden layers of {} units, {}, batch {} of {}, seed {}",
-                    r.dims[0],
-                    hidden.len(),
-                    hidden
-                        .iter()
-                        .map(|w| w.to_string())
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                    r.activation,
-                    r.batch,
-                    r.input,
-                    r.seed
-                ),
-                &("sans-serif", 18).into_font().color(&BLACK),
+                &cut(&text, fits(size.0 as f64 - 24.0, HEADER_FONT)),
+                &("sans-serif", HEADER_FONT).into_font().color(&BLACK),
                 (12, 12),
             )
             .map_err(drawing_error)?;
@@ -328,6 +465,18 @@ pub fn to_svg(r: &Report) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_layers_are_all_up_to_one_per_colour_else_spread_from_first_to_last() {
+        assert_eq!(shown_layers(3), vec![0, 1, 2]);
+        assert_eq!(shown_layers(10), (0..10).collect::<Vec<_>>());
+        for depth in [11, 19, 30, 1000] {
+            let s = shown_layers(depth);
+            assert_eq!(s.len(), COLOURS.len(), "{depth}");
+            assert_eq!((s[0], s[s.len() - 1]), (0, depth - 1), "{depth}");
+            assert!(s.windows(2).all(|w| w[0] < w[1]), "{depth}: {s:?}");
+        }
+    }
 
     #[test]
     fn histogram_fractions_sum_to_the_fraction_in_range() {

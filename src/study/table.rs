@@ -1,5 +1,5 @@
 //! The study's readable table: one block per scheme, one row per hidden layer, each measurement
-//! followed by the linear-regime theory in brackets.
+//! followed by the theory in brackets.
 //!
 //! Owns: text layout only. Does not own: any number (see [`super::Report`]).
 
@@ -41,7 +41,7 @@ pub fn to_table(r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "[brackets]: Glorot & Bengio's linear-regime theory (f′ = 1); saturated: {}; Jacobian σ̄: mean singular value of ∂z^k/∂z^(k-1) over {} example{}",
+        "[brackets]: theory with the activation's own gain (Gaussian s; linear regime: Glorot & Bengio, ReLU: He et al.); saturated: {}; Jacobian σ̄: mean singular value of ∂z^k/∂z^(k-1) over {} example{}",
         r.saturation_rule.unwrap_or("-"),
         r.jacobian_samples,
         if r.jacobian_samples == 1 { "" } else { "s" }
@@ -112,5 +112,8 @@ pub fn to_table(r: &Report) -> String {
             ""
         );
     }
-    out
+    // The output row leaves its last columns empty: no trailing blanks.
+    out.lines()
+        .map(|l| l.trim_end().to_string() + "\n")
+        .collect()
 }

@@ -1,17 +1,30 @@
-//! The linear-regime theory the study prints beside its measurements.
+//! The theory the study prints beside its measurements.
 //!
-//! Owns: pure functions of the network's widths and the weights' distributions — the variance
-//! of a [`Distribution`], Glorot & Bengio's forward and backward variance products, and the
-//! Marchenko–Pastur mean singular value of a random layer. Does not own: anything measured.
+//! Owns: pure functions of the network's widths, the weights' distributions and the activation
+//! — the variance of a [`Distribution`], the forward and backward variance recursions, and the
+//! mean singular value of a random layer's Jacobian. Does not own: anything measured.
 //!
-//! Glorot & Bengio (2010), §4.2.1 (docs/init-schemes.md §5.1), assuming the
-//! linear regime (f′(s) ≈ 1), independent zero-mean weights and inputs:
+//! Glorot & Bengio (2010), §4.2.1 (docs/init-schemes.md §5.1), with independent zero-mean
+//! weights and inputs, and He et al. (2015, §5.2) for the activation's part: a layer's
+//! pre-activation `s = W z` has `Var[s] = n_in·Var[W]·E[z²]` whatever f is, and each activation
+//! turns it into `E[f(s)²] = Var[s]/g²`, `g` the activation's own gain. The recursions take the
+//! pre-activations as Gaussian (the wide-layer limit) and compute, per activation, `E[f(s)]`,
+//! `E[f(s)²]` and `E[f′(s)²]` ([`moments`]):
 //!
-//! - forward: `Var[z^i] = Var[x] · ∏_{i′<i} n_{i′} Var[W^{i′}]` (n = fan-in of each layer);
-//! - backward: `Var[∂C/∂s^i] = Var[∂C/∂s^d] · ∏_{i′≥i} n_{i′+1} Var[W^{i′}]` (n_{i′+1} = fan-out
-//!   of the layer above);
-//! - weight gradient: the product of the two.
+//! - forward: `q^k = n_in^k·Var[W^k]·E[(z^{k−1})²]`, `z^0 = x`; the activation's std is
+//!   `√(E[f²] − E[f]²)` at `q^k`;
+//! - backward: `Var[∂c/∂s^k] = E[f′(s^k)²]·n_out^{k+1}·Var[W^{k+1}]·Var[∂c/∂s^{k+1}]`, from the
+//!   output's measured `Var[∂c/∂s]`;
+//! - weight gradient: `E[(z^{k−1})²]·Var[∂c/∂s^k] / B`.
+//!
+//! Closed forms where they exist: linear `g = 1` (Glorot & Bengio's linear regime exactly);
+//! ReLU `E[f²] = q/2`, `E[f′²] = 1/2` (He's `½ n Var[W] = 1`, gain √2); leaky ReLU of slope `a`
+//! `(1+a²)/2` (gain `√(2/(1+a²))`). tanh, sigmoid, softsign and SELU are integrated numerically:
+//! for small signals they follow the linear regime through `f′(0)` (tanh, softsign: 1, so the
+//! paper's numbers), and for tanh at `q = 1` the implied gain `1/√E[tanh²] = 1.59` is close to
+//! PyTorch's empirical 5/3.
 
+use super::net::Activation;
 use crate::inspect::stats::Exact;
 use crate::scheme::Distribution;
 
@@ -58,28 +71,110 @@ impl LayerWeights {
     }
 }
 
-/// Forward products: element `k` is `Var[s^{k+1}] / E[x²] = ∏_{k′≤k} n_in Var[W]` for every
-/// layer `k` (0-based), i.e. the variance of layer k's pre-activation (= its activation in the
-/// linear regime) per unit of input second moment.
-pub(crate) fn forward_products(layers: &[LayerWeights]) -> Vec<f64> {
-    let mut p = 1.0;
-    layers
-        .iter()
-        .map(|l| {
-            p *= l.forward_factor();
-            p
-        })
-        .collect()
+/// Gaussian expectations of an activation at pre-activation variance `q`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Moments {
+    /// `E[f(s)]`.
+    pub mean: f64,
+    /// `E[f(s)²]`.
+    pub second: f64,
+    /// `E[f′(s)²]`.
+    pub slope2: f64,
+    /// `P(f′(s) ≠ 0)`: the fraction of a layer's Jacobian rows that are not zero.
+    pub active: f64,
 }
 
-/// Backward products: element `k` is `Var[∂C/∂s^{k}] / Var[∂C/∂s^{last}] = ∏_{k′>k} n_out
-/// Var[W^{k′}]` (0-based; the last element is 1).
-pub(crate) fn backward_products(layers: &[LayerWeights]) -> Vec<f64> {
-    let mut out = vec![1.0; layers.len()];
-    for k in (0..layers.len().saturating_sub(1)).rev() {
-        out[k] = out[k + 1] * layers[k + 1].backward_factor();
+/// `E[g(s)]` for `s ~ N(0, q)`: midpoint rule over ±12 standard deviations, 6000 points (for
+/// the smooth, polynomially bounded integrands of tanh & co. far below the sampling noise of
+/// any measurement; ~1e-6 relative for an integrand with a kink).
+fn gaussian_mean(q: f64, g: impl Fn(f64) -> f64) -> f64 {
+    let sd = q.max(0.0).sqrt();
+    if sd == 0.0 {
+        return g(0.0);
     }
-    out
+    let n = 6000;
+    let h = 24.0 / n as f64;
+    let c = 1.0 / (2.0 * std::f64::consts::PI).sqrt();
+    (0..n)
+        .map(|i| {
+            let t = -12.0 + (i as f64 + 0.5) * h;
+            g(sd * t) * c * (-0.5 * t * t).exp() * h
+        })
+        .sum()
+}
+
+/// [`Moments`] of `act` for Gaussian pre-activations of variance `q` (closed forms for the
+/// piecewise-linear activations, numerical integration for the others).
+pub(crate) fn moments(act: Activation, q: f64) -> Moments {
+    let half_normal = (q.max(0.0) / (2.0 * std::f64::consts::PI)).sqrt(); // E[max(s, 0)]
+    match act {
+        Activation::Linear => Moments {
+            mean: 0.0,
+            second: q,
+            slope2: 1.0,
+            active: 1.0,
+        },
+        Activation::Relu => Moments {
+            mean: half_normal,
+            second: q / 2.0,
+            slope2: 0.5,
+            active: 0.5,
+        },
+        Activation::LeakyRelu(a) => Moments {
+            mean: (1.0 - a) * half_normal,
+            second: (1.0 + a * a) * q / 2.0,
+            slope2: (1.0 + a * a) / 2.0,
+            active: if a == 0.0 { 0.5 } else { 1.0 },
+        },
+        _ => Moments {
+            mean: gaussian_mean(q, |s| act.f(s)),
+            second: gaussian_mean(q, |s| act.f(s).powi(2)),
+            slope2: gaussian_mean(q, |s| act.df(s, act.f(s)).powi(2)),
+            active: 1.0,
+        },
+    }
+}
+
+/// The theory of every layer of a network (weights `layers`, the last one the output layer).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Propagation {
+    /// `E[(z^k)²]` of each layer's input: `E[x²]` for the first, then each hidden layer's.
+    pub input_second: Vec<f64>,
+    /// Pre-activation variance `q^k` of each hidden layer.
+    pub pre_var: Vec<f64>,
+    /// The activation's moments at each hidden layer's `q^k`.
+    pub moments: Vec<Moments>,
+    /// `Var[∂c/∂s^k] / Var[∂c/∂s^{out}]` for every layer (1 for the output layer).
+    pub backward: Vec<f64>,
+}
+
+/// Forward and backward recursions of the module doc, for inputs with `E[x²] = input_second`.
+pub(crate) fn propagate(
+    layers: &[LayerWeights],
+    act: Activation,
+    input_second: f64,
+) -> Propagation {
+    let hidden = layers.len().saturating_sub(1);
+    let mut second = vec![input_second];
+    let mut pre_var = Vec::with_capacity(hidden);
+    let mut ms = Vec::with_capacity(hidden);
+    for l in &layers[..hidden] {
+        let q = l.forward_factor() * second.last().expect("non-empty");
+        let m = moments(act, q);
+        pre_var.push(q);
+        ms.push(m);
+        second.push(m.second);
+    }
+    let mut backward = vec![1.0; layers.len()];
+    for k in (0..hidden).rev() {
+        backward[k] = backward[k + 1] * layers[k + 1].backward_factor() * ms[k].slope2;
+    }
+    Propagation {
+        input_second: second,
+        pre_var,
+        moments: ms,
+        backward,
+    }
 }
 
 /// `E[√x]` under the Marchenko–Pastur law with ratio `lambda` ∈ (0, 1] (unit variance scale):
@@ -108,9 +203,28 @@ pub(crate) fn mp_mean_sqrt(lambda: f64) -> f64 {
 /// `≈ 0.49` for the "standard" init (n·Var = 1/3) and `≈ 0.85` for Glorot's (n·Var = 1) — the
 /// linear-regime counterparts of the paper's measured 0.5 and 0.8 for tanh networks, where
 /// `f′ < 1` lowers them a little.
-pub(crate) fn mean_singular_value(m: usize, n: usize, var: f64) -> f64 {
-    let (lo, hi) = (m.min(n) as f64, m.max(n) as f64);
+fn mp_mean(m: f64, n: f64, var: f64) -> f64 {
+    let (lo, hi) = (m.min(n), m.max(n));
+    if lo <= 0.0 {
+        return 0.0;
+    }
     (var * hi).sqrt() * mp_mean_sqrt(lo / hi)
+}
+
+/// Mean singular value of the Jacobian `diag(f′(s))·W` of an `m × n` (out × in) layer with
+/// `Var[W] = var`, over its `min(m, n)` singular values. Where f′ is 0 or 1 (linear, ReLU) this
+/// is exact in the large limit: the `active·m` rows that are not zero form an i.i.d. matrix
+/// (Marchenko–Pastur), the others add zero singular values. Elsewhere the rows are scaled by
+/// `√E[f′²]` (exact for small signals, where f′ ≈ f′(0)).
+pub(crate) fn jacobian_mean_singular_value(m: usize, n: usize, var: f64, mo: &Moments) -> f64 {
+    let (mf, nf) = (m as f64, n as f64);
+    if mo.active < 1.0 {
+        let rows = mo.active * mf;
+        let scale = mo.slope2 / mo.active; // E[f′²] over the active rows (1 for ReLU)
+        rows.min(nf) / mf.min(nf) * mp_mean(rows, nf, var * scale)
+    } else {
+        mp_mean(mf, nf, var * mo.slope2)
+    }
 }
 
 #[cfg(test)]
@@ -160,15 +274,72 @@ mod tests {
     }
 
     #[test]
-    fn products_follow_the_papers_equations() {
+    fn linear_recursion_is_the_papers_products() {
+        // Glorot & Bengio §4.2.1 by hand: forward ∏ n_in Var, backward ∏ n_out Var.
         let l = |fi, fo, v| LayerWeights {
             fan_in: fi,
             fan_out: fo,
             var_w: v,
         };
         let layers = [l(4, 2, 0.5), l(2, 3, 0.25), l(3, 1, 1.0)];
-        assert_eq!(forward_products(&layers), vec![2.0, 1.0, 3.0]);
+        let p = propagate(&layers, Activation::Linear, 1.0 / 3.0);
+        assert_eq!(p.pre_var, vec![2.0 / 3.0, 1.0 / 3.0]);
+        assert_eq!(p.input_second, vec![1.0 / 3.0, 2.0 / 3.0, 1.0 / 3.0]);
         // k=1: n_out(2)·Var(2) = 1; k=0: that × n_out(1)·Var(1) = 0.75.
-        assert_eq!(backward_products(&layers), vec![0.75, 1.0, 1.0]);
+        assert_eq!(p.backward, vec![0.75, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn gaussian_integration_matches_the_relu_closed_forms() {
+        // The quadrature used for tanh & co. against He et al.'s ReLU values, by integrating
+        // max(s, 0) numerically: E[f] = √(q/2π), E[f²] = q/2 (the kink at 0 limits the
+        // midpoint rule to ~1e-6 relative; smooth integrands are far closer).
+        for q in [0.01, 1.0, 7.5] {
+            let m = moments(Activation::Relu, q);
+            let mean = gaussian_mean(q, |s| s.max(0.0));
+            let second = gaussian_mean(q, |s| s.max(0.0).powi(2));
+            assert!((mean - m.mean).abs() < 1e-6 * m.mean, "{q}: {mean}");
+            assert!((second - m.second).abs() < 1e-6 * m.second, "{q}: {second}");
+        }
+    }
+
+    #[test]
+    fn tanh_follows_the_linear_regime_for_small_signals() {
+        // tanh²(s) = s² − (2/3)s⁴ + (17/45)s⁶ − …, E[s^2k] = (2k−1)!!·q^k:
+        // E[tanh²] = q − 2q² + (17/3)q³ − O(q⁴) (next term 62/315·105 q⁴ ≈ 20.7 q⁴);
+        // tanh′ = 1 − tanh² = 1 − s² + (2/3)s⁴ − (17/45)s⁶: tanh′² = 1 − 2s² + (7/3)s⁴ −
+        // (94/45)s⁶ …: E = 1 − 2q + 7q² − O(q³) (next term 94/45·15 q³ ≈ 31.3 q³).
+        for q in [1e-4, 1e-3, 1e-2, 0.03] {
+            let m = moments(Activation::Tanh, q);
+            let second = q - 2.0 * q * q + 17.0 / 3.0 * q * q * q;
+            let slope2 = 1.0 - 2.0 * q + 7.0 * q * q;
+            assert!((m.second - second).abs() <= 25.0 * q.powi(4), "{q}: {m:?}");
+            assert!((m.slope2 - slope2).abs() <= 40.0 * q.powi(3), "{q}: {m:?}");
+            assert!(m.mean.abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn tanh_gain_at_unit_variance_is_near_pytorchs_five_thirds() {
+        // PyTorch's 5/3 is empirical (docs/init-schemes.md §1.2): the gain that keeps a tanh
+        // layer's variance at q = 1 is 1/√E[tanh(s)²] = 1/√0.39429… = 1.5926.
+        let g = 1.0 / moments(Activation::Tanh, 1.0).second.sqrt();
+        assert!((g - 1.5926).abs() < 1e-3, "{g}");
+        assert!((g - 5.0 / 3.0).abs() / (5.0 / 3.0) < 0.05, "{g}");
+    }
+
+    #[test]
+    fn relu_jacobian_is_half_its_rows_of_marchenko_pastur() {
+        // Square n × n, Var = 2/n (He): half the rows are zero, the other n/2 × n matrix has
+        // n/2 singular values with mean √(Var·n)·E_MP(1/2)[√x]; the mean over n values halves it.
+        let n = 1000;
+        let m = moments(Activation::Relu, 1.0);
+        let got = jacobian_mean_singular_value(n, n, 2.0 / n as f64, &m);
+        let want = 0.5 * (2.0f64).sqrt() * mp_mean_sqrt(0.5);
+        assert!((got - want).abs() < 1e-12, "{got} {want}");
+        // Linear: plain Marchenko–Pastur.
+        let lin = moments(Activation::Linear, 1.0);
+        let got = jacobian_mean_singular_value(n, n, 1.0 / n as f64, &lin);
+        assert!((got - mp_mean_sqrt(1.0)).abs() < 1e-12);
     }
 }

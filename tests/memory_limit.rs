@@ -1,0 +1,301 @@
+//! Memory guards (issue 15 item 1): a run whose estimate is over the memory limit stops before
+//! allocating (exit 2, one line naming the need and the limit, nothing written); the limit
+//! comes from --memory-limit, else WEIGHTGEN_MEMORY_LIMIT; and an allocation the machine
+//! refuses below the limit (here an address-space rlimit) is the same kind of one-line error,
+//! never a panic, an abort or a backtrace.
+
+mod common;
+
+use common::cli::{PREFIX, command, ok, run, stderr};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Output;
+
+/// The bytes in `… needs 4.4 GB; …` (decimal units, one decimal).
+fn needed(err: &str) -> f64 {
+    let after = err.split(" needs ").nth(1).expect("names a need");
+    let mut words = after.split([' ', ';', ',']);
+    let n: f64 = words.next().unwrap().parse().unwrap();
+    let unit = match words.next().unwrap() {
+        "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        u => panic!("unit {u}"),
+    };
+    n * unit
+}
+
+/// A one-line error with exit code 2, no panic or backtrace, and an empty directory.
+#[track_caller]
+fn refused(o: &Output, dir: &Path) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.starts_with(PREFIX) && err.lines().count() == 1, "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir).unwrap().count(),
+        0,
+        "something was written"
+    );
+    assert!(o.stdout.is_empty());
+    err
+}
+
+/// `weightgen ARGS` in `dir` under an address-space limit of `bytes`.
+fn run_under_rlimit(dir: &Path, args: &[&str], bytes: u64) -> Output {
+    let mut c = command(dir, args);
+    // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
+    unsafe {
+        c.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    c.output().expect("run weightgen")
+}
+
+const ORTHO_4096: [&str; 6] = [
+    "generate",
+    "w=4096x4096",
+    "--scheme",
+    "orthogonal",
+    "--seed",
+    "1",
+];
+
+#[test]
+fn a_need_over_the_limit_is_refused_naming_need_and_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [&ORTHO_4096[..], &["-o", "w.npy", "--memory-limit", "100MB"]].concat();
+    let err = refused(&run(dir.path(), &args), dir.path());
+    assert!(
+        err.contains("orthogonal init of `w` (4096×4096 f64 QR) needs "),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(
+            "; the memory limit is 100.0 MB (set by --memory-limit); raise it with \
+             --memory-limit/WEIGHTGEN_MEMORY_LIMIT\n"
+        ),
+        "{err}"
+    );
+    // QR holds at least the matrix and Q in f64 at once.
+    assert!(needed(&err) >= 2.0 * 8.0 * 4096.0 * 4096.0, "{err}");
+}
+
+#[test]
+fn the_env_var_sets_the_limit_and_the_flag_wins_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [&ORTHO_4096[..], &["-o", "w.npy"]].concat();
+    let mut c = command(dir.path(), &args);
+    let o = c.env("WEIGHTGEN_MEMORY_LIMIT", "100MB").output().unwrap();
+    let err = refused(&o, dir.path());
+    assert!(
+        err.contains("the memory limit is 100.0 MB (set by WEIGHTGEN_MEMORY_LIMIT)"),
+        "{err}"
+    );
+    // The flag over the variable, both ways.
+    let low = [&args[..], &["--memory-limit", "100MB"]].concat();
+    let mut c = command(dir.path(), &low);
+    let err = refused(
+        &c.env("WEIGHTGEN_MEMORY_LIMIT", "1TB").output().unwrap(),
+        dir.path(),
+    );
+    assert!(err.contains("(set by --memory-limit)"), "{err}");
+    let high = [&ORTHO_4096[..], &["--dry-run", "--memory-limit", "1TB"]].concat();
+    let mut c = command(dir.path(), &high);
+    ok(&c.env("WEIGHTGEN_MEMORY_LIMIT", "100MB").output().unwrap());
+    // A bad value in either is a one-line error naming it.
+    let mut c = command(dir.path(), &[&ORTHO_4096[..], &["--dry-run"]].concat());
+    let err = refused(
+        &c.env("WEIGHTGEN_MEMORY_LIMIT", "lots").output().unwrap(),
+        dir.path(),
+    );
+    assert!(err.contains("WEIGHTGEN_MEMORY_LIMIT: "), "{err}");
+    let bad = [&ORTHO_4096[..], &["--dry-run", "--memory-limit", "12XB"]].concat();
+    let err = refused(&run(dir.path(), &bad), dir.path());
+    assert!(err.contains("--memory-limit: "), "{err}");
+}
+
+#[test]
+fn rng_torch_whole_tensor_inits_and_study_are_guarded_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "generate",
+        "w=4096x4096",
+        "--rng",
+        "torch",
+        "--scheme",
+        "sparse",
+        "--sparsity",
+        "0.1",
+        "--seed",
+        "1",
+        "-o",
+        "w.npy",
+        "--memory-limit",
+        "100MB",
+    ];
+    let err = refused(&run(dir.path(), &args), dir.path());
+    assert!(
+        err.contains("PyTorch's sparse_ of `w` (the whole tensor in memory) needs "),
+        "{err}"
+    );
+    // The f64 tensor alone is 134 MB.
+    assert!(needed(&err) >= 8.0 * 4096.0 * 4096.0, "{err}");
+    let args = ["study", "--width", "4096", "--memory-limit", "10MB"];
+    let err = refused(&run(dir.path(), &args), dir.path());
+    assert!(
+        err.contains(
+            "study of a 1024-4096-4096-4096-4096-4096-10 network (2 schemes, batch 256) needs "
+        ),
+        "{err}"
+    );
+    // At least the five 4096 × 4096 f64 weight matrices of one scheme.
+    assert!(needed(&err) >= 5.0 * 8.0 * 4096.0 * 4096.0, "{err}");
+}
+
+#[test]
+fn the_dry_run_shows_the_peak_estimate_in_the_table_and_the_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [&ORTHO_4096[..], &["--dry-run", "--threads", "2"]].concat();
+    let o = run(dir.path(), &args);
+    ok(&o);
+    let table = String::from_utf8(o.stdout).unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("peak memory (estimate) "))
+        .expect("a peak-memory line");
+    assert!(
+        line.contains(": chunk buffers on 2 threads ")
+            && line.contains(" + orthogonal init of `w` (4096×4096 f64 QR) "),
+        "{line}"
+    );
+    let o = run(dir.path(), &[&args[..], &["--json"]].concat());
+    ok(&o);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &s["peak_memory"];
+    let whole = p["whole_tensor"][0]["bytes"].as_u64().unwrap();
+    assert_eq!(p["threads"], 2);
+    assert_eq!(
+        p["bytes"].as_u64().unwrap(),
+        p["streaming_bytes"].as_u64().unwrap() + whole
+    );
+    assert!(whole >= 2 * 8 * 4096 * 4096);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // A written run's --json is unchanged: no estimate there.
+    let o = run(
+        dir.path(),
+        &["generate", "a=3x4", "--seed", "1", "--json", "-o", "a.npy"],
+    );
+    ok(&o);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(s.get("peak_memory").is_none());
+}
+
+/// 1 GB of address space: the binary, its threads and their malloc arenas fit; the
+/// allocations below do not.
+const RLIMIT: u64 = 1 << 30;
+
+#[test]
+fn under_an_address_space_limit_orthogonal_fails_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sanity: a small run works under the same limit (the limit does not break the binary).
+    let small = [
+        "generate",
+        "w=64x64",
+        "--scheme",
+        "orthogonal",
+        "--seed",
+        "1",
+    ];
+    let o = run_under_rlimit(dir.path(), &[&small[..], &["-o", "s.npy"]].concat(), RLIMIT);
+    ok(&o);
+    std::fs::remove_file(dir.path().join("s.npy")).unwrap();
+    // 16384 × 16384: the estimate (about 4.4 GB) is under the limit given, the address
+    // space is not.
+    let args = [
+        "generate",
+        "w=16384x16384",
+        "--scheme",
+        "orthogonal",
+        "--seed",
+        "1",
+        "--memory-limit",
+        "100GB",
+        "-o",
+        "w.npy",
+    ];
+    let err = refused(&run_under_rlimit(dir.path(), &args, RLIMIT), dir.path());
+    assert!(err.contains("cannot allocate (out of memory)"), "{err}");
+    assert!(needed(&err) > RLIMIT as f64, "{err}");
+}
+
+#[test]
+fn under_an_address_space_limit_a_wide_study_fails_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "study",
+        "--width",
+        "16384",
+        "--depth",
+        "1",
+        "--memory-limit",
+        "100GB",
+    ];
+    let err = refused(&run_under_rlimit(dir.path(), &args, RLIMIT), dir.path());
+    assert!(err.contains("study of a 1024-16384-10 network"), "{err}");
+    assert!(err.contains("cannot allocate (out of memory)"), "{err}");
+}
+
+#[test]
+fn inspect_refuses_an_orthogonality_check_over_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = [
+        "generate",
+        "w=1024x512",
+        "--scheme",
+        "orthogonal",
+        "--seed",
+        "1",
+    ];
+    ok(&run(
+        dir.path(),
+        &[&make[..], &["-o", "w.safetensors"]].concat(),
+    ));
+    let o = run(
+        dir.path(),
+        &[
+            "inspect",
+            "--check",
+            "w.safetensors",
+            "--memory-limit",
+            "1MB",
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.starts_with(PREFIX) && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("the orthogonality check of `w` (1024×512 f64 Gram matrix) needs "),
+        "{err}"
+    );
+    assert!(
+        err.contains("the memory limit is 1.0 MB (set by --memory-limit)"),
+        "{err}"
+    );
+    // The 512 × 512 f64 Gram matrix alone is 2.1 MB.
+    assert!(needed(&err) >= 8.0 * 512.0 * 512.0, "{err}");
+    let mut c = command(dir.path(), &["inspect", "--check", "w.safetensors"]);
+    ok(&c.env("WEIGHTGEN_MEMORY_LIMIT", "1GB").output().unwrap());
+}
