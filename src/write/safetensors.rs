@@ -135,6 +135,8 @@ impl FormatWriter for Safetensors {
                 data.progress = progress;
                 hashed?;
                 let (header, _) = header_for(tensors, &metadata.render(&data.hashes))?;
+                // Hashed already: the second pass only writes.
+                data.hash = false;
                 data.emit_laid_out(&header, &ordered, Sink::Stream(w), ctx)
             }
             Sink::File(f) => {
