@@ -662,7 +662,11 @@ pub(super) fn create_output_dir(dir: &Path) -> Result<()> {
         )));
     }
     check_filesystem(&parent, dir)?;
-    fs::create_dir(dir).map_err(|e| Error::io_at("creating", dir, e))
+    match fs::create_dir(dir) {
+        // Another process writing another shard of the same checkpoint made it first.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        r => r.map_err(|e| Error::io_at("creating", dir, e)),
+    }
 }
 
 /// The pseudo and read-only filesystem part of `check_space`.

@@ -173,6 +173,9 @@ pub(super) fn fill(
     let mut pieces = Vec::new();
     let mut released = 0;
     let mut wstart = 0;
+    // The window filled last, hashed while the next one fills (SHA-256 is one sequential pass
+    // per tensor, about as slow as generating on every core: overlapped, it costs no time).
+    let mut filled: Option<Filled> = None;
     while wstart < total {
         cancel.check(ctx)?;
         let wend = (wstart + WINDOW).min(total);
@@ -202,34 +205,45 @@ pub(super) fn fill(
             }
         }
         debug_assert!(rest.is_empty());
-        tasks.into_par_iter().for_each(|task| {
-            for (p, out) in task {
-                if cancel.is_cancelled() {
-                    return;
-                }
-                let src = &tensors[p.t].source;
-                SCRATCH.with_borrow_mut(|(values, bytes)| {
-                    let full = src.chunk_len(p.c) * tensors[p.t].dtype.size();
-                    if p.from == 0 && p.to == full {
-                        src.fill_chunk_bytes(p.c, values, out);
-                    } else {
-                        bytes.resize(full, 0);
-                        src.fill_chunk_bytes(p.c, values, bytes);
-                        out.copy_from_slice(&bytes[p.from..p.to]);
+        let fill = || {
+            tasks.into_par_iter().for_each(|task| {
+                for (p, out) in task {
+                    if cancel.is_cancelled() {
+                        return;
                     }
-                });
+                    let src = &tensors[p.t].source;
+                    SCRATCH.with_borrow_mut(|(values, bytes)| {
+                        let full = src.chunk_len(p.c) * tensors[p.t].dtype.size();
+                        if p.from == 0 && p.to == full {
+                            src.fill_chunk_bytes(p.c, values, out);
+                        } else {
+                            bytes.resize(full, 0);
+                            src.fill_chunk_bytes(p.c, values, bytes);
+                            out.copy_from_slice(&bytes[p.from..p.to]);
+                        }
+                    });
+                }
+            })
+        };
+        match (filled.take(), hashers.as_deref_mut()) {
+            (Some(prev), Some(h)) => {
+                rayon::join(|| prev.hash(h), fill);
+                prev.done(file, data_start, writeback);
             }
-        });
+            (prev, _) => {
+                fill();
+                if let Some(prev) = prev {
+                    prev.done(file, data_start, writeback);
+                }
+            }
+        }
         cancel.check(ctx)?;
-        if let Some(h) = hashers.as_deref_mut() {
-            for p in &pieces {
-                h[p.t].update(&map[p.dst..p.dst + (p.to - p.from)]);
-            }
-        }
-        drop(map);
-        if writeback {
-            start_writeback(file, data_start + wstart, wend - wstart);
-        }
+        filled = Some(Filled {
+            map,
+            pieces: pieces.clone(),
+            wstart,
+            wend,
+        });
         // Whole-tensor caches (orthogonal, sparse) of finished tensors are dropped.
         while released < cursor.t {
             tensors[released].source.release();
@@ -238,10 +252,41 @@ pub(super) fn fill(
         progress.inc(wend - wstart);
         wstart = wend;
     }
+    if let Some(last) = filled {
+        if let Some(h) = hashers {
+            last.hash(h);
+        }
+        last.done(file, data_start, writeback);
+    }
     for t in &tensors[released..] {
         t.source.release();
     }
     Ok(())
+}
+
+/// A window whose values are written, waiting to be hashed and handed to writeback.
+struct Filled {
+    map: memmap2::MmapMut,
+    pieces: Vec<Piece>,
+    wstart: u64,
+    wend: u64,
+}
+
+impl Filled {
+    /// Feed the window's bytes to each tensor's hasher, in order.
+    fn hash(&self, hashers: &mut [Sha256]) {
+        for p in &self.pieces {
+            hashers[p.t].update(&self.map[p.dst..p.dst + (p.to - p.from)]);
+        }
+    }
+
+    /// Unmap the window and (for durable writes) start writing it back.
+    fn done(self, file: &File, data_start: u64, writeback: bool) {
+        drop(self.map);
+        if writeback {
+            start_writeback(file, data_start + self.wstart, self.wend - self.wstart);
+        }
+    }
 }
 
 #[cfg(test)]
