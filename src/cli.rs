@@ -535,18 +535,7 @@ fn study(args: &StudyArgs) -> Result<()> {
 // inspect
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
-weightgen inspect model.safetensors\n  \
-weightgen inspect --check model.safetensors    # against the recorded plan\n  \
-weightgen inspect --check w.npy --expect xavier_uniform --convention torch\n  \
-weightgen inspect --verify model.safetensors   # regenerate and compare\n  \
-weightgen inspect --json shards/model.safetensors.index.json\n\n\
-Every file is reported; one that cannot be read is listed as FAILED with its reason, and the \
-others are still read. Files weightgen writes record each tensor's plan and the SHA-256 of its \
-data; --check compares the hashes, and --json prints every tensor's SHA-256.\n\n\
-Exit codes: 0 ok, 2 invalid or malformed file (or, with --verify, nothing to regenerate from), \
-1 I/O error reading a file, 3 --check or --verify found a tensor that does not match its claim; \
-with several files the worst, 2 > 1 > 3.")]
+#[command(after_help = include_str!("help/inspect.txt"))]
 struct InspectArgs {
     /// Files: .safetensors, .npy, .npz, or a sharded checkpoint's model.safetensors.index.json
     /// (its shards in order, then a summary line).
