@@ -585,6 +585,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
             .map_err(|e| e.at("--convention"))?,
         check: args.check,
         verify: args.verify,
+        hash: args.json,
         threads: args.threads,
         memory_limit: memory_limit(args.memory_limit.as_deref())?,
     };

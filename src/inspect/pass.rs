@@ -50,7 +50,8 @@ use std::sync::Mutex;
 /// What the pass finds besides the statistics: the SHA-256 (hex) of the tensor's stored bytes
 /// and, when a regenerated source was given, the first element that differs from it.
 pub(super) struct Exactly {
-    pub sha256: String,
+    /// The data's SHA-256, when asked for (it costs one core at about 1.5 GB/s).
+    pub sha256: Option<String>,
     /// `None` without a source; `Some(None)` when every element matched.
     pub verified: Option<Option<Diff>>,
 }
@@ -76,30 +77,34 @@ pub(super) type Summary = (Option<Moments>, Option<KsBounds>, Vec<CheckResult>, 
 
 /// Statistics of tensor `i` (None for undecodable types), when a random law is claimed the
 /// bounds on its KS statistic, and the results of the checks that need element positions.
+#[allow(clippy::too_many_arguments)] // the pass's inputs; a struct would only rename them
 pub(super) fn summarise(
     parsed: &mut Parsed,
     i: usize,
     law: Option<&Distribution>,
     qr_in_f64: bool,
     verify: Option<&ChunkSource>,
+    hash: bool,
     progress: &mut dyn FnMut(u64),
     release: &mut dyn FnMut(std::ops::Range<usize>),
 ) -> Result<Summary> {
     use rayon::prelude::*;
     let info: TensorInfo = parsed.tensors[i].clone();
-    let mut hasher = Sha256::new();
+    let mut hasher = hash.then(Sha256::new);
     let Some(size) = info.dtype.decoded_size() else {
         parsed.visit(
             i,
             &mut |b| {
-                hasher.update(b);
+                if let Some(h) = hasher.as_mut() {
+                    h.update(b);
+                }
                 progress(b.len() as u64);
                 Ok(())
             },
             release,
         )?;
         let exactly = Exactly {
-            sha256: hex(hasher),
+            sha256: hasher.map(hex),
             verified: None,
         };
         return Ok((None, None, Vec::new(), exactly));
@@ -169,7 +174,11 @@ pub(super) fn summarise(
             // Once a difference is found, later chunks are not compared.
             let compare = verify.filter(|_| first_diff.is_none());
             let (_, parts) = rayon::join(
-                || hasher.update(batch),
+                || {
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(batch);
+                    }
+                },
                 || -> Vec<(Moments, Mismatches, Option<Diff>)> {
                     le.par_chunks(CHUNK_ELEMS * size)
                         .enumerate()
@@ -314,7 +323,7 @@ pub(super) fn summarise(
         src.release();
     }
     let exactly = Exactly {
-        sha256: hex(hasher),
+        sha256: hasher.map(hex),
         verified: verify.map(|_| first_diff),
     };
     Ok((Some(total), ks, positional, exactly))
