@@ -574,7 +574,7 @@ pub struct Inspect {
     /// `check`, and regenerate every tensor from the recorded plan and compare bytes.
     pub verify: bool,
     /// Compute each tensor's SHA-256: reported (`--json`), and compared with the one the plan
-    /// records (always with `verify`). Off, reading runs at memory speed; on, one core hashes
+    /// records. `verify` compares every byte instead. Off, reading runs at memory speed; on, one core hashes
     /// at about 1.5 GB/s.
     pub hash: bool,
     /// Worker threads (0: one per core).

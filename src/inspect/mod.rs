@@ -632,7 +632,7 @@ pub fn inspect_bytes(
             law.as_ref(),
             qr_in_f64,
             comparable.map(|(s, _, _)| s),
-            opts.hash || opts.verify,
+            opts.hash,
             &mut |n| {
                 done += n;
                 if let Some(p) = opts.progress {
