@@ -111,7 +111,7 @@ fn at_expect(e: Error, tensor: &str) -> Error {
 }
 
 /// How a run of `inspect` behaves.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Options<'a> {
     /// The most memory a check may hold (the orthogonality check's Gram matrix); `None`: no
     /// limit beyond the check's own cap.
@@ -338,13 +338,8 @@ fn inspect_file(path: &Path, opts: &Options) -> Result<FileReport> {
         }
     };
     let mine = Options {
-        expect: opts.expect.clone(),
-        progress: opts.progress,
         release: Some(opts.release.unwrap_or(&drop_pages)),
-        memory_limit: opts.memory_limit.clone(),
-        verify: opts.verify,
-        hash: opts.hash,
-        shard_of_many: opts.shard_of_many,
+        ..opts.clone()
     };
     inspect_bytes(bytes, format, &shown, &mine).map_err(|e| in_file(e, &shown))
 }
@@ -409,13 +404,8 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Inspection> {
     };
     let mut problems = Vec::new();
     let shard_opts = Options {
-        expect: opts.expect.clone(),
-        progress: opts.progress,
-        release: opts.release,
-        memory_limit: opts.memory_limit.clone(),
-        verify: opts.verify,
-        hash: opts.hash,
         shard_of_many: idx.shards.len() > 1,
+        ..opts.clone()
     };
     // Shard order: by name (`model-00001-of-00003…` sorts as its number), whatever order the
     // weight_map (often sorted by tensor name) names them in.
