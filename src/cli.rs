@@ -1,18 +1,20 @@
-//! Command line: clap definitions, and their conversion into a library [`Spec`].
+//! Command line: clap definitions, and their conversion into the library's job values
+//! ([`Generate`], [`Inspect`], the study's options).
 //!
 //! Owns: flags, help text, subcommands, where summaries are printed. Does not own: any
 //! validation of values (the library parses every flag value, so flags and JSON give the same
 //! messages), nor any scheme or format logic.
 
 use anyhow::{Context, Result};
-use clap::{Args, CommandFactory, Parser, Subcommand};
-use std::path::Path;
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
+use clap::{Arg, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::ffi::OsStr;
 use weightgen::Choice;
 use weightgen::exec::Cancel;
 use weightgen::fans::Convention;
 use weightgen::format::Format;
 use weightgen::job::{Generate, Inspect, MemoryLimit, Part, SpecInput, WriteOptions};
-use weightgen::scheme::{Param, Scheme};
+use weightgen::scheme::{Param, ParamValue, Scheme};
 use weightgen::spec::parse_size;
 
 #[derive(Debug, Parser)]
@@ -40,10 +42,7 @@ enum Command {
         json: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
     /// Print the man page (roff) on stdout; with --dir, write one page per subcommand.
     Man {
         /// Write weightgen.1 and one weightgen-SUBCOMMAND.1 per subcommand (weightgen-generate.1,
@@ -93,51 +92,8 @@ struct GenerateArgs {
     #[arg(long, value_name = "NAME", value_parser = Offer(Choice::Scheme), hide_possible_values = true)]
     scheme: Option<String>,
 
-    /// Gain, instead of the one --nonlinearity gives (not both).
-    #[arg(long, value_name = "G", allow_hyphen_values = true)]
-    gain: Option<String>,
-    /// Fan mode [fan_in, fan_out, fan_avg, fan_geo_avg].
-    #[arg(long, value_name = "MODE", value_parser = Offer(Choice::Mode), hide_possible_values = true)]
-    mode: Option<String>,
-    /// Nonlinearity for the gain, as PyTorch's calculate_gain [linear, conv1d…conv_transpose3d, sigmoid, tanh, relu, leaky_relu, selu].
-    #[arg(long, value_name = "NAME", value_parser = Offer(Choice::Nonlinearity), hide_possible_values = true)]
-    nonlinearity: Option<String>,
-    /// Negative slope of leaky_relu.
-    #[arg(long, value_name = "A", allow_hyphen_values = true)]
-    negative_slope: Option<String>,
-    /// Scale of variance_scaling.
-    #[arg(long, value_name = "S", allow_hyphen_values = true)]
-    scale: Option<String>,
-    /// Distribution of variance_scaling [truncated_normal, normal, untruncated_normal, uniform].
-    #[arg(long, value_name = "NAME", value_parser = Offer(Choice::Distribution), hide_possible_values = true)]
-    distribution: Option<String>,
-    /// Mean (normal, truncated_normal).
-    #[arg(long, value_name = "X", allow_hyphen_values = true)]
-    mean: Option<String>,
-    /// Standard deviation (normal, truncated_normal).
-    #[arg(long, value_name = "X", allow_hyphen_values = true)]
-    std: Option<String>,
-    /// Lower bound (uniform; absolute bound of truncated_normal).
-    #[arg(long, value_name = "X", allow_hyphen_values = true)]
-    low: Option<String>,
-    /// Upper bound (uniform; absolute bound of truncated_normal).
-    #[arg(long, value_name = "X", allow_hyphen_values = true)]
-    high: Option<String>,
-    /// Value of the constant scheme.
-    #[arg(long, value_name = "X", allow_hyphen_values = true)]
-    value: Option<String>,
-    /// Fraction of zeros per column (sparse schemes), in [0, 1].
-    #[arg(long, value_name = "F", allow_hyphen_values = true)]
-    sparsity: Option<String>,
-    /// Groups (grouped-convolution schemes).
-    #[arg(long, value_name = "N")]
-    groups: Option<String>,
-    /// Fan-in to use instead of the one computed from the shape.
-    #[arg(long, value_name = "N")]
-    fan_in: Option<String>,
-    /// Fan-out to use instead of the one computed from the shape.
-    #[arg(long, value_name = "N")]
-    fan_out: Option<String>,
+    #[command(flatten)]
+    params: SchemeFlags,
 
     /// Axis convention and meaning of "normal" schemes [torch, keras] [default: torch].
     #[arg(long, value_name = "NAME", value_parser = Offer(Choice::Convention), hide_possible_values = true)]
@@ -206,26 +162,6 @@ struct GenerateArgs {
 }
 
 impl GenerateArgs {
-    fn flag_params(&self) -> [(Param, &Option<String>); 15] {
-        [
-            (Param::Gain, &self.gain),
-            (Param::Mode, &self.mode),
-            (Param::Nonlinearity, &self.nonlinearity),
-            (Param::NegativeSlope, &self.negative_slope),
-            (Param::Scale, &self.scale),
-            (Param::Distribution, &self.distribution),
-            (Param::Mean, &self.mean),
-            (Param::Std, &self.std),
-            (Param::Low, &self.low),
-            (Param::High, &self.high),
-            (Param::Value, &self.value),
-            (Param::Sparsity, &self.sparsity),
-            (Param::Groups, &self.groups),
-            (Param::FanIn, &self.fan_in),
-            (Param::FanOut, &self.fan_out),
-        ]
-    }
-
     /// The flags as the library's [`Generate`] job.
     fn to_job(&self) -> weightgen::Result<Generate> {
         let input = SpecInput {
@@ -234,14 +170,12 @@ impl GenerateArgs {
             tensors: self.tensors.clone(),
             mlp: self.mlp.clone(),
             scheme: self.scheme.clone(),
-            params: (self.flag_params().into_iter())
-                .filter_map(|(p, v)| Some((p, v.clone()?)))
-                .collect(),
+            params: self.params.0.clone(),
             seed: self.seed.clone(),
             rng: self.rng.clone(),
             dtype: self.dtype.clone(),
             convention: self.convention.clone(),
-            names: Some(|key| format!("--{}", key.replace('_', "-"))),
+            names: Some(flag),
         };
         let max = self.max_shard_size.as_deref().map(parse_size).transpose();
         Ok(Generate {
@@ -266,25 +200,53 @@ impl GenerateArgs {
             memory_limit: memory_limit(self.memory_limit.as_deref())?,
         })
     }
+}
 
-    /// The job's fields, which these flags set.
-    /// And the parameters library messages mention (`` pass `force` ``, `` `rng` torch``).
-    const FIELDS: [&str; 14] = [
-        "memory_limit",
-        "shard",
-        "index_only",
-        "max_shard_size",
-        "format",
-        "compress",
-        "mlp",
-        "force",
-        "rng",
-        "convention",
-        "gain",
-        "value",
-        "sparsity",
-        "fan_in",
-    ];
+/// A scheme parameter's flags (`--gain`, `--negative-slope`, …), one per [`Param`], made from
+/// the library's table of parameters: its help line and what its value is.
+#[derive(Debug, Default)]
+struct SchemeFlags(Vec<(Param, String)>);
+
+impl FromArgMatches for SchemeFlags {
+    fn from_arg_matches(m: &ArgMatches) -> ClapResult<Self> {
+        let given = |p: Param| Some((p, m.get_one::<String>(p.key())?.clone()));
+        Ok(SchemeFlags(
+            Param::ALL.into_iter().filter_map(given).collect(),
+        ))
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> ClapResult<()> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for SchemeFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        Param::ALL.into_iter().fold(cmd, |cmd, p| {
+            let (value, placeholder) = p.value();
+            let arg = (Arg::new(p.key()).long(p.key().replace('_', "-")))
+                .value_name(placeholder)
+                .help(p.about().replace("`nonlinearity`", "--nonlinearity"));
+            cmd.arg(match value {
+                ParamValue::Real => arg.allow_hyphen_values(true),
+                ParamValue::Count => arg,
+                ParamValue::Name(c) => arg.value_parser(Offer(c)).hide_possible_values(true),
+            })
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+/// What clap's parsing calls return.
+type ClapResult<T> = std::result::Result<T, clap::Error>;
+
+/// The flag of a library parameter: `max_shard_size` → `--max-shard-size`.
+fn flag(name: &str) -> String {
+    format!("--{}", name.replace('_', "-"))
 }
 
 /// A flag's value parser for names: takes any string (the library parses it, so flags and JSON
@@ -293,134 +255,100 @@ impl GenerateArgs {
 #[derive(Clone)]
 struct Offer(Choice);
 
-impl clap::builder::TypedValueParser for Offer {
+impl TypedValueParser for Offer {
     type Value = String;
 
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> std::result::Result<String, clap::Error> {
-        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    fn parse_ref(&self, cmd: &clap::Command, a: Option<&Arg>, v: &OsStr) -> ClapResult<String> {
+        StringValueParser::new().parse_ref(cmd, a, v)
     }
 
-    fn possible_values(
-        &self,
-    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        Some(Box::new(
-            self.0
-                .names()
-                .into_iter()
-                .map(clap::builder::PossibleValue::new),
-        ))
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.0.names().into_iter().map(PossibleValue::new)))
     }
 }
 
 /// The library names parameters (`max_shard_size`); on the command line they are flags
 /// (`--max-shard-size`). Only names in `fields` (set by this subcommand's flags) are renamed.
 /// `memory_limit` is set by a flag or an environment variable: messages name both.
-fn flagged(e: weightgen::Error, fields: &[&str]) -> weightgen::Error {
-    e.renamed(fields, |name| match name {
-        "memory_limit" => "--memory-limit/WEIGHTGEN_MEMORY_LIMIT".into(),
-        _ => format!("--{}", name.replace('_', "-")),
-    })
+fn flagged(fields: &[&str]) -> impl Fn(weightgen::Error) -> weightgen::Error {
+    move |e| {
+        e.renamed(fields, |name| match name {
+            "memory_limit" => "--memory-limit/WEIGHTGEN_MEMORY_LIMIT".into(),
+            _ => flag(name),
+        })
+    }
 }
 
 /// The memory limit `--memory-limit` sets (`None`: the library's default, the environment
 /// variable `WEIGHTGEN_MEMORY_LIMIT` or half of physical memory).
 fn memory_limit(flag: Option<&str>) -> weightgen::Result<Option<MemoryLimit>> {
-    let limit = |text| {
-        Ok(MemoryLimit {
-            bytes: parse_size(text).map_err(|e| e.at("--memory-limit"))?,
-            why: "set by --memory-limit".into(),
-        })
-    };
-    flag.map(limit).transpose()
+    flag.map(|text| MemoryLimit::parse(text, "--memory-limit"))
+        .transpose()
 }
 
-/// Parse the command line and run it; `cancel` is cancelled by Ctrl-C.
-pub fn run(cancel: &Cancel) -> Result<()> {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => return Err(ClapError(e).into()),
-    };
-    match cli.command {
-        Command::Generate(args) => generate(&args, cancel),
-        Command::Inspect(args) => inspect(&args),
-        Command::Schemes { json } => stdout_text(&Scheme::catalogue(json)),
-        Command::Study(args) => study(&args),
-        Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut cmd, "weightgen", &mut buf);
-            stdout_bytes(&buf)
-        }
-        Command::Man { dir: None } => {
-            // The same page as `--dir` writes: no weightgen-help(1), which has no page.
-            let man = clap_mangen::Man::new(Cli::command().disable_help_subcommand(true));
-            let mut buf = Vec::new();
-            man.render(&mut buf).context("rendering the man page")?;
-            stdout_bytes(&buf)
-        }
-        Command::Man { dir: Some(dir) } => {
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            clap_mangen::generate_to(Cli::command(), &dir)
-                .with_context(|| format!("writing man pages into {}", dir.display()))
+impl Cli {
+    /// Run the parsed command line; `cancel` is cancelled by Ctrl-C.
+    pub fn run(self, cancel: &Cancel) -> Result<()> {
+        match self.command {
+            Command::Generate(args) => generate(&args, cancel),
+            Command::Inspect(args) => inspect(&args),
+            Command::Schemes { json } => stdout(Scheme::catalogue(json)),
+            Command::Study(args) => study(&args),
+            Command::Completions { shell } => {
+                let mut buf = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "weightgen", &mut buf);
+                stdout(buf)
+            }
+            Command::Man { dir: None } => {
+                // The same page as `--dir` writes: no weightgen-help(1), which has no page.
+                let man = clap_mangen::Man::new(Cli::command().disable_help_subcommand(true));
+                let mut buf = Vec::new();
+                man.render(&mut buf).context("rendering the man page")?;
+                stdout(buf)
+            }
+            Command::Man { dir: Some(dir) } => {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                clap_mangen::generate_to(Cli::command(), &dir)
+                    .with_context(|| format!("writing man pages into {}", dir.display()))
+            }
         }
     }
 }
-
-/// A clap parse error (or `--help`/`--version`), kept whole so `main` can print it right.
-#[derive(Debug)]
-pub struct ClapError(pub clap::Error);
-
-impl std::fmt::Display for ClapError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl std::error::Error for ClapError {}
 
 fn generate(args: &GenerateArgs, cancel: &Cancel) -> Result<()> {
-    let job = args
-        .to_job()
-        .map_err(|e| flagged(e, &GenerateArgs::FIELDS))?;
-    let done = job
-        .run(cancel)
-        .map_err(|e| flagged(e, &GenerateArgs::FIELDS))?;
+    let job = args.to_job().map_err(flagged(Generate::PARAMS))?;
+    let done = job.run(cancel).map_err(flagged(Generate::PARAMS))?;
     // Printed only once the run has succeeded, so an error stays a single line.
     if done.seed_drawn && !args.quiet {
         eprintln!("seed: {}", done.seed());
     }
     let json = done.summary().to_json();
-    if args.dry_run && !args.json {
-        return stdout_text(&done.summary().to_table());
+    if (args.dry_run && !args.json) || (args.json && !done.to_stdout) {
+        return print(args.json, json, || done.summary().to_table());
     }
-    if args.json && done.to_stdout {
+    if args.json {
         eprintln!("{json}");
-    } else if args.json {
-        stdout_text(&(json + "\n"))?;
     } else if let Some(line) = done.report().filter(|_| !args.quiet) {
         eprintln!("{line}");
     }
     Ok(())
 }
 
-/// Write text to stdout; a closed pipe (`weightgen schemes | head`) ends the program quietly.
-fn stdout_bytes(bytes: &[u8]) -> Result<()> {
+/// A report on stdout: its JSON (one line) or its table.
+fn print(json: bool, as_json: String, as_table: impl FnOnce() -> String) -> Result<()> {
+    stdout(if json { as_json + "\n" } else { as_table() })
+}
+
+/// Write to stdout; a closed pipe (`weightgen schemes | head`) ends the program quietly.
+fn stdout(bytes: impl AsRef<[u8]>) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
+    match out.write_all(bytes.as_ref()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
     }
-}
-
-fn stdout_text(s: &str) -> Result<()> {
-    stdout_bytes(s.as_bytes())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -479,32 +407,9 @@ struct StudyArgs {
     memory_limit: Option<String>,
 }
 
-impl StudyArgs {
-    /// The study options these flags set, as the library names them.
-    const FIELDS: [&str; 11] = [
-        "memory_limit",
-        "depth",
-        "width",
-        "input_dim",
-        "classes",
-        "activation",
-        "batch",
-        "input",
-        "jacobian_samples",
-        "scheme",
-        "plot",
-    ];
-}
-
 fn study(args: &StudyArgs) -> Result<()> {
-    use weightgen::study::{Study, StudyOptions, plot, run, table};
-    let spec = match &args.spec {
-        None => None,
-        Some(path) => Some(weightgen::job::spec_from_file(path)?),
-    };
-    if let Some(path) = &args.plot {
-        plot::check_path(Path::new(path)).map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
-    }
+    use weightgen::study::{Study, StudyOptions, run, table};
+    let spec = args.spec.as_deref().map(weightgen::job::spec_from_file);
     let study = Study::new(&StudyOptions {
         depth: args.depth,
         width: args.width,
@@ -516,19 +421,13 @@ fn study(args: &StudyArgs) -> Result<()> {
         seed: args.seed,
         jacobian_samples: args.jacobian_samples,
         schemes: args.scheme.clone(),
-        spec,
+        spec: spec.transpose()?,
         memory_limit: memory_limit(args.memory_limit.as_deref())?,
+        plot: args.plot.as_ref().map(Into::into),
     })
-    .map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
-    let report = run(&study).map_err(|e| flagged(e, &StudyArgs::FIELDS))?;
-    if let Some(path) = &args.plot {
-        plot::write(Path::new(path), &plot::to_svg(&report)?)?;
-    }
-    if args.json {
-        stdout_text(&(report.to_json() + "\n"))
-    } else {
-        stdout_text(&table::to_table(&report))
-    }
+    .map_err(flagged(Study::PARAMS))?;
+    let report = run(&study).map_err(flagged(Study::PARAMS))?;
+    print(args.json, report.to_json(), || table::to_table(&report))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -575,28 +474,26 @@ struct InspectArgs {
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {
-    let fields = ["expect", "convention", "check", "verify", "memory_limit"];
     let progress = weightgen::job::stderr_progress(!args.quiet);
+    let convention = args
+        .convention
+        .as_deref()
+        .map(Convention::parse)
+        .transpose();
     let job = Inspect {
         files: args.files.clone(),
         expect: args.expect.clone(),
-        convention: (args.convention.as_deref().map(Convention::parse))
-            .transpose()
-            .map_err(|e| e.at("--convention"))?,
+        convention: convention.map_err(|e| e.at("--convention"))?,
         check: args.check,
         verify: args.verify,
         hash: args.json,
         threads: args.threads,
         memory_limit: memory_limit(args.memory_limit.as_deref())?,
     };
-    let found = job.run(Some(&progress)).map_err(|e| flagged(e, &fields))?;
+    let found = job.run(Some(&progress)).map_err(flagged(Inspect::PARAMS))?;
     // Every file is reported, read or failed; when none could be read the error says all.
     if found.any_read() {
-        if args.json {
-            stdout_text(&(found.to_json() + "\n"))?;
-        } else {
-            stdout_text(&found.to_table())?;
-        }
+        print(args.json, found.to_json(), || found.to_table())?;
     }
     Ok(found.verdict()?)
 }

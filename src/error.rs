@@ -202,6 +202,18 @@ impl Error {
                 | Error::Memory(_)
         )
     }
+
+    /// The exit status a command-line front end gives this error, as `weightgen` does: 2 for
+    /// what the user asked ([`Error::is_usage`]), 3 for a failed check, 130 for an interrupt
+    /// (128 + SIGINT), 1 for runtime failures.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Interrupted { .. } => 130,
+            Error::CheckFailed(_) => 3,
+            e if e.is_usage() => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// Result with the library's error.
@@ -210,6 +222,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::Error;
+
+    #[test]
+    fn exit_codes_follow_the_documented_classes() {
+        assert_eq!(Error::invalid("seed", "bad").exit_code(), 2);
+        assert_eq!(Error::Memory("too big".into()).exit_code(), 2);
+        assert_eq!(Error::CheckFailed("w.npy".into()).exit_code(), 3);
+        let e = Error::Interrupted {
+            path: "w.npy".into(),
+        };
+        assert_eq!(e.exit_code(), 130);
+        let e = Error::io("writing w.npy", std::io::Error::other("disk"));
+        assert_eq!(e.exit_code(), 1);
+    }
 
     #[test]
     fn io_at_names_the_file_in_the_message_and_keeps_its_path() {

@@ -200,6 +200,27 @@ pub struct Generate {
 }
 
 impl Generate {
+    /// The parameters this job's error messages name in backticks (`` pass `force` ``,
+    /// `` `rng` torch``): its fields and the [`SpecInput`] values set outside a spec. A front
+    /// end that calls them something else renames exactly these ([`Error::renamed`]); other
+    /// backticked names (spec keys, tensor names) are left alone.
+    pub const PARAMS: &[&str] = &[
+        "memory_limit",
+        "shard",
+        "index_only",
+        "max_shard_size",
+        "format",
+        "compress",
+        "mlp",
+        "force",
+        "rng",
+        "convention",
+        "gain",
+        "value",
+        "sparsity",
+        "fan_in",
+    ];
+
     /// A job writing `spec` to `output` with default options.
     pub fn new(spec: Spec, output: impl Into<String>) -> Generate {
         Generate {
@@ -601,6 +622,9 @@ pub fn stderr_progress(show: bool) -> impl Fn(u64, u64) + Sync {
 }
 
 impl Inspect {
+    /// The fields this job's error messages name in backticks (see [`Generate::PARAMS`]).
+    pub const PARAMS: &[&str] = &["expect", "convention", "check", "verify", "memory_limit"];
+
     /// Read and summarise every file (in parallel within each), reporting `progress(done,
     /// total)` in bytes.
     pub fn run(&self, progress: Option<&(dyn Fn(u64, u64) + Sync)>) -> Result<Inspected> {

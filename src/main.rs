@@ -2,6 +2,7 @@
 
 mod cli;
 
+use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -21,49 +22,41 @@ fn main() -> ExitCode {
     let cancel = weightgen::exec::Cancel::new();
     let on_signal = cancel.clone();
     let _ = ctrlc::set_handler(move || on_signal.cancel());
-    match std::panic::catch_unwind(|| cli::run(&cancel)) {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(&e),
+    };
+    match std::panic::catch_unwind(|| cli.run(&cancel)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(err)) => report(err),
         Err(_) => ExitCode::from(1), // the hook above printed the one line
     }
 }
 
-fn report(err: anyhow::Error) -> ExitCode {
-    if let Some(cli::ClapError(e)) = err.downcast_ref::<cli::ClapError>() {
-        use clap::error::ErrorKind;
-        if matches!(
-            e.kind(),
-            ErrorKind::DisplayHelp
-                | ErrorKind::DisplayVersion
-                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-        ) {
-            let _ = e.print();
-            return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
-        // clap's message spans several lines (what, which arguments, tips, usage); join the
-        // lines before the usage into one.
-        let text = e.render().to_string();
-        let parts: Vec<&str> = text
-            .lines()
-            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        let msg = parts.join(" ");
-        let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
-        eprintln!("weightgen: error: {msg} (see weightgen --help)");
-        return ExitCode::from(2);
+/// A clap parse error on one line, exit 2; `--help` and `--version` print whole, exit 0.
+fn clap_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = e.print();
+        return ExitCode::from(e.exit_code() as u8);
     }
-    let code = match err.downcast_ref::<weightgen::Error>() {
-        Some(weightgen::Error::Interrupted { .. }) => 130,
-        Some(weightgen::Error::CheckFailed(_)) => 3,
-        Some(e) if e.is_usage() => 2,
-        _ => 1,
-    };
+    // clap's message spans several lines (what, which arguments, tips, usage); join the
+    // lines before the usage into one.
+    let text = e.render().to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let msg = parts.join(" ");
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+    eprintln!("weightgen: error: {msg} (see weightgen --help)");
+    ExitCode::from(2)
+}
+
+fn report(err: anyhow::Error) -> ExitCode {
+    let code = err.downcast_ref().map_or(1, weightgen::Error::exit_code);
     let msg = format!("{err:#}").replace(['\n', '\r'], " ");
     eprintln!("weightgen: error: {msg}");
     ExitCode::from(code)

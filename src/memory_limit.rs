@@ -70,14 +70,20 @@ impl MemoryLimit {
         MemoryLimit::from_machine(total, cgroup)
     }
 
+    /// A limit written as a size (`8GB`, `500MiB`, bytes) by `source` (a parameter, a flag or
+    /// an environment variable), which errors and the limit's `why` name.
+    pub fn parse(text: &str, source: &str) -> Result<MemoryLimit> {
+        Ok(MemoryLimit {
+            bytes: crate::spec::parse_size(text).map_err(|e| e.at(source))?,
+            why: format!("set by {source}"),
+        })
+    }
+
     /// The limit a run uses when its caller gives none: the environment variable
     /// `WEIGHTGEN_MEMORY_LIMIT` (a size like `8GB`), else [`MemoryLimit::of_machine`].
     pub fn from_env_or_machine() -> Result<MemoryLimit> {
         match std::env::var(MEMORY_ENV) {
-            Ok(text) => Ok(MemoryLimit {
-                bytes: crate::spec::parse_size(&text).map_err(|e| e.at(MEMORY_ENV))?,
-                why: format!("set by {MEMORY_ENV}"),
-            }),
+            Ok(text) => MemoryLimit::parse(&text, MEMORY_ENV),
             Err(std::env::VarError::NotPresent) => Ok(MemoryLimit::of_machine()),
             Err(std::env::VarError::NotUnicode(_)) => Err(Error::invalid(
                 MEMORY_ENV,

@@ -12,6 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::fans::{Convention, Fans};
+use crate::names::Choice;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -125,6 +126,17 @@ pub enum Scheme {
     TorchDefault,
 }
 
+/// What a [`Param`]'s value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamValue {
+    /// A real number, possibly negative.
+    Real,
+    /// A positive integer.
+    Count,
+    /// One of a [`Choice`]'s names.
+    Name(Choice),
+}
+
 /// A scheme parameter, by its canonical (JSON) name. The command-line flag is the same name with
 /// `-` for `_` (`negative_slope` ↔ `--negative-slope`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -188,6 +200,47 @@ impl Param {
 
     pub fn from_key(key: &str) -> Option<Param> {
         Param::ALL.into_iter().find(|p| p.key() == key)
+    }
+
+    /// What the parameter means, in one line (a front end's help shows it).
+    pub fn about(self) -> &'static str {
+        match self {
+            Param::Gain => "Gain, instead of the one `nonlinearity` gives (not both)",
+            Param::Mode => "Fan mode [fan_in, fan_out, fan_avg, fan_geo_avg]",
+            Param::Nonlinearity => {
+                "Nonlinearity for the gain, as PyTorch's calculate_gain [linear, conv1d…conv_transpose3d, sigmoid, tanh, relu, leaky_relu, selu]"
+            }
+            Param::NegativeSlope => "Negative slope of leaky_relu",
+            Param::Scale => "Scale of variance_scaling",
+            Param::Distribution => {
+                "Distribution of variance_scaling [truncated_normal, normal, untruncated_normal, uniform]"
+            }
+            Param::Mean => "Mean (normal, truncated_normal)",
+            Param::Std => "Standard deviation (normal, truncated_normal)",
+            Param::Low => "Lower bound (uniform; absolute bound of truncated_normal)",
+            Param::High => "Upper bound (uniform; absolute bound of truncated_normal)",
+            Param::Value => "Value of the constant scheme",
+            Param::Sparsity => "Fraction of zeros per column (sparse schemes), in [0, 1]",
+            Param::Groups => "Groups (grouped-convolution schemes)",
+            Param::FanIn => "Fan-in to use instead of the one computed from the shape",
+            Param::FanOut => "Fan-out to use instead of the one computed from the shape",
+        }
+    }
+
+    /// What the parameter's value is, and its placeholder in usage text (`G`, `MODE`, `N`).
+    pub fn value(self) -> (ParamValue, &'static str) {
+        use ParamValue::{Count, Name, Real};
+        match self {
+            Param::Gain => (Real, "G"),
+            Param::Mode => (Name(Choice::Mode), "MODE"),
+            Param::Nonlinearity => (Name(Choice::Nonlinearity), "NAME"),
+            Param::NegativeSlope => (Real, "A"),
+            Param::Scale => (Real, "S"),
+            Param::Distribution => (Name(Choice::Distribution), "NAME"),
+            Param::Mean | Param::Std | Param::Low | Param::High | Param::Value => (Real, "X"),
+            Param::Sparsity => (Real, "F"),
+            Param::Groups | Param::FanIn | Param::FanOut => (Count, "N"),
+        }
     }
 }
 
@@ -1331,6 +1384,27 @@ impl FanBased<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_names_a_parameter_lists_in_its_about_line_are_its_choice_names() {
+        for p in Param::ALL {
+            let (value, _) = p.value();
+            let about = p.about();
+            let listed = about.rsplit_once('[').map(|(_, l)| l.trim_end_matches(']'));
+            match (value, listed) {
+                (ParamValue::Name(c), Some(listed)) => {
+                    let names = c.names();
+                    // `conv1d…conv_transpose3d` abbreviates a run of names: both ends are names.
+                    for n in listed.split(", ").flat_map(|n| n.split('…')) {
+                        assert!(names.contains(&n), "{p:?}: `{n}` is not a {c:?} name");
+                    }
+                }
+                (ParamValue::Name(c), None) => panic!("{p:?} lists no {c:?} names: {about}"),
+                (ParamValue::Real | ParamValue::Count, _) => {}
+            }
+            assert!(!about.ends_with('.') && about.len() < 140, "{p:?}: {about}");
+        }
+    }
 
     fn fans(fi: u64, fo: u64) -> Fans {
         Fans {

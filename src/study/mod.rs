@@ -34,6 +34,7 @@ use faer::Mat;
 use net::Activation;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::path::PathBuf;
 use theory::LayerWeights;
 
 /// The paper's setting (Glorot & Bengio 2010, §2.3 and §4): 5 hidden layers of 1000 units,
@@ -125,6 +126,9 @@ pub struct StudyOptions {
     /// The most memory the study may hold (weights, passes, SVDs); `None`:
     /// [`MemoryLimit::from_env_or_machine`].
     pub memory_limit: Option<MemoryLimit>,
+    /// Where [`run`] writes the SVG plot ([`plot::to_svg`]); checked by [`Study::new`], before
+    /// anything is computed ([`plot::check_path`]).
+    pub plot: Option<PathBuf>,
 }
 
 /// One initialisation to study: a label and its resolved plan (one 2-D tensor per layer).
@@ -146,6 +150,7 @@ pub struct Study {
     pub jacobian_samples: usize,
     pub inits: Vec<Init>,
     pub memory_limit: Option<MemoryLimit>,
+    pub plot: Option<PathBuf>,
 }
 
 /// Parse `NAME[:key=value,…]` into a scheme and its parameters; errors name `--scheme ARG`.
@@ -408,8 +413,27 @@ fn inits(o: &StudyOptions, schemes: Vec<ParamSet>, net: &Network) -> Result<Vec<
 }
 
 impl Study {
+    /// The [`StudyOptions`] fields error messages name in backticks (see
+    /// [`crate::job::Generate::PARAMS`]).
+    pub const PARAMS: &[&str] = &[
+        "memory_limit",
+        "depth",
+        "width",
+        "input_dim",
+        "classes",
+        "activation",
+        "batch",
+        "input",
+        "jacobian_samples",
+        "scheme",
+        "plot",
+    ];
+
     /// Validate options: sizes, names, every scheme resolved against every layer.
     pub fn new(o: &StudyOptions) -> Result<Study> {
+        if let Some(path) = &o.plot {
+            plot::check_path(path)?;
+        }
         let activation = match &o.activation {
             None => Activation::Tanh,
             Some(a) => Activation::parse(a).map_err(|e| at(e, "activation"))?,
@@ -439,6 +463,7 @@ impl Study {
             jacobian_samples,
             inits: inits(o, schemes, &net)?,
             memory_limit: o.memory_limit.clone(),
+            plot: o.plot.clone(),
         })
     }
 
@@ -808,8 +833,16 @@ fn run_one(study: &Study, init: &Init, x: &Mat<f64>, labels: &[usize]) -> Result
 ///
 /// Before anything is drawn, the study's memory estimate is checked against its limit and
 /// reserved once (`memory_limit::probe`): a study too big for the machine is an error, not
-/// an abort.
+/// an abort. The plot, if [`Study::plot`] names one, is written once the report is complete.
 pub fn run(study: &Study) -> Result<Report> {
+    let report = compute(study)?;
+    if let Some(path) = &study.plot {
+        plot::write(path, &plot::to_svg(&report)?)?;
+    }
+    Ok(report)
+}
+
+fn compute(study: &Study) -> Result<Report> {
     let need = memory_need(study, rayon::current_num_threads());
     let limit = (study.memory_limit.clone()).map_or_else(MemoryLimit::from_env_or_machine, Ok)?;
     limit.check(&need)?;
