@@ -129,8 +129,6 @@ pub struct Options<'a> {
     /// Compute each tensor's SHA-256 (reported, and compared with the one the plan records).
     /// Off, a pass reads at memory speed; on, one core hashes at about 1.5 GB/s.
     pub hash: bool,
-    /// The file is one shard of a checkpoint of several (set by the index's inspection).
-    pub shard_of_many: bool,
 }
 
 /// Summary statistics of one tensor (over its finite values; `std` is the population std,
@@ -307,7 +305,7 @@ pub(crate) fn inspect_path(path: &Path, opts: &Options) -> Inspection {
     if index::is_index(name) {
         return inspect_index(path, opts).unwrap_or_else(|e| Inspection::failed(shown, e));
     }
-    match inspect_file(path, opts) {
+    match inspect_file(path, opts, verify::Place::File(path)) {
         Ok(r) => Inspection {
             entries: vec![Entry::Read(r)],
             ..Default::default()
@@ -316,8 +314,8 @@ pub(crate) fn inspect_path(path: &Path, opts: &Options) -> Inspection {
     }
 }
 
-/// Inspect one weights file on disk.
-fn inspect_file(path: &Path, opts: &Options) -> Result<FileReport> {
+/// Inspect one weights file on disk, at `place` (for `verify`).
+fn inspect_file(path: &Path, opts: &Options, place: verify::Place) -> Result<FileReport> {
     let shown = path.display().to_string();
     let format = FileFormat::from_path(path).ok_or_else(|| {
         Error::Usage(format!(
@@ -341,7 +339,7 @@ fn inspect_file(path: &Path, opts: &Options) -> Result<FileReport> {
         release: Some(opts.release.unwrap_or(&drop_pages)),
         ..opts.clone()
     };
-    inspect_bytes(bytes, format, &shown, &mine).map_err(|e| in_file(e, &shown))
+    inspect_bytes_at(bytes, format, &shown, &mine, place).map_err(|e| in_file(e, &shown))
 }
 
 /// Prefix a file's validation errors with its name.
@@ -377,16 +375,7 @@ fn open(path: &Path) -> Result<Option<memmap2::Mmap>> {
 /// An index and its shards, in shard order. Err: the index itself cannot be read.
 fn inspect_index(path: &Path, opts: &Options) -> Result<Inspection> {
     let shown = path.display().to_string();
-    let len = std::fs::metadata(path)
-        .map_err(|e| Error::opening(format!("cannot open {shown}"), e))?
-        .len();
-    if len > index::MAX_INDEX_BYTES {
-        return Err(Error::Malformed(format!(
-            "{shown}: {len} bytes is too large for a safetensors index"
-        )));
-    }
-    let text = std::fs::read(path).map_err(|e| Error::io(format!("reading {shown}"), e))?;
-    let idx = index::parse(&text).map_err(|e| in_file(e, &shown))?;
+    let idx = verify::read_index(path)?;
     let dir = path.parent().unwrap_or(Path::new(""));
     let mut by_shard: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (t, f) in &idx.weight_map {
@@ -403,17 +392,28 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Inspection> {
         errors: Vec::new(),
     };
     let mut problems = Vec::new();
-    let shard_opts = Options {
-        shard_of_many: idx.shards.len() > 1,
-        ..opts.clone()
-    };
+    // Under `--rng torch`, the shards of several are regenerated from the whole plan,
+    // rebuilt once from every shard's header.
+    let of_many = idx.shards.len() > 1;
+    let torch = idx.run.get("weightgen.stream").map(String::as_str)
+        == Some(crate::stream::RngKind::Torch.stream_version());
+    let whole =
+        (opts.verify && torch && of_many).then(|| verify::Whole::of_checkpoint(dir, &shown, &idx));
+    if let Some(Err(refused)) = &whole {
+        return Err(Error::Usage(refused.clone()));
+    }
     // Shard order: by name (`model-00001-of-00003…` sorts as its number), whatever order the
     // weight_map (often sorted by tensor name) names them in.
     let mut shards = idx.shards.clone();
     shards.sort_unstable();
     for shard in &shards {
         let shard_path = dir.join(shard);
-        let rep = match inspect_file(&shard_path, &shard_opts) {
+        let place = verify::Place::Shard {
+            path: &shard_path,
+            of_many,
+            whole: whole.as_ref(),
+        };
+        let rep = match inspect_file(&shard_path, opts, place) {
             Ok(mut rep) => {
                 belongs_to_index(&mut rep, shard, &idx.run);
                 rep
@@ -470,8 +470,9 @@ fn inspect_index(path: &Path, opts: &Options) -> Result<Inspection> {
 
 /// A shard from another run fails the `index` check of each of its tensors: every run key
 /// the index records (`weightgen.seed`, `weightgen.stream`, `weightgen.convention`,
-/// `weightgen.version`, the user's metadata), the shard must record with the same value, as
-/// `generate --index-only` requires of the shards it indexes.
+/// `weightgen.version`, the whole plan's fingerprint `weightgen.plan_sha256`, the user's
+/// metadata), the shard must record with the same value, as `generate --index-only` requires
+/// of the shards it indexes.
 fn belongs_to_index(rep: &mut FileReport, shard: &str, run: &BTreeMap<String, String>) {
     let differs: Vec<String> = run
         .iter()
@@ -564,23 +565,34 @@ pub fn inspect_bytes(
     shown: &str,
     opts: &Options,
 ) -> Result<FileReport> {
+    inspect_bytes_at(bytes, format, shown, opts, verify::Place::Bytes)
+}
+
+/// [`inspect_bytes`] of a file at `place` (where `verify` finds a checkpoint's other files).
+fn inspect_bytes_at(
+    bytes: &[u8],
+    format: FileFormat,
+    shown: &str,
+    opts: &Options,
+    place: verify::Place,
+) -> Result<FileReport> {
     let mut parsed = Parsed::new(bytes, format)?;
     let Claims {
         mut by_name,
         planned_only,
         has_plan,
     } = claims(&parsed, opts)?;
-    let mut sources = if opts.verify {
+    let (mut sources, unavailable) = if opts.verify {
         if opts.expect.is_some() {
             return Err(Error::invalid(
                 "verify",
                 "regenerates from the plan recorded in the file; it cannot be combined with expect",
             ));
         }
-        let r = verify::Regenerator::new(&parsed.metadata, shown, opts.shard_of_many)?;
-        r.sources()
+        let r = verify::Regenerator::new(&parsed.metadata, shown, place)?;
+        (r.sources, r.unavailable)
     } else {
-        BTreeMap::new()
+        (BTreeMap::new(), None)
     };
     let total: u64 = parsed.tensors.iter().map(|t| t.bytes).sum();
     let mut done = 0u64;
@@ -658,10 +670,10 @@ pub fn inspect_bytes(
                 None => CheckResult::new(
                     "verify",
                     false,
-                    if source.is_some() {
-                        "not regenerated: its dtype, shape or order differs from the recorded plan"
-                    } else {
-                        "not regenerated: the recorded plan does not list it"
+                    match &unavailable {
+                        Some(why) => format!("not regenerated: {why}"),
+                        None if source.is_some() => "not regenerated: its dtype, shape or order differs from the recorded plan".into(),
+                        None => "not regenerated: the recorded plan does not list it".into(),
                     },
                 ),
             });

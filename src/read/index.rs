@@ -33,6 +33,18 @@ struct Raw {
     weight_map: UniqueMap<String>,
 }
 
+/// The prefix and shard count a shard's file name gives (`PREFIX-00002-of-00003.safetensors`:
+/// `("PREFIX", 3)`; five digits or more each, as huggingface_hub names shards), if it is one.
+pub(crate) fn shard_of(name: &str) -> Option<(&str, usize)> {
+    let (rest, n) = name.strip_suffix(".safetensors")?.rsplit_once("-of-")?;
+    let (prefix, k) = rest.rsplit_once('-')?;
+    let digits = |s: &str| s.len() >= 5 && s.bytes().all(|b| b.is_ascii_digit());
+    if prefix.is_empty() || !digits(k) || !digits(n) {
+        return None;
+    }
+    Some((prefix, n.parse().ok()?))
+}
+
 /// Whether a path names an index file rather than a safetensors file.
 pub(crate) fn is_index(name: &str) -> bool {
     name.ends_with(".index.json")
@@ -105,6 +117,22 @@ mod tests {
         ] {
             let t = format!(r#"{{"weight_map":{{"a":"{bad_file}"}}}}"#);
             assert!(parse(t.as_bytes()).is_err(), "{bad_file}");
+        }
+        assert_eq!(
+            shard_of("model-00002-of-00003.safetensors"),
+            Some(("model", 3))
+        );
+        assert_eq!(
+            shard_of("a-b-00001-of-00012.safetensors"),
+            Some(("a-b", 12))
+        );
+        for no in [
+            "model.safetensors",
+            "model-2-of-3.safetensors",
+            "-00001-of-00002.safetensors",
+            "model-00001-of-00002.bin",
+        ] {
+            assert_eq!(shard_of(no), None, "{no}");
         }
         let dup = br#"{"weight_map":{"a":"x.safetensors","a":"y.safetensors"}}"#;
         assert!(

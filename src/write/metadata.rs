@@ -11,9 +11,25 @@
 //! hashed in a pre-pass instead; see `safetensors`). `--index-only` compares an existing
 //! shard's header with the one rendered with the hashes that shard records
 //! ([`recorded_hashes`]).
+//!
+//! A shard of a checkpoint of several files also records where it sits in the whole plan:
+//! `weightgen.plan_sha256`, the fingerprint of the whole plan ([`plan_sha256`]: SHA-256 of
+//! its canonical JSON without the data hashes, which a `--shard K` run cannot know for other
+//! shards; the index records it too), and `weightgen.plan_positions`, the plan positions of
+//! its tensors as half-open ranges (`[[0,3],[4,5]]`; a tensor larger than the shard size gets
+//! a shard of its own out of plan order). From every shard's header the whole plan is rebuilt
+//! in plan order (`inspect --verify` of `--rng torch` shards). Single files and a lone shard
+//! record neither: their `weightgen.plan` is the whole plan.
 
 use crate::plan::{Plan, TensorSummary};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+
+/// The key of the whole plan's fingerprint (every shard of several, and the index).
+pub(crate) const PLAN_SHA256: &str = "weightgen.plan_sha256";
+/// The key of a shard's tensors' positions in the whole plan.
+pub(crate) const PLAN_POSITIONS: &str = "weightgen.plan_positions";
 
 /// The hash recorded before the data is hashed: as long as every real one.
 pub(crate) const PLACEHOLDER: &str =
@@ -31,15 +47,21 @@ impl<'a> FileMetadata<'a> {
     /// The metadata of a file holding every tensor of `plan`.
     pub(crate) fn all(plan: &'a Plan) -> FileMetadata<'a> {
         let all: Vec<usize> = (0..plan.tensors.len()).collect();
-        FileMetadata::of(plan, &all)
+        FileMetadata::of(plan, &all, None)
     }
 
     /// The metadata of a file holding only the tensors at `indices` (one shard of a
     /// checkpoint): the same keys, with `weightgen.plan` listing just those tensors, so
-    /// `inspect --check` works on each shard alone.
-    pub(crate) fn of(plan: &'a Plan, indices: &[usize]) -> FileMetadata<'a> {
+    /// `inspect --check` works on each shard alone. `whole`: the whole plan's fingerprint
+    /// ([`plan_sha256`]) when the file is one shard of several; it records that and its
+    /// tensors' plan positions.
+    pub(crate) fn of(plan: &'a Plan, indices: &[usize], whole: Option<&str>) -> FileMetadata<'a> {
         let mut keys = run_metadata(plan);
         keys.insert("format".into(), "pt".into());
+        if let Some(fp) = whole {
+            keys.insert(PLAN_SHA256.into(), fp.into());
+            keys.insert(PLAN_POSITIONS.into(), positions_json(indices));
+        }
         let entries = indices
             .iter()
             .map(|&i| plan.tensors[i].summary(None))
@@ -84,6 +106,77 @@ pub(crate) fn run_metadata(plan: &Plan) -> BTreeMap<String, String> {
     m.insert("weightgen.stream".into(), plan.rng.stream_version().into());
     m.insert("weightgen.convention".into(), plan.convention.name().into());
     m
+}
+
+/// The fingerprint of the whole plan: the SHA-256 (hex) of its canonical JSON, every tensor's
+/// `weightgen.plan` entry in plan order without `sha256` (see [`fingerprint`]).
+pub(crate) fn plan_sha256(plan: &Plan) -> String {
+    fingerprint(
+        plan.tensors
+            .iter()
+            .map(|t| serde_json::to_value(t.summary(None)).expect("plan serialises")),
+    )
+}
+
+/// An entry of `weightgen.plan` in canonical form: without `sha256`, object keys sorted at
+/// every level (numbers as serde_json writes them: shortest round trip).
+pub(crate) fn canonical_entry(entry: Value) -> Value {
+    fn sorted(v: Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let m: BTreeMap<String, Value> =
+                    m.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+                Value::Object(m.into_iter().collect())
+            }
+            Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
+            o => o,
+        }
+    }
+    match sorted(entry) {
+        Value::Object(mut m) => {
+            m.remove("sha256");
+            Value::Object(m)
+        }
+        o => o,
+    }
+}
+
+/// SHA-256 (hex) of the compact JSON array of `entries` in canonical form
+/// ([`canonical_entry`]), in the order given: the same whether the entries come from a
+/// [`Plan`] or are read back from the shards' `weightgen.plan`.
+pub(crate) fn fingerprint(entries: impl IntoIterator<Item = Value>) -> String {
+    let all = Value::Array(entries.into_iter().map(canonical_entry).collect());
+    let text = serde_json::to_string(&all).expect("JSON serialises");
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Plan positions as the half-open ranges `[[a,b],…]` of consecutive runs.
+fn positions_json(indices: &[usize]) -> String {
+    let mut ranges: Vec<[usize; 2]> = Vec::new();
+    for &i in indices {
+        match ranges.last_mut() {
+            Some(r) if r[1] == i => r[1] = i + 1,
+            _ => ranges.push([i, i + 1]),
+        }
+    }
+    serde_json::to_string(&ranges).expect("JSON serialises")
+}
+
+/// The plan positions a shard records (`weightgen.plan_positions`), expanded; `None` if
+/// absent or not well-formed ranges.
+pub(crate) fn recorded_positions(metadata: &BTreeMap<String, String>) -> Option<Vec<usize>> {
+    let ranges: Vec<[usize; 2]> = serde_json::from_str(metadata.get(PLAN_POSITIONS)?).ok()?;
+    let mut out = Vec::new();
+    for [a, b] in ranges {
+        if a >= b || out.last().is_some_and(|&l| l >= a) || b - a > 1 << 32 {
+            return None;
+        }
+        out.extend(a..b);
+    }
+    Some(out)
 }
 
 /// 64 lowercase hex digits.
@@ -142,5 +235,56 @@ mod tests {
         // A malformed hash is never recorded: the placeholder stands in.
         let bad: BTreeMap<String, String> = [("w".to_string(), "xyz".to_string())].into();
         assert_eq!(md.render(&bad), placeholder);
+        // A single file records no fingerprint or positions.
+        assert!(!rendered.contains_key(PLAN_SHA256) && !rendered.contains_key(PLAN_POSITIONS));
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_same_from_the_plan_and_from_the_shards_entries() {
+        let p = plan();
+        let fp = plan_sha256(&p);
+        assert!(is_sha256_hex(&fp));
+        // Read back from two "shards" (b first in the file order, then w), with real hashes,
+        // reordered by the recorded positions.
+        let shard = |i: usize| {
+            let md = FileMetadata::of(&p, &[i], Some(&fp)).render(
+                &[(p.tensors[i].name.clone(), "ab".repeat(32))]
+                    .into_iter()
+                    .collect(),
+            );
+            assert_eq!(md[PLAN_SHA256], fp);
+            let pos = recorded_positions(&md).unwrap();
+            let entries: Vec<Value> = serde_json::from_str(&md["weightgen.plan"]).unwrap();
+            (pos, entries)
+        };
+        let mut all: Vec<(usize, Value)> = Vec::new();
+        for i in [1, 0] {
+            let (pos, entries) = shard(i);
+            all.extend(pos.into_iter().zip(entries));
+        }
+        all.sort_by_key(|(i, _)| *i);
+        assert_eq!(fingerprint(all.into_iter().map(|(_, e)| e)), fp);
+        // Another law for one tensor, or another order, is another fingerprint.
+        let mut q = p.clone();
+        q.tensors.swap(0, 1);
+        assert_ne!(plan_sha256(&q), fp);
+        let mut q = p.clone();
+        q.tensors[1].scheme = crate::scheme::Scheme::Zeros;
+        assert_ne!(plan_sha256(&q), fp);
+    }
+
+    #[test]
+    fn positions_are_ranges_and_read_back() {
+        let mut m = BTreeMap::new();
+        m.insert(
+            PLAN_POSITIONS.to_string(),
+            positions_json(&[0, 1, 2, 4, 7, 8]),
+        );
+        assert_eq!(m[PLAN_POSITIONS], "[[0,3],[4,5],[7,9]]");
+        assert_eq!(recorded_positions(&m), Some(vec![0, 1, 2, 4, 7, 8]));
+        for bad in ["[[3,1]]", "[[0,2],[1,3]]", "[0]", "x"] {
+            m.insert(PLAN_POSITIONS.to_string(), bad.to_string());
+            assert_eq!(recorded_positions(&m), None, "{bad}");
+        }
     }
 }

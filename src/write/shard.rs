@@ -14,7 +14,7 @@
 //! Does not own: the safetensors byte layout (`safetensors`), temp files and renames (`file`).
 
 use super::file::{self, Staged};
-use super::metadata::{FileMetadata, recorded_hashes, run_metadata};
+use super::metadata::{FileMetadata, PLAN_SHA256, plan_sha256, recorded_hashes, run_metadata};
 use super::{DataPath, Format, OutTensor, WriteOptions, out_tensors};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -199,13 +199,19 @@ pub struct Layout {
     /// The index file's name; none for a single shard.
     pub index: Option<String>,
     pub shards: Vec<ShardFile>,
+    /// The whole plan's fingerprint, which every shard and the index record; none for a
+    /// single shard.
+    #[serde(skip)]
+    pub plan_sha256: Option<String>,
 }
 
 /// The header (length prefix + JSON) of the shard holding the tensors at `indices`, recording
-/// the data hashes `hashes` gives (placeholders for the others: the same length).
+/// the data hashes `hashes` gives (placeholders for the others: the same length) and, for a
+/// shard of several, the whole plan's fingerprint `whole`.
 fn shard_header(
     plan: &Plan,
     indices: &[usize],
+    whole: Option<&str>,
     hashes: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>> {
     let list: Vec<(&str, DType, &[u64], u64)> = indices
@@ -215,7 +221,7 @@ fn shard_header(
             (t.name.as_str(), t.dtype, t.shape.as_slice(), t.bytes)
         })
         .collect();
-    let metadata = FileMetadata::of(plan, indices).render(hashes);
+    let metadata = FileMetadata::of(plan, indices, whole).render(hashes);
     let (h, _) = super::safetensors_header(&list, &metadata)?;
     Ok(h)
 }
@@ -225,10 +231,11 @@ pub(crate) fn layout(plan: &Plan, ckpt: &Checkpoint, max: u64) -> Result<Layout>
     let sizes: Vec<u64> = plan.tensors.iter().map(|t| t.bytes).collect();
     let parts = split(&sizes, max);
     let n = parts.len();
+    let fp = (n > 1).then(|| plan_sha256(plan));
     let mut shards = Vec::with_capacity(n);
     for (k, indices) in parts.into_iter().enumerate() {
         let bytes: u64 = indices.iter().map(|&i| sizes[i]).sum();
-        let header = shard_header(plan, &indices, &BTreeMap::new())?.len() as u64;
+        let header = shard_header(plan, &indices, fp.as_deref(), &BTreeMap::new())?.len() as u64;
         shards.push(ShardFile {
             file: ckpt.shard_name(k + 1, n),
             tensors: indices
@@ -245,18 +252,23 @@ pub(crate) fn layout(plan: &Plan, ckpt: &Checkpoint, max: u64) -> Result<Layout>
         total_size: plan.data_bytes(),
         index: (n > 1).then(|| ckpt.index_name()),
         shards,
+        plan_sha256: fp,
     })
 }
 
 /// The index file's bytes: `{"metadata": {"total_size": N, …}, "weight_map": {…}}` with keys
 /// sorted (as transformers' `save_pretrained` writes it), two-space indent, final newline.
-/// `metadata` also carries the user's metadata and the run's `weightgen.*` keys.
+/// `metadata` also carries the user's metadata, the run's `weightgen.*` keys and the whole
+/// plan's fingerprint (`weightgen.plan_sha256`), which every shard records too.
 pub(crate) fn index_json(plan: &Plan, layout: &Layout) -> Vec<u8> {
     use serde_json::Value;
     let mut metadata: BTreeMap<String, Value> = run_metadata(plan)
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
+    if let Some(fp) = &layout.plan_sha256 {
+        metadata.insert(PLAN_SHA256.into(), Value::String(fp.clone()));
+    }
     metadata.insert(
         "weightgen.max_shard_size".into(),
         Value::String(layout.max_shard_size.to_string()),
@@ -543,7 +555,8 @@ impl<'a> Run<'a> {
                         .iter()
                         .map(|&j| tensors[j].take().expect("each tensor is in one shard"))
                         .collect();
-                    let metadata = FileMetadata::of(plan, &shard.indices);
+                    let metadata =
+                        FileMetadata::of(plan, &shard.indices, layout.plan_sha256.as_deref());
                     let dest = self.ckpt.dir.join(&shard.file);
                     staged.push(file::stage(&dest, !opts.no_fsync, |sink, ctx| {
                         writer.write(&ts, &metadata, opts, &mut data, sink, ctx)
@@ -637,7 +650,8 @@ fn remove_if_present(p: &Path) -> Result<()> {
 fn check_shards_in_place(plan: &Plan, ckpt: &Checkpoint, layout: &Layout) -> Result<()> {
     let mut wrong: Vec<(usize, String)> = Vec::new();
     for (k, shard) in layout.shards.iter().enumerate() {
-        if let Some(why) = shard_problem(plan, &ckpt.dir.join(&shard.file), k + 1, shard)? {
+        let path = ckpt.dir.join(&shard.file);
+        if let Some(why) = shard_problem(plan, layout, &path, k + 1, shard)? {
             wrong.push((k + 1, why));
         }
     }
@@ -661,7 +675,13 @@ fn check_shards_in_place(plan: &Plan, ckpt: &Checkpoint, layout: &Layout) -> Res
 }
 
 /// Why the file at `path` is not shard `k` as this plan lays it out, if it is not.
-fn shard_problem(plan: &Plan, path: &Path, k: usize, shard: &ShardFile) -> Result<Option<String>> {
+fn shard_problem(
+    plan: &Plan,
+    layout: &Layout,
+    path: &Path,
+    k: usize,
+    shard: &ShardFile,
+) -> Result<Option<String>> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -677,28 +697,39 @@ fn shard_problem(plan: &Plan, path: &Path, k: usize, shard: &ShardFile) -> Resul
     }
     // The header this plan gives the shard, with the data hashes the shard records (they
     // are checked by `inspect --check`, not here: that needs the data read).
-    let len = shard_header(plan, &shard.indices, &BTreeMap::new())?.len();
+    let whole = layout.plan_sha256.as_deref();
+    let len = shard_header(plan, &shard.indices, whole, &BTreeMap::new())?.len();
     let mut have = vec![0u8; len];
-    let same_header = if meta.len() >= len as u64 {
+    let recorded = if meta.len() >= len as u64 {
         fs::File::open(path)
             .and_then(|mut f| f.read_exact(&mut have))
             .map_err(|e| Error::io_at("reading", path, e))?;
-        shard_header(plan, &shard.indices, &header_hashes(&have))? == have
+        header_metadata(&have)
     } else {
-        false
+        BTreeMap::new()
     };
+    let same_header = meta.len() >= len as u64
+        && shard_header(plan, &shard.indices, whole, &recorded_hashes(&recorded))? == have;
     if meta.len() != shard.file_bytes || !same_header {
+        // A shard of a run with the same tensors here but another plan elsewhere differs
+        // only in the whole plan's fingerprint: say so.
+        let what = match (whole, recorded.get(PLAN_SHA256)) {
+            (Some(ours), Some(theirs)) if ours != theirs => {
+                "weightgen.plan_sha256 (the whole plan's fingerprint)"
+            }
+            _ if same_header => "size",
+            _ => "header",
+        };
         return Ok(Some(format!(
-            "{} is not shard {k} of this checkpoint (its {} differs from what this spec, seed and max shard size give)",
+            "{} is not shard {k} of this checkpoint (its {what} differs from what this spec, seed and max shard size give)",
             path.display(),
-            if same_header { "size" } else { "header" }
         )));
     }
     Ok(None)
 }
 
-/// The hashes recorded in a safetensors header (length prefix + JSON), if it parses.
-fn header_hashes(header: &[u8]) -> BTreeMap<String, String> {
+/// The `__metadata__` of a safetensors header (length prefix + JSON), if it parses.
+fn header_metadata(header: &[u8]) -> BTreeMap<String, String> {
     let Some(json) = header.get(8..) else {
         return BTreeMap::new();
     };
@@ -709,7 +740,7 @@ fn header_hashes(header: &[u8]) -> BTreeMap<String, String> {
     }
     let text = String::from_utf8_lossy(json);
     match serde_json::from_str::<Header>(text.trim_end()) {
-        Ok(h) => recorded_hashes(&h.metadata),
+        Ok(h) => h.metadata,
         Err(_) => BTreeMap::new(),
     }
 }
@@ -824,15 +855,23 @@ mod tests {
         assert_eq!(v["weight_map"]["z"], "model-00001-of-00003.safetensors");
         assert_eq!(v["weight_map"]["m"], "model-00003-of-00003.safetensors");
         // Each shard's recorded plan names only its tensors.
-        let md = FileMetadata::of(&plan, &l.shards[1].indices).placeholder();
+        let md =
+            FileMetadata::of(&plan, &l.shards[1].indices, l.plan_sha256.as_deref()).placeholder();
         assert!(md["weightgen.plan"].contains("\"a\"") && !md["weightgen.plan"].contains("\"z\""));
         assert_eq!(md["format"], "pt");
+        // Every shard and the index record the whole plan's fingerprint; the shard its place.
+        let fp = plan_sha256(&plan);
+        assert_eq!(l.plan_sha256.as_deref(), Some(fp.as_str()));
+        assert_eq!(md[PLAN_SHA256], fp);
+        assert_eq!(md[super::super::metadata::PLAN_POSITIONS], "[[1,2]]");
+        assert_eq!(v["metadata"][PLAN_SHA256], fp.as_str());
         // Parts the layout does not have.
         assert!(Part::Shard(4).check(&l).is_err());
         assert!(Part::Shard(0).check(&l).is_err());
         assert!(Part::Shard(3).check(&l).is_ok() && Part::Index.check(&l).is_ok());
         let one = layout(&plan, &ckpt, 1 << 20).unwrap();
         assert_eq!(one.index, None);
+        assert_eq!(one.plan_sha256, None);
         assert!(Part::Index.check(&one).is_err());
     }
 
