@@ -1,6 +1,10 @@
 //! `inspect --verify` (regeneration and byte comparison), the per-tensor SHA-256 recorded in
 //! `weightgen.plan` and printed by `inspect --json`, and `inspect --check` of a checkpoint
-//! whose shard comes from another run.
+//! whose shard comes from another run (another seed, or the same seed and another plan: the
+//! whole plan's fingerprint `weightgen.plan_sha256`). `--rng torch` checkpoints of several
+//! shards (one of them out of plan order) verify through the index and shard by shard; Hugging
+//! Face checkpoints, native and torch, one file and sharded, verify, and a torch one whose
+//! config.json is missing or edited is refused.
 //!
 //! Damaged files are made by copying a generated file and changing its data section: one
 //! flipped mantissa bit, or two swapped elements (which keep every statistic the same).

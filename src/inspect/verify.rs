@@ -306,9 +306,7 @@ impl Whole {
                 }
             }
             let entries = recorded_entries(&metadata, &of_shard)?;
-            let positions = recorded_positions(&metadata)
-                .filter(|p| p.len() == entries.len())
-                .ok_or_else(|| {
+            let positions = recorded_positions(&metadata, entries.len()).ok_or_else(|| {
                     of_shard(format!(
                         "its {PLAN_POSITIONS} is missing or does not list one position per tensor of its plan"
                     ))

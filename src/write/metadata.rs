@@ -165,18 +165,21 @@ fn positions_json(indices: &[usize]) -> String {
     serde_json::to_string(&ranges).expect("JSON serialises")
 }
 
-/// The plan positions a shard records (`weightgen.plan_positions`), expanded; `None` if
-/// absent or not well-formed ranges.
-pub(crate) fn recorded_positions(metadata: &BTreeMap<String, String>) -> Option<Vec<usize>> {
+/// The plan positions a shard of `n` tensors records (`weightgen.plan_positions`), expanded;
+/// `None` if absent, not increasing ranges, or not `n` positions.
+pub(crate) fn recorded_positions(
+    metadata: &BTreeMap<String, String>,
+    n: usize,
+) -> Option<Vec<usize>> {
     let ranges: Vec<[usize; 2]> = serde_json::from_str(metadata.get(PLAN_POSITIONS)?).ok()?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(n);
     for [a, b] in ranges {
-        if a >= b || out.last().is_some_and(|&l| l >= a) || b - a > 1 << 32 {
+        if a >= b || out.last().is_some_and(|&l| l >= a) || b - a > n - out.len() {
             return None;
         }
         out.extend(a..b);
     }
-    Some(out)
+    (out.len() == n).then_some(out)
 }
 
 /// 64 lowercase hex digits.
@@ -253,7 +256,7 @@ mod tests {
                     .collect(),
             );
             assert_eq!(md[PLAN_SHA256], fp);
-            let pos = recorded_positions(&md).unwrap();
+            let pos = recorded_positions(&md, 1).unwrap();
             let entries: Vec<Value> = serde_json::from_str(&md["weightgen.plan"]).unwrap();
             (pos, entries)
         };
@@ -281,10 +284,18 @@ mod tests {
             positions_json(&[0, 1, 2, 4, 7, 8]),
         );
         assert_eq!(m[PLAN_POSITIONS], "[[0,3],[4,5],[7,9]]");
-        assert_eq!(recorded_positions(&m), Some(vec![0, 1, 2, 4, 7, 8]));
-        for bad in ["[[3,1]]", "[[0,2],[1,3]]", "[0]", "x"] {
+        assert_eq!(recorded_positions(&m, 6), Some(vec![0, 1, 2, 4, 7, 8]));
+        assert_eq!(recorded_positions(&m, 5), None);
+        assert_eq!(recorded_positions(&m, 7), None);
+        for bad in [
+            "[[3,1]]",
+            "[[0,2],[1,3]]",
+            "[0]",
+            "x",
+            "[[0,18446744073709551615]]",
+        ] {
             m.insert(PLAN_POSITIONS.to_string(), bad.to_string());
-            assert_eq!(recorded_positions(&m), None, "{bad}");
+            assert_eq!(recorded_positions(&m, 6), None, "{bad}");
         }
     }
 }
