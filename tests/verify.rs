@@ -485,7 +485,7 @@ fn a_shard_of_a_run_with_another_plan_is_not_a_member() {
     );
     refused(
         &o,
-        "weightgen.plan_sha256 (the whole plan's fingerprint) differs",
+        "its weightgen.plan_sha256, the whole plan's fingerprint, differs",
     );
     assert!(stderr(&o).contains(SHARD1), "{}", stderr(&o));
 }

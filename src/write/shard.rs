@@ -715,7 +715,7 @@ fn shard_problem(
         // only in the whole plan's fingerprint: say so.
         let what = match (whole, recorded.get(PLAN_SHA256)) {
             (Some(ours), Some(theirs)) if ours != theirs => {
-                "weightgen.plan_sha256 (the whole plan's fingerprint)"
+                "weightgen.plan_sha256, the whole plan's fingerprint,"
             }
             _ if same_header => "size",
             _ => "header",
