@@ -448,8 +448,10 @@ struct InspectArgs {
     check: bool,
     /// --check, and also regenerate every tensor from the plan, seed and stream the file
     /// records and compare bytes (exit 3 naming the first differing element). Files written by
-    /// weightgen only; not npy/npz, nor --rng torch shards of a multi-shard checkpoint or
-    /// Hugging Face model checkpoints.
+    /// weightgen only, not npy/npz. A checkpoint verifies through its index or shard by shard;
+    /// under --rng torch a shard is regenerated from the whole plan rebuilt from the headers of
+    /// the shards its index (beside it) lists, and a Hugging Face model checkpoint from the
+    /// config.json beside it, which must give the plan the files record (else exit 2).
     #[arg(long)]
     verify: bool,
     /// Check against SCHEME with optional KEY=VALUE parameters (e.g. `kaiming_normal
