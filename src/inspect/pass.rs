@@ -92,233 +92,81 @@ pub(super) fn summarise(
     let info: TensorInfo = parsed.tensors[i].clone();
     let mut hasher = hash.then(Sha256::new);
     let Some(size) = info.dtype.decoded_size() else {
-        parsed.visit(
-            i,
-            &mut |b| {
-                if let Some(h) = hasher.as_mut() {
-                    h.update(b);
-                }
-                progress(b.len() as u64);
-                Ok(())
-            },
-            release,
-        )?;
+        let mut bytes = |b: &[u8]| {
+            if let Some(h) = hasher.as_mut() {
+                h.update(b);
+            }
+            progress(b.len() as u64);
+            Ok(())
+        };
+        parsed.visit(i, &mut bytes, release)?;
         let exactly = Exactly {
             sha256: hasher.map(hex),
             verified: None,
         };
         return Ok((None, None, Vec::new(), exactly));
     };
-    let mut first_diff: Option<Diff> = None;
-    let random = law.filter(|l| constant_value(l).is_none() && stats::is_elementwise(l));
     let dtype: &ElemType = &info.dtype;
-    let mut positional = Vec::new();
-    let pattern =
-        match law.and_then(|l| Pattern::for_law(l, &info.shape, info.fortran_order, dtype)) {
-            Some(Ok(p)) => Some(p),
-            Some(Err(failed)) => {
-                positional.push(failed);
-                None
-            }
-            None => None,
-        };
-    let mut gram =
-        match law.and_then(|l| Gram::new(l, info.numel, info.fortran_order, dtype, qr_in_f64)) {
-            Some(Ok(g)) => Some(g),
-            Some(Err(note)) => {
-                positional.push(note);
-                None
-            }
-            None => None,
-        };
-    let mut sparse =
-        match law.and_then(|l| SparseColumns::new(l, &info.shape, info.fortran_order, dtype)) {
-            Some(Ok(s)) => Some(s),
-            Some(Err(note)) => {
-                positional.push(note);
-                None
-            }
-            None => None,
-        };
-
-    let kernel = Kernel::of(dtype);
-    let grid = match kernel {
-        Kernel::Half(_) => None,
-        _ => random.map(|l| Grid::for_law(l, info.numel)),
-    };
-    let small_half = matches!(kernel, Kernel::Half(_)) && info.numel <= SMALL_HALF;
-    let mut hist = match kernel {
-        Kernel::Half(_) if !small_half => Some(Hist::new(1 << 16)),
-        // One more bin than the grid's: non-finite values go there and are not counted.
-        _ => grid.map(|g| Hist::new(g.bins() + 1)),
-    };
-    let small: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-
+    let random = law.filter(|l| constant_value(l).is_none() && stats::is_elementwise(l));
+    let mut values = Values::new(Kernel::of(dtype), random, info.numel);
+    let (mut positions, mut positional) = Positions::new(law, &info, qr_in_f64);
     let mut total = Moments::default();
     let mut mismatches = Mismatches::default();
+    let mut first_diff: Option<Diff> = None;
     let mut at = 0u64; // stream position of the batch's first element
-    parsed.visit(
-        i,
-        &mut |batch| {
-            let le: Cow<[u8]> = match info.byte_order {
-                ByteOrder::Little => Cow::Borrowed(batch),
-                ByteOrder::Big => {
-                    let mut v = batch.to_vec();
-                    for e in v.chunks_exact_mut(size) {
-                        e.reverse();
-                    }
-                    Cow::Owned(v)
+    let mut batch = |batch: &[u8]| {
+        let le: Cow<[u8]> = match info.byte_order {
+            ByteOrder::Little => Cow::Borrowed(batch),
+            ByteOrder::Big => {
+                let mut v = batch.to_vec();
+                for e in v.chunks_exact_mut(size) {
+                    e.reverse();
                 }
-            };
-            let hist_ref = hist.as_ref();
-            // Once a difference is found, later chunks are not compared.
-            let compare = verify.filter(|_| first_diff.is_none());
-            let (_, parts) = rayon::join(
-                || {
-                    if let Some(h) = hasher.as_mut() {
-                        h.update(batch);
-                    }
-                },
-                || -> Vec<(Moments, Mismatches, Option<Diff>)> {
-                    le.par_chunks(CHUNK_ELEMS * size)
-                        .enumerate()
-                        .map(|(k, chunk)| {
-                            let n = (chunk.len() / size) as u64;
-                            let m = match kernel {
-                                Kernel::F32 => {
-                                    if let (Some(g), Some(h)) = (grid.as_ref(), hist_ref) {
-                                        h.add(n, |c| grid_bins_f32(chunk, g, c));
-                                    }
-                                    moments_f32(chunk)
-                                }
-                                Kernel::F64 => {
-                                    if let (Some(g), Some(h)) = (grid.as_ref(), hist_ref) {
-                                        h.add(n, |c| grid_bins_f64(chunk, g, c));
-                                    }
-                                    moments_f64(chunk)
-                                }
-                                Kernel::Half(_) => {
-                                    match hist_ref {
-                                        Some(h) => h.add(n, |c| half_hist(chunk, c)),
-                                        None => small.lock().expect("not poisoned").extend(
-                                            chunk
-                                                .chunks_exact(2)
-                                                .map(|b| u16::from_le_bytes([b[0], b[1]])),
-                                        ),
-                                    }
-                                    // From the histogram at the end.
-                                    Moments::default()
-                                }
-                                Kernel::Decoded => {
-                                    let mut xs = Vec::with_capacity(n as usize);
-                                    dtype.decode_le(chunk, &mut xs);
-                                    let bytes: Vec<u8> =
-                                        xs.iter().flat_map(|x| x.to_le_bytes()).collect();
-                                    if let (Some(g), Some(h)) = (grid.as_ref(), hist_ref) {
-                                        h.add(n, |c| grid_bins_f64(&bytes, g, c));
-                                    }
-                                    moments_f64(&bytes)
-                                }
-                            };
-                            let mm = match &pattern {
-                                Some(p) => {
-                                    let mut xs = Vec::with_capacity(n as usize);
-                                    dtype.decode_le(chunk, &mut xs);
-                                    p.scan(at + (k * CHUNK_ELEMS) as u64, &xs)
-                                }
-                                None => Mismatches::default(),
-                            };
-                            let d = compare.and_then(|src| {
-                                let first = at + (k * CHUNK_ELEMS) as u64;
-                                compare_chunk(src, first / CHUNK_ELEMS as u64, first, chunk, size)
-                            });
-                            (m, mm, d)
-                        })
-                        .collect()
-                },
-            );
-            let ms: Vec<Moments> = parts.iter().map(|p| p.0).collect();
-            total.merge(&Moments::merge_tree(&ms));
-            for (_, mm, d) in parts {
-                mismatches.merge(&mm);
-                if first_diff.is_none() {
-                    first_diff = d;
+                Cow::Owned(v)
+            }
+        };
+        // Once a difference is found, later chunks are not compared.
+        let compare = verify.filter(|_| first_diff.is_none());
+        let (shared_values, shared_positions) = (&values, &positions);
+        let (_, parts) = rayon::join(
+            || {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(batch);
                 }
-            }
-            if let Some(h) = hist.as_mut() {
-                h.flush(false);
-            }
-            // The Gram matrix and column counts need the values in order: decode again.
-            if gram.is_some() || sparse.is_some() {
-                let mut xs = Vec::with_capacity(CHUNK_ELEMS);
-                for chunk in le.chunks(CHUNK_ELEMS * size) {
-                    dtype.decode_le(chunk, &mut xs);
-                    if let Some(g) = gram.as_mut() {
-                        g.feed(&xs);
-                    }
-                    if let Some(s) = sparse.as_mut() {
-                        s.feed(&xs);
-                    }
-                }
-            }
-            at += (batch.len() / size) as u64;
-            progress(batch.len() as u64);
-            Ok(())
-        },
-        release,
-    )?;
-
-    let mut ks = None;
-    match kernel {
-        Kernel::Half(half) => {
-            let pairs: Vec<(u16, u64)> = match hist {
-                Some(h) => h
-                    .finish()
-                    .iter()
+            },
+            || -> Vec<(Moments, Mismatches, Option<Diff>)> {
+                let task = |(k, chunk): (usize, &[u8])| {
+                    let first = at + (k * CHUNK_ELEMS) as u64;
+                    let d = compare.and_then(|src| {
+                        compare_chunk(src, first / CHUNK_ELEMS as u64, first, chunk, size)
+                    });
+                    let mm = shared_positions.scan(first, chunk, dtype);
+                    (shared_values.chunk(chunk, dtype), mm, d)
+                };
+                le.par_chunks(CHUNK_ELEMS * size)
                     .enumerate()
-                    .filter(|(_, c)| **c > 0)
-                    .map(|(b, &c)| (b as u16, c))
-                    .collect(),
-                None => {
-                    let mut v = small.into_inner().expect("not poisoned");
-                    v.sort_unstable();
-                    let mut pairs: Vec<(u16, u64)> = Vec::new();
-                    for b in v {
-                        match pairs.last_mut() {
-                            Some((last, c)) if *last == b => *c += 1,
-                            _ => pairs.push((b, 1)),
-                        }
-                    }
-                    pairs
-                }
-            };
-            let (atoms, nan, inf) = half.atoms(&pairs);
-            total = Moments::of_atoms(&atoms, nan, inf);
-            if let Some(law) = random {
-                ks = Some(stats::ks_atoms(&atoms, |v| rounded_cdf(law, dtype, v)));
+                    .map(task)
+                    .collect()
+            },
+        );
+        let ms: Vec<Moments> = parts.iter().map(|p| p.0).collect();
+        total.merge(&Moments::merge_tree(&ms));
+        for (_, mm, d) in parts {
+            mismatches.merge(&mm);
+            if first_diff.is_none() {
+                first_diff = d;
             }
         }
-        _ => {
-            if let (Some(g), Some(h), Some(law)) = (grid, hist, random) {
-                let mut counts = h.finish();
-                counts.pop(); // the non-finite values' bin
-                let cdf = |x: f64| law.cdf(x);
-                ks = Some(match kernel {
-                    Kernel::F32 => g.bounds::<f32>(&counts, cdf),
-                    _ => g.bounds::<f64>(&counts, cdf),
-                });
-            }
-        }
-    }
-    if let Some(p) = &pattern {
-        positional.push(p.result(info.numel, &mismatches));
-    }
-    if let Some(g) = gram {
-        positional.push(g.result());
-    }
-    if let Some(s) = sparse {
-        positional.push(s.result());
-    }
+        values.flush();
+        positions.feed(&le, size, dtype);
+        at += (batch.len() / size) as u64;
+        progress(batch.len() as u64);
+        Ok(())
+    };
+    parsed.visit(i, &mut batch, release)?;
+
+    let (total, ks) = values.finish(total, random, dtype);
+    positions.results(info.numel, &mismatches, &mut positional);
     if let Some(src) = verify {
         src.release();
     }
@@ -327,6 +175,218 @@ pub(super) fn summarise(
         verified: verify.map(|_| first_diff),
     };
     Ok((Some(total), ks, positional, exactly))
+}
+
+/// The distribution of a tensor's values, as the pass gathers it: the kernel for its stored
+/// type and, when a random law is claimed, the histogram the KS statistic comes from (the
+/// bins of a [`Grid`], or for f16/bf16 every bit pattern; a small f16/bf16 tensor keeps its
+/// values instead).
+struct Values {
+    kernel: Kernel,
+    grid: Option<Grid>,
+    hist: Option<Hist>,
+    small: Mutex<Vec<u16>>,
+}
+
+impl Values {
+    fn new(kernel: Kernel, random: Option<&Distribution>, numel: u64) -> Values {
+        let grid = match kernel {
+            Kernel::Half(_) => None,
+            _ => random.map(|l| Grid::for_law(l, numel)),
+        };
+        let hist = match kernel {
+            Kernel::Half(_) if numel > SMALL_HALF => Some(Hist::new(1 << 16)),
+            Kernel::Half(_) => None,
+            // One more bin than the grid's: non-finite values go there and are not counted.
+            _ => grid.map(|g| Hist::new(g.bins() + 1)),
+        };
+        Values {
+            kernel,
+            grid,
+            hist,
+            small: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// One chunk's moments (f16/bf16: counted into the histogram, moments at the end).
+    fn chunk(&self, chunk: &[u8], dtype: &ElemType) -> Moments {
+        let n = (chunk.len() / dtype.decoded_size().unwrap_or(1)) as u64;
+        let binned = self.grid.as_ref().zip(self.hist.as_ref());
+        match self.kernel {
+            Kernel::F32 => {
+                if let Some((g, h)) = binned {
+                    h.add(n, |c| grid_bins_f32(chunk, g, c));
+                }
+                moments_f32(chunk)
+            }
+            Kernel::F64 => {
+                if let Some((g, h)) = binned {
+                    h.add(n, |c| grid_bins_f64(chunk, g, c));
+                }
+                moments_f64(chunk)
+            }
+            Kernel::Half(_) => {
+                match &self.hist {
+                    Some(h) => h.add(n, |c| half_hist(chunk, c)),
+                    None => {
+                        self.small.lock().expect("not poisoned").extend(
+                            (chunk.chunks_exact(2)).map(|b| u16::from_le_bytes([b[0], b[1]])),
+                        )
+                    }
+                }
+                Moments::default()
+            }
+            Kernel::Decoded => {
+                let mut xs = Vec::with_capacity(n as usize);
+                dtype.decode_le(chunk, &mut xs);
+                let bytes: Vec<u8> = xs.iter().flat_map(|x| x.to_le_bytes()).collect();
+                if let Some((g, h)) = binned {
+                    h.add(n, |c| grid_bins_f64(&bytes, g, c));
+                }
+                moments_f64(&bytes)
+            }
+        }
+    }
+
+    /// After each batch: fold the per-thread counts before they can overflow.
+    fn flush(&mut self) {
+        if let Some(h) = self.hist.as_mut() {
+            h.flush(false);
+        }
+    }
+
+    /// The tensor's moments (f16/bf16: from the histogram or the kept values, replacing the
+    /// chunks' empty ones) and the bounds on its KS statistic against `random`.
+    fn finish(
+        self,
+        total: Moments,
+        random: Option<&Distribution>,
+        dtype: &ElemType,
+    ) -> (Moments, Option<KsBounds>) {
+        let Kernel::Half(half) = self.kernel else {
+            let (Some(g), Some(h), Some(law)) = (self.grid, self.hist, random) else {
+                return (total, None);
+            };
+            let mut counts = h.finish();
+            counts.pop(); // the non-finite values' bin
+            let cdf = |x: f64| law.cdf(x);
+            let ks = match self.kernel {
+                Kernel::F32 => g.bounds::<f32>(&counts, cdf),
+                _ => g.bounds::<f64>(&counts, cdf),
+            };
+            return (total, Some(ks));
+        };
+        let pairs: Vec<(u16, u64)> = match self.hist {
+            Some(h) => (h.finish().iter().enumerate())
+                .filter(|(_, c)| **c > 0)
+                .map(|(b, &c)| (b as u16, c))
+                .collect(),
+            None => {
+                let mut v = self.small.into_inner().expect("not poisoned");
+                v.sort_unstable();
+                let mut pairs: Vec<(u16, u64)> = Vec::new();
+                for b in v {
+                    match pairs.last_mut() {
+                        Some((last, c)) if *last == b => *c += 1,
+                        _ => pairs.push((b, 1)),
+                    }
+                }
+                pairs
+            }
+        };
+        let (atoms, nan, inf) = half.atoms(&pairs);
+        let ks = random.map(|law| stats::ks_atoms(&atoms, |v| rounded_cdf(law, dtype, v)));
+        (Moments::of_atoms(&atoms, nan, inf), ks)
+    }
+}
+
+/// A check that applies (`Some(Ok)`), cannot run (`Some(Err(note))`: the note is listed), or
+/// does not apply (`None`).
+fn started<T>(
+    check: Option<std::result::Result<T, CheckResult>>,
+    notes: &mut Vec<CheckResult>,
+) -> Option<T> {
+    match check? {
+        Ok(c) => Some(c),
+        Err(note) => {
+            notes.push(note);
+            None
+        }
+    }
+}
+
+/// The checks that need element positions (`structure`), as far as the claimed law has them:
+/// an exact pattern, the Gram matrix of an orthogonal tensor, the zeros per column of a sparse
+/// one.
+#[derive(Default)]
+struct Positions {
+    pattern: Option<Pattern>,
+    gram: Option<Gram>,
+    sparse: Option<SparseColumns>,
+}
+
+impl Positions {
+    /// The checks that apply, and the results of those that cannot run (listed as such).
+    fn new(
+        law: Option<&Distribution>,
+        info: &TensorInfo,
+        qr_in_f64: bool,
+    ) -> (Positions, Vec<CheckResult>) {
+        let mut notes = Vec::new();
+        let (dtype, order, shape) = (&info.dtype, info.fortran_order, &info.shape[..]);
+        let Some(law) = law else {
+            return (Positions::default(), notes);
+        };
+        let positions = Positions {
+            pattern: started(Pattern::for_law(law, shape, order, dtype), &mut notes),
+            gram: started(
+                Gram::new(law, info.numel, order, dtype, qr_in_f64),
+                &mut notes,
+            ),
+            sparse: started(SparseColumns::new(law, shape, order, dtype), &mut notes),
+        };
+        (positions, notes)
+    }
+
+    /// The pattern's mismatches in one chunk (any order: chunks run in parallel).
+    fn scan(&self, first: u64, chunk: &[u8], dtype: &ElemType) -> Mismatches {
+        let Some(p) = &self.pattern else {
+            return Mismatches::default();
+        };
+        let mut xs = Vec::with_capacity(chunk.len() / dtype.decoded_size().unwrap_or(1));
+        dtype.decode_le(chunk, &mut xs);
+        p.scan(first, &xs)
+    }
+
+    /// One batch, in order: the Gram matrix and the column counts need the values in order,
+    /// so they decode the batch again.
+    fn feed(&mut self, le: &[u8], size: usize, dtype: &ElemType) {
+        if self.gram.is_none() && self.sparse.is_none() {
+            return;
+        }
+        let mut xs = Vec::with_capacity(CHUNK_ELEMS);
+        for chunk in le.chunks(CHUNK_ELEMS * size) {
+            dtype.decode_le(chunk, &mut xs);
+            if let Some(g) = self.gram.as_mut() {
+                g.feed(&xs);
+            }
+            if let Some(s) = self.sparse.as_mut() {
+                s.feed(&xs);
+            }
+        }
+    }
+
+    fn results(self, numel: u64, mismatches: &Mismatches, out: &mut Vec<CheckResult>) {
+        if let Some(p) = &self.pattern {
+            out.push(p.result(numel, mismatches));
+        }
+        if let Some(g) = self.gram {
+            out.push(g.result());
+        }
+        if let Some(s) = self.sparse {
+            out.push(s.result());
+        }
+    }
 }
 
 /// Which kernels read a stored type.
