@@ -582,18 +582,7 @@ fn inspect_bytes_at(
         planned_only,
         has_plan,
     } = claims(&parsed, opts)?;
-    let (mut sources, unavailable) = if opts.verify {
-        if opts.expect.is_some() {
-            return Err(Error::invalid(
-                "verify",
-                "regenerates from the plan recorded in the file; it cannot be combined with expect",
-            ));
-        }
-        let r = verify::Regenerator::new(&parsed.metadata, shown, place)?;
-        (r.sources, r.unavailable)
-    } else {
-        (BTreeMap::new(), None)
-    };
+    let (mut sources, unavailable) = regenerator(&parsed, shown, opts, place)?;
     let total: u64 = parsed.tensors.iter().map(|t| t.bytes).sum();
     let mut done = 0u64;
     let mut tensors = Vec::new();
@@ -606,22 +595,7 @@ fn inspect_bytes_at(
         let qr_in_f64 = claim
             .as_ref()
             .is_some_and(|(c, _)| c.source == "weightgen.plan");
-        if let (Some(limit), Some(Distribution::Orthogonal { rows, cols, .. })) =
-            (&opts.memory_limit, law)
-            && rows.checked_mul(cols) == Some(info.numel)
-            && info.numel > 0
-        {
-            let (bytes, _) = structure::Gram::bytes(rows, cols);
-            if bytes <= structure::ORTHO_MAX_BYTES {
-                limit.check(&crate::memory_limit::Need {
-                    what: format!(
-                        "the orthogonality check of `{}` ({rows}×{cols} f64 Gram matrix)",
-                        info.name
-                    ),
-                    bytes: bytes + crate::memory_limit::product_workspace(),
-                })?;
-            }
-        }
+        check_gram_memory(opts, law, &info)?;
         // Only a tensor of the planned dtype and shape can be compared (the `dtype` and
         // `shape` checks report the others).
         let source = sources.remove(&info.name);
@@ -665,18 +639,8 @@ fn inspect_bytes_at(
             None => Vec::new(),
         };
         if opts.verify {
-            checks.push(match exactly.verified {
-                Some(diff) => verify::result(diff, &info.dtype, info.numel),
-                None => CheckResult::new(
-                    "verify",
-                    false,
-                    match &unavailable {
-                        Some(why) => format!("not regenerated: {why}"),
-                        None if source.is_some() => "not regenerated: its dtype, shape or order differs from the recorded plan".into(),
-                        None => "not regenerated: the recorded plan does not list it".into(),
-                    },
-                ),
-            });
+            let listed = source.is_some();
+            checks.push(verify_check(exactly.verified, &unavailable, listed, &info));
         }
         let mut report = tensor_report(info, m, claim.map(|(c, _)| c), checks);
         report.sha256 = exactly.sha256;
@@ -689,6 +653,68 @@ fn inspect_bytes_at(
         metadata: parsed.metadata.clone(),
         tensors,
     })
+}
+
+/// What `verify` regenerates a file's tensors from (by name), and why none can be, if so;
+/// nothing without `verify`.
+fn regenerator(
+    parsed: &Parsed,
+    shown: &str,
+    opts: &Options,
+    place: verify::Place,
+) -> Result<(verify::Sources, Option<String>)> {
+    if !opts.verify {
+        return Ok((BTreeMap::new(), None));
+    }
+    if opts.expect.is_some() {
+        return Err(Error::invalid(
+            "verify",
+            "regenerates from the plan recorded in the file; it cannot be combined with expect",
+        ));
+    }
+    let r = verify::Regenerator::new(&parsed.metadata, shown, place)?;
+    Ok((r.sources, r.unavailable))
+}
+
+/// An orthogonality check holds the tensor's Gram matrix: refuse one over the memory limit
+/// before reading (a matrix over `ORTHO_MAX_BYTES` is not built at all; its check says so).
+fn check_gram_memory(opts: &Options, law: Option<Distribution>, info: &TensorInfo) -> Result<()> {
+    if let (Some(limit), Some(Distribution::Orthogonal { rows, cols, .. })) =
+        (&opts.memory_limit, law)
+        && rows.checked_mul(cols) == Some(info.numel)
+        && info.numel > 0
+    {
+        let (bytes, _) = structure::Gram::bytes(rows, cols);
+        if bytes <= structure::ORTHO_MAX_BYTES {
+            limit.check(&crate::memory_limit::Need {
+                what: format!(
+                    "the orthogonality check of `{}` ({rows}×{cols} f64 Gram matrix)",
+                    info.name
+                ),
+                bytes: bytes + crate::memory_limit::product_workspace(),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The `verify` check of one tensor: the comparison's result, or why it was not regenerated
+/// (`listed`: the recorded plan has it, but not with this dtype, shape or order).
+fn verify_check(
+    verified: Option<Option<verify::Diff>>,
+    unavailable: &Option<String>,
+    listed: bool,
+    info: &TensorInfo,
+) -> CheckResult {
+    let why = match (verified, unavailable) {
+        (Some(diff), _) => return verify::result(diff, &info.dtype, info.numel),
+        (None, Some(why)) => format!("not regenerated: {why}"),
+        (None, None) if listed => {
+            "not regenerated: its dtype, shape or order differs from the recorded plan".into()
+        }
+        (None, None) => "not regenerated: the recorded plan does not list it".into(),
+    };
+    CheckResult::new("verify", false, why)
 }
 
 /// The checks of a claimed tensor: the recorded dtype and shape, then its values.

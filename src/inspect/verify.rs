@@ -57,7 +57,7 @@ struct Entry {
 }
 
 /// Chunk sources by tensor name, with the dtype and shape the plan gives each.
-type Sources = BTreeMap<String, (ChunkSource, DType, Vec<u64>)>;
+pub(super) type Sources = BTreeMap<String, (ChunkSource, DType, Vec<u64>)>;
 
 /// The run a file or index records: seed, stream and convention.
 fn recorded_run(
