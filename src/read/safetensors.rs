@@ -95,8 +95,66 @@ fn other(name: &str, bits: u64) -> ElemType {
     }
 }
 
+/// A tensor's header entry, checked on its own: name, type, shape, sizes and offsets (relative
+/// to the data section).
+struct Checked {
+    begin: u64,
+    end: u64,
+    name: String,
+    dtype: ElemType,
+    shape: Vec<u64>,
+    numel: u64,
+    bytes: u64,
+}
+
 /// Parse and validate a whole `.safetensors` file.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
+    let (n, text) = header_text(bytes)?;
+    let parsed: Header = serde_json::from_str(text)
+        .map_err(|e| bad(format!("header is not valid safetensors JSON: {e}")))?;
+    let mut metadata = BTreeMap::new();
+    let mut tensors = Vec::new();
+    for (name, entry) in parsed.0 {
+        match entry {
+            Entry::Metadata(m) => {
+                metadata = m.map(|m| m.0.into_iter().collect()).unwrap_or_default();
+            }
+            Entry::Tensor(info) => tensors.push(tensor_entry(name, info)?),
+        }
+    }
+    let data_start = 8 + n;
+    check_layout(&mut tensors, data_start, bytes.len() as u64)?;
+    // The reference reader must agree (it is what PyTorch, Candle and Burn use).
+    safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(format!("rejected by the reference safetensors reader: {e}")))?;
+    let tensors = tensors
+        .into_iter()
+        .map(|t| TensorInfo {
+            name: t.name,
+            dtype: t.dtype,
+            shape: t.shape,
+            numel: t.numel,
+            bytes: t.bytes,
+            byte_order: ByteOrder::Little,
+            fortran_order: false,
+            // In range: data_start + end ≤ len, checked by `check_layout`.
+            location: Location::Range {
+                start: (data_start + t.begin) as usize,
+                end: (data_start + t.end) as usize,
+                crc: None,
+            },
+        })
+        .collect();
+    Ok(Parsed {
+        metadata,
+        tensors,
+        bytes,
+        zip: None,
+    })
+}
+
+/// The header's length and its text: within the format's limit and the file, UTF-8, no NUL.
+fn header_text(bytes: &[u8]) -> Result<(u64, &str)> {
     let len = bytes.len() as u64;
     if len < 8 {
         return Err(bad(format!(
@@ -128,43 +186,47 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
             8 + p
         )));
     }
-    let parsed: Header = serde_json::from_str(text)
-        .map_err(|e| bad(format!("header is not valid safetensors JSON: {e}")))?;
+    Ok((n, text))
+}
 
-    let mut metadata = BTreeMap::new();
-    let mut tensors = Vec::new();
-    for (name, entry) in parsed.0 {
-        match entry {
-            Entry::Metadata(m) => {
-                metadata = m.map(|m| m.0.into_iter().collect()).unwrap_or_default();
-            }
-            Entry::Tensor(info) => {
-                let dt = dtype(&info.dtype, &name)?;
-                let (numel, nbytes) = sizes(&info.shape, dt.bits(), &name)?;
-                let [begin, end] = info.data_offsets;
-                if end < begin {
-                    return Err(bad(format!(
-                        "tensor `{name}`: data_offsets [{begin}, {end}] end before they begin"
-                    )));
-                }
-                if end - begin != nbytes {
-                    return Err(bad(format!(
-                        "tensor `{name}`: data_offsets [{begin}, {end}] hold {} bytes but {} {:?} needs {nbytes}",
-                        end - begin,
-                        info.dtype,
-                        info.shape
-                    )));
-                }
-                tensors.push((begin, end, name, dt, info.shape, numel, nbytes));
-            }
-        }
+/// One tensor's entry: a known dtype, a shape whose sizes fit, offsets that hold exactly them.
+fn tensor_entry(name: String, info: Info) -> Result<Checked> {
+    let dtype = dtype(&info.dtype, &name)?;
+    let (numel, bytes) = sizes(&info.shape, dtype.bits(), &name)?;
+    let [begin, end] = info.data_offsets;
+    if end < begin {
+        return Err(bad(format!(
+            "tensor `{name}`: data_offsets [{begin}, {end}] end before they begin"
+        )));
     }
-    // Contiguous, starting at 0, no holes, no overlaps (the reference's order: by offsets).
-    tensors.sort_by_key(|t| (t.0, t.1));
+    if end - begin != bytes {
+        return Err(bad(format!(
+            "tensor `{name}`: data_offsets [{begin}, {end}] hold {} bytes but {} {:?} needs {bytes}",
+            end - begin,
+            info.dtype,
+            info.shape
+        )));
+    }
+    Ok(Checked {
+        begin,
+        end,
+        name,
+        dtype,
+        shape: info.shape,
+        numel,
+        bytes,
+    })
+}
+
+/// The tensors' data, sorted by offsets (the reference's order), is contiguous from 0, with no
+/// holes or overlaps, and ends exactly at the end of the `len`-byte file.
+fn check_layout(tensors: &mut [Checked], data_start: u64, len: u64) -> Result<()> {
+    tensors.sort_by_key(|t| (t.begin, t.end));
     let mut at = 0u64;
-    for (begin, end, name, ..) in &tensors {
-        if *begin != at {
-            let what = if *begin < at {
+    for t in tensors.iter() {
+        let (begin, end, name) = (t.begin, t.end, &t.name);
+        if begin != at {
+            let what = if begin < at {
                 "overlaps"
             } else {
                 "leaves a hole before"
@@ -173,9 +235,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
                 "tensor `{name}`: data_offsets [{begin}, {end}] {what} the previous tensor's data (ends at {at})"
             )));
         }
-        at = *end;
+        at = end;
     }
-    let data_start = 8 + n;
     let expected = data_start
         .checked_add(at)
         .ok_or_else(|| bad("data offsets overflow 64 bits"))?;
@@ -191,36 +252,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
             len - expected
         )));
     }
-    // The reference reader must agree (it is what PyTorch, Candle and Burn use).
-    safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("rejected by the reference safetensors reader: {e}")))?;
-
-    let tensors = tensors
-        .into_iter()
-        .map(
-            |(begin, end, name, dtype, shape, numel, nbytes)| TensorInfo {
-                name,
-                dtype,
-                shape,
-                numel,
-                bytes: nbytes,
-                byte_order: ByteOrder::Little,
-                fortran_order: false,
-                // In range: data_start + end ≤ len, checked above.
-                location: Location::Range {
-                    start: (data_start + begin) as usize,
-                    end: (data_start + end) as usize,
-                    crc: None,
-                },
-            },
-        )
-        .collect();
-    Ok(Parsed {
-        metadata,
-        tensors,
-        bytes,
-        zip: None,
-    })
+    Ok(())
 }
 
 #[cfg(test)]
