@@ -75,13 +75,39 @@ fn tensor_name(raw: &[u8]) -> Result<String> {
 
 /// Parse and validate an `.npz` archive.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
-    let len = bytes.len() as u64;
     if !bytes.starts_with(b"PK") {
         return Err(bad(
             "not an npz file (a ZIP archive starts with `PK`); truncated or another format?",
         ));
     }
     let mut zip: Zip = ZipArchive::new(Cursor::new(bytes)).map_err(zerr)?;
+    check_directory(bytes, &zip)?;
+    let mut ranges: Vec<(u64, u64, String)> = Vec::new();
+    let mut tensors = Vec::new();
+    for i in 0..zip.len() {
+        let (tensor, range) = member(bytes, &mut zip, i)?;
+        tensors.push(tensor);
+        ranges.push(range);
+    }
+    ranges.sort();
+    for w in ranges.windows(2) {
+        if w[1].0 < w[0].1 {
+            return Err(bad(format!(
+                "npz members `{}.npy` and `{}.npy` share bytes (overlapping members: a zip bomb?)",
+                w[0].2, w[1].2
+            )));
+        }
+    }
+    Ok(Parsed {
+        metadata: BTreeMap::new(),
+        tensors,
+        bytes,
+        zip: Some(zip),
+    })
+}
+
+/// The central directory's member names are unique and as many as the archive's index has.
+fn check_directory(bytes: &[u8], zip: &Zip) -> Result<()> {
     let names = central_names(bytes, zip.central_directory_start())?;
     let mut seen = HashSet::new();
     for n in &names {
@@ -99,116 +125,105 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>> {
             zip.len()
         )));
     }
+    Ok(())
+}
 
-    let mut ranges: Vec<(u64, u64, String)> = Vec::new();
-    let mut tensors = Vec::new();
-    for i in 0..zip.len() {
-        let (name, method, csize, size, start, header, crc) = {
-            let f = zip.by_index_raw(i).map_err(zerr)?;
-            if f.encrypted() {
-                return Err(bad(format!("npz member `{}` is encrypted", f.name())));
-            }
-            (
-                tensor_name(f.name_raw())?,
-                f.compression(),
-                f.compressed_size(),
-                f.size(),
-                f.data_start(),
-                f.header_start(),
-                f.crc32(),
-            )
-        };
-        let end = start
-            .checked_add(csize)
-            .filter(|&e| e <= len)
-            .ok_or_else(|| {
-                bad(format!(
-                    "npz member `{name}.npy` claims {csize} bytes at offset {start}, past the end of the {len}-byte file (truncated or lying sizes)"
-                ))
-            })?;
-        ranges.push((header, end, name.clone()));
-        let (location, h) = match method {
-            CompressionMethod::Stored => {
-                if size != csize {
-                    return Err(bad(format!(
-                        "stored npz member `{name}.npy` declares {size} bytes uncompressed but {csize} stored"
-                    )));
-                }
-                let member = &bytes[start as usize..end as usize];
-                let h = npy::parse_header(member, &name).map_err(|e| in_member(e, &name))?;
-                let data = start as usize + h.data_offset;
-                (
-                    Location::Range {
-                        start: data,
-                        end: end as usize,
-                        crc: Some((crc, start as usize)),
-                    },
-                    h,
-                )
-            }
-            CompressionMethod::Deflated => {
-                if size > csize.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024) {
-                    return Err(bad(format!(
-                        "npz member `{name}.npy` declares {size} bytes from {csize} compressed, beyond deflate's maximum ratio of {MAX_DEFLATE_RATIO}:1 (a zip bomb, or lying sizes)"
-                    )));
-                }
-                let prefix = read_prefix(&mut zip, i, size, &name)?;
-                let h = npy::parse_header(&prefix, &name).map_err(|e| in_member(e, &name))?;
-                (
-                    Location::Deflated {
-                        member: i,
-                        skip: h.data_offset as u64,
-                        raw: (start as usize, end as usize),
-                    },
-                    h,
-                )
-            }
-            m => {
+/// Member `i`, checked: not encrypted, within the file, stored or deflated (within deflate's
+/// ratio), an npy header whose shape needs exactly the member's data. Also the member's byte
+/// range in the file (local header to end of data), to check members do not overlap.
+fn member(bytes: &[u8], zip: &mut Zip, i: usize) -> Result<(TensorInfo, (u64, u64, String))> {
+    let len = bytes.len() as u64;
+    let (name, method, csize, size, start, header, crc) = {
+        let f = zip.by_index_raw(i).map_err(zerr)?;
+        if f.encrypted() {
+            return Err(bad(format!("npz member `{}` is encrypted", f.name())));
+        }
+        (
+            tensor_name(f.name_raw())?,
+            f.compression(),
+            f.compressed_size(),
+            f.size(),
+            f.data_start(),
+            f.header_start(),
+            f.crc32(),
+        )
+    };
+    let end = start
+        .checked_add(csize)
+        .filter(|&e| e <= len)
+        .ok_or_else(|| {
+            bad(format!(
+                "npz member `{name}.npy` claims {csize} bytes at offset {start}, past the end of the {len}-byte file (truncated or lying sizes)"
+            ))
+        })?;
+    let (location, h) = match method {
+        CompressionMethod::Stored => {
+            if size != csize {
                 return Err(bad(format!(
-                    "npz member `{name}.npy` uses compression {m}, which is not supported (NumPy writes stored or deflated members)"
+                    "stored npz member `{name}.npy` declares {size} bytes uncompressed but {csize} stored"
                 )));
             }
+            let member = &bytes[start as usize..end as usize];
+            let h = npy::parse_header(member, &name).map_err(|e| in_member(e, &name))?;
+            let data = start as usize + h.data_offset;
+            (
+                Location::Range {
+                    start: data,
+                    end: end as usize,
+                    crc: Some((crc, start as usize)),
+                },
+                h,
+            )
+        }
+        CompressionMethod::Deflated => {
+            if size > csize.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024) {
+                return Err(bad(format!(
+                    "npz member `{name}.npy` declares {size} bytes from {csize} compressed, beyond deflate's maximum ratio of {MAX_DEFLATE_RATIO}:1 (a zip bomb, or lying sizes)"
+                )));
+            }
+            let prefix = read_prefix(zip, i, size, &name)?;
+            let h = npy::parse_header(&prefix, &name).map_err(|e| in_member(e, &name))?;
+            (
+                Location::Deflated {
+                    member: i,
+                    skip: h.data_offset as u64,
+                    raw: (start as usize, end as usize),
+                },
+                h,
+            )
+        }
+        m => {
+            return Err(bad(format!(
+                "npz member `{name}.npy` uses compression {m}, which is not supported (NumPy writes stored or deflated members)"
+            )));
+        }
+    };
+    let have = size - h.data_offset as u64;
+    if have != h.bytes {
+        let what = if have < h.bytes {
+            format!("{} bytes short (truncated?)", h.bytes - have)
+        } else {
+            format!("{} trailing bytes", have - h.bytes)
         };
-        let have = size - h.data_offset as u64;
-        if have != h.bytes {
-            let what = if have < h.bytes {
-                format!("{} bytes short (truncated?)", h.bytes - have)
-            } else {
-                format!("{} trailing bytes", have - h.bytes)
-            };
-            return Err(bad(format!(
-                "npz member `{name}.npy`: shape {:?} of {} needs {} data bytes but the member has {have}: {what}",
-                h.shape,
-                h.dtype.name(),
-                h.bytes
-            )));
-        }
-        tensors.push(TensorInfo {
-            name,
-            dtype: h.dtype,
-            shape: h.shape,
-            numel: h.numel,
-            bytes: h.bytes,
-            byte_order: h.byte_order,
-            fortran_order: h.fortran_order,
-            location,
-        });
+        return Err(bad(format!(
+            "npz member `{name}.npy`: shape {:?} of {} needs {} data bytes but the member has {have}: {what}",
+            h.shape,
+            h.dtype.name(),
+            h.bytes
+        )));
     }
-    ranges.sort();
-    for w in ranges.windows(2) {
-        if w[1].0 < w[0].1 {
-            return Err(bad(format!(
-                "npz members `{}.npy` and `{}.npy` share bytes (overlapping members: a zip bomb?)",
-                w[0].2, w[1].2
-            )));
-        }
-    }
-    Ok(Parsed {
-        metadata: BTreeMap::new(),
-        tensors,
-        bytes,
-        zip: Some(zip),
-    })
+    let range = (header, end, name.clone());
+    let tensor = TensorInfo {
+        name,
+        dtype: h.dtype,
+        shape: h.shape,
+        numel: h.numel,
+        bytes: h.bytes,
+        byte_order: h.byte_order,
+        fortran_order: h.fortran_order,
+        location,
+    };
+    Ok((tensor, range))
 }
 
 fn in_member(e: crate::Error, name: &str) -> crate::Error {
