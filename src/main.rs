@@ -5,6 +5,9 @@ mod cli;
 use clap::Parser;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOC: weightgen::exec::Allocator = weightgen::exec::Allocator;
+
 fn main() -> ExitCode {
     // Never show a panic's multi-line report: one line, exit 1. (A panic is a bug; report it.)
     std::panic::set_hook(Box::new(|info| {

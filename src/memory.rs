@@ -7,10 +7,16 @@
 //! methods that materialise tensors. Does not own: drawing (`stream`) nor byte layout: values
 //! come from the very data path the writers use, then are decoded from little-endian bytes,
 //! so memory cannot disagree with a file.
+//!
+//! Every buffer sized by the caller's shape is allocated fallibly, and a tensor's result plus
+//! its whole-tensor step (orthogonal QR, `rng` torch sparse_/trunc_normal_) is checked against
+//! a [`MemoryLimit`] first (by default [`MemoryLimit::from_env_or_machine`], as a CLI run):
+//! too much is [`Error::Memory`], never a panic or an abort.
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fans::Convention;
+use crate::memory_limit::{MemoryLimit, guard_in_memory, human, try_zeroed};
 use crate::plan::Plan;
 use crate::scheme::{Mode, Nonlinearity, Param, Scheme, VsDistribution};
 use crate::spec::{ParamSet, Spec, TensorSpec, check_name};
@@ -95,7 +101,8 @@ impl Plan {
             .ok_or_else(|| Error::invalid(name, "no tensor of this name in the plan"))
     }
 
-    fn check_element<T: Element>(&self, i: usize, len: usize) -> Result<()> {
+    /// `T` is tensor `i`'s type and, when given, `len` its element count.
+    fn check_element<T: Element>(&self, i: usize, len: Option<usize>) -> Result<()> {
         let t = &self.tensors[i];
         if t.dtype != T::DTYPE {
             return Err(Error::invalid(
@@ -103,7 +110,9 @@ impl Plan {
                 format!("is {}; read it as that type, not {}", t.dtype, T::DTYPE),
             ));
         }
-        if len as u64 != t.numel {
+        if let Some(len) = len
+            && len as u64 != t.numel
+        {
             return Err(Error::invalid(
                 &t.name,
                 format!("has {} elements; the buffer holds {len}", t.numel),
@@ -113,10 +122,26 @@ impl Plan {
     }
 
     /// Fill `out` with tensor `name`'s values (row-major, as the file stores them). `T` must
-    /// be the tensor's dtype and `out` exactly its size.
+    /// be the tensor's dtype and `out` exactly its size. A whole-tensor step (orthogonal QR,
+    /// `rng` torch sparse_/trunc_normal_) must fit in [`MemoryLimit::from_env_or_machine`].
     pub fn fill<T: Element>(&self, name: &str, out: &mut [T]) -> Result<()> {
+        self.fill_within(name, out, &MemoryLimit::from_env_or_machine()?)
+    }
+
+    /// [`Plan::fill`] with the memory limit `limit`.
+    pub fn fill_within<T: Element>(
+        &self,
+        name: &str,
+        out: &mut [T],
+        limit: &MemoryLimit,
+    ) -> Result<()> {
         let i = self.index_of(name)?;
-        self.check_element::<T>(i, out.len())?;
+        self.check_element::<T>(i, Some(out.len()))?;
+        guard_in_memory(self, &[i], 0, || self.in_memory(&[i]), limit)?;
+        self.fill_unchecked(i, out)
+    }
+
+    fn fill_unchecked<T: Element>(&self, i: usize, out: &mut [T]) -> Result<()> {
         let mut sink = Decode {
             out,
             filled: 0,
@@ -125,50 +150,126 @@ impl Plan {
         crate::write::tensor_data(self, &mut [(i, &mut sink)])
     }
 
-    /// Tensor `name`'s values as a `Vec<T>` (row-major).
+    /// "tensor `w` in memory" / "3 tensors in memory": what an in-memory check names.
+    fn in_memory(&self, which: &[usize]) -> String {
+        match which {
+            [i] => format!("tensor `{}` in memory", self.tensors[*i].name),
+            _ => format!("{} tensors in memory", which.len()),
+        }
+    }
+
+    /// Tensor `name`'s values as a `Vec<T>` (row-major). The vector and any whole-tensor step
+    /// must fit in [`MemoryLimit::from_env_or_machine`]; a vector the machine cannot allocate
+    /// is [`Error::Memory`] too.
     pub fn to_vec<T: Element>(&self, name: &str) -> Result<Vec<T>> {
+        self.to_vec_within(name, &MemoryLimit::from_env_or_machine()?)
+    }
+
+    /// [`Plan::to_vec`] with the memory limit `limit`.
+    pub fn to_vec_within<T: Element>(&self, name: &str, limit: &MemoryLimit) -> Result<Vec<T>> {
         let i = self.index_of(name)?;
-        let n = usize::try_from(self.tensors[i].numel)
-            .map_err(|_| Error::invalid(name, "too large for this machine's memory"))?;
-        let mut v = vec![T::default(); n];
-        self.fill(name, &mut v)?;
+        let t = &self.tensors[i];
+        self.check_element::<T>(i, None)?;
+        guard_in_memory(self, &[i], t.bytes, || self.in_memory(&[i]), limit)?;
+        let mut v = zeroed(t)?;
+        self.fill_unchecked(i, &mut v)?;
         Ok(v)
     }
 
     /// Tensor `name` as an `ndarray::ArrayD<T>` of its shape.
     #[cfg(feature = "ndarray")]
     pub fn to_array<T: Element>(&self, name: &str) -> Result<ndarray::ArrayD<T>> {
+        self.to_array_within(name, &MemoryLimit::from_env_or_machine()?)
+    }
+
+    #[cfg(feature = "ndarray")]
+    fn to_array_within<T: Element>(
+        &self,
+        name: &str,
+        limit: &MemoryLimit,
+    ) -> Result<ndarray::ArrayD<T>> {
+        let v = self.to_vec_within(name, limit)?;
+        // (Each dimension fits in usize: their product, the vector's length, does.)
         let shape: Vec<usize> = self.tensors[self.index_of(name)?]
             .shape
             .iter()
             .map(|&d| d as usize)
             .collect();
-        let v = self.to_vec(name)?;
         Ok(ndarray::ArrayD::from_shape_vec(shape, v).expect("numel matches the shape"))
     }
 
     /// Every tensor of the plan in memory, in plan order, each as the type of its dtype.
-    /// Under `--rng torch` the generator schedule runs once for all of them.
+    /// Under `--rng torch` the generator schedule runs once for all of them. All of them, and
+    /// the largest whole-tensor step, must fit in [`MemoryLimit::from_env_or_machine`].
     pub fn to_tensors(&self) -> Result<Vec<Tensor>> {
-        let mut bufs: Vec<Vec<u8>> = self.tensors.iter().map(|_| Vec::new()).collect();
+        self.to_tensors_within(&MemoryLimit::from_env_or_machine()?)
+    }
+
+    /// [`Plan::to_tensors`] with the memory limit `limit`.
+    pub fn to_tensors_within(&self, limit: &MemoryLimit) -> Result<Vec<Tensor>> {
+        let all: Vec<usize> = (0..self.tensors.len()).collect();
+        let out = (self.tensors.iter()).fold(0u64, |a, t| a.saturating_add(t.bytes));
+        guard_in_memory(self, &all, out, || self.in_memory(&all), limit)?;
+        let mut data = (self.tensors.iter())
+            .map(|t| {
+                Ok(match t.dtype {
+                    DType::F32 => TensorData::F32(zeroed(t)?),
+                    DType::F64 => TensorData::F64(zeroed(t)?),
+                    DType::F16 => TensorData::F16(zeroed(t)?),
+                    DType::BF16 => TensorData::BF16(zeroed(t)?),
+                    DType::I64 => TensorData::I64(zeroed(t)?),
+                })
+            })
+            .collect::<Result<Vec<TensorData>>>()?;
         {
-            let mut sinks: Vec<(usize, &mut dyn std::io::Write)> = bufs
-                .iter_mut()
-                .enumerate()
-                .map(|(i, b)| (i, b as &mut dyn std::io::Write))
+            fn sink<T: Element>(out: &mut [T]) -> Box<dyn std::io::Write + '_> {
+                Box::new(Decode {
+                    out,
+                    filled: 0,
+                    partial: Vec::new(),
+                })
+            }
+            let mut sinks: Vec<Box<dyn std::io::Write + '_>> = (data.iter_mut())
+                .map(|d| match d {
+                    TensorData::F32(v) => sink(v),
+                    TensorData::F64(v) => sink(v),
+                    TensorData::F16(v) => sink(v),
+                    TensorData::BF16(v) => sink(v),
+                    TensorData::I64(v) => sink(v),
+                })
                 .collect();
-            crate::write::tensor_data(self, &mut sinks)?;
+            let mut which: Vec<(usize, &mut dyn std::io::Write)> = (sinks.iter_mut())
+                .enumerate()
+                .map(|(i, s)| (i, &mut **s as &mut dyn std::io::Write))
+                .collect();
+            crate::write::tensor_data(self, &mut which)?;
         }
-        Ok(self
-            .tensors
-            .iter()
-            .zip(bufs)
-            .map(|(t, b)| Tensor {
+        Ok((self.tensors.iter().zip(data))
+            .map(|(t, data)| Tensor {
                 name: t.name.clone(),
                 shape: t.shape.clone(),
-                data: TensorData::decode(t.dtype, &b),
+                data,
             })
             .collect())
+    }
+}
+
+/// A zeroed vector for tensor `t`'s values, allocated fallibly: [`Error::Memory`] when it
+/// cannot be (its length over `usize` included).
+fn zeroed<T: Element>(t: &crate::plan::PlannedTensor) -> Result<Vec<T>> {
+    let what = || {
+        format!(
+            "tensor `{}` in memory ({} values of {})",
+            t.name, t.numel, t.dtype
+        )
+    };
+    match usize::try_from(t.numel) {
+        Ok(n) => try_zeroed(n, &what()),
+        Err(_) => Err(Error::Memory(format!(
+            "{} needs {}, more than this machine can address",
+            what(),
+            human(t.bytes)
+        ))),
     }
 }
 
@@ -182,21 +283,7 @@ pub enum TensorData {
     I64(Vec<i64>),
 }
 
-fn decode<T: Element>(b: &[u8]) -> Vec<T> {
-    b.chunks_exact(T::DTYPE.size()).map(T::from_le).collect()
-}
-
 impl TensorData {
-    fn decode(d: DType, b: &[u8]) -> TensorData {
-        match d {
-            DType::F32 => TensorData::F32(decode(b)),
-            DType::F64 => TensorData::F64(decode(b)),
-            DType::F16 => TensorData::F16(decode(b)),
-            DType::BF16 => TensorData::BF16(decode(b)),
-            DType::I64 => TensorData::I64(decode(b)),
-        }
-    }
-
     /// The values widened to f64 (exact for every dtype but i64 beyond 2⁵³).
     pub fn to_f64(&self) -> Vec<f64> {
         match self {
@@ -235,6 +322,7 @@ pub struct Init {
     params: ParamSet,
     rng: RngKind,
     convention: Option<Convention>,
+    memory_limit: Option<MemoryLimit>,
 }
 
 macro_rules! schemes {
@@ -264,6 +352,7 @@ impl Init {
             },
             rng: RngKind::Native,
             convention: None,
+            memory_limit: None,
         }
     }
 
@@ -349,6 +438,18 @@ impl Init {
         self
     }
 
+    /// The most memory [`Init::sample`] may hold: the result and any whole-tensor step
+    /// (orthogonal QR, `rng` torch sparse_/trunc_normal_). Default:
+    /// [`MemoryLimit::from_env_or_machine`].
+    pub fn memory_limit(mut self, limit: MemoryLimit) -> Init {
+        self.memory_limit = Some(limit);
+        self
+    }
+
+    fn limit(&self) -> Result<MemoryLimit> {
+        (self.memory_limit.clone()).map_or_else(MemoryLimit::from_env_or_machine, Ok)
+    }
+
     /// A spec entry: tensor `name` of `shape` initialised by this.
     pub fn tensor(&self, name: &str, shape: &[u64]) -> Result<TensorSpec> {
         check_name(name, name)?;
@@ -380,7 +481,7 @@ impl Init {
     /// under the native stream (each tensor has its own keyed stream) and not under torch.
     pub fn sample<T: Element>(&self, name: &str, shape: &[u64], seed: u64) -> Result<Vec<T>> {
         let plan = Plan::new(&self.spec(name, shape, T::DTYPE, seed)?, seed)?;
-        plan.to_vec(name)
+        plan.to_vec_within(name, &self.limit()?)
     }
 
     /// [`Init::sample`] as an `ndarray::ArrayD<T>` of `shape`.
@@ -392,7 +493,7 @@ impl Init {
         seed: u64,
     ) -> Result<ndarray::ArrayD<T>> {
         let plan = Plan::new(&self.spec(name, shape, T::DTYPE, seed)?, seed)?;
-        plan.to_array(name)
+        plan.to_array_within(name, &self.limit()?)
     }
 }
 

@@ -180,11 +180,11 @@ fn refused(need: &Need) -> Error {
 }
 
 /// `len` copies of `T::default()`, or [`Error::Memory`] naming `what` if they cannot be
-/// allocated.
-#[cfg(any(test, feature = "study"))]
+/// allocated (a size over `isize::MAX` bytes included). The reservation is fallible under
+/// [`crate::exec::Allocator`] too.
 pub(crate) fn try_zeroed<T: Clone + Default>(len: usize, what: &str) -> Result<Vec<T>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
+    crate::exec::fallible(|| v.try_reserve_exact(len)).map_err(|_| {
         refused(&Need {
             what: what.into(),
             bytes: (len as u64).saturating_mul(size_of::<T>() as u64),
@@ -230,6 +230,11 @@ pub(crate) fn orthogonal(m: u64, n: u64) -> u64 {
     use faer::linalg::{householder, qr::no_pivoting::factor};
     let (rows, cols) = (m.max(n), m.min(n));
     let numel = rows.saturating_mul(cols);
+    if numel.checked_mul(256).is_none() {
+        // Exabytes: more than any machine, and more than the sums below (or faer's scratch
+        // sizes) can count without overflowing.
+        return u64::MAX;
+    }
     let (r, c) = (rows as usize, cols as usize);
     let block = factor::recommended_block_size::<f64>(r, c);
     let qr = factor::qr_in_place_scratch::<f64>(r, c, block, Par::Seq, Default::default());
@@ -251,6 +256,8 @@ pub(crate) fn orthogonal(m: u64, n: u64) -> u64 {
 #[cfg(feature = "torch")]
 pub(crate) fn torch_whole(plan: &crate::stream::torch::TorchPlan, numel: u64) -> Option<u64> {
     use crate::stream::torch::{TorchDType, TorchPlan};
+    // In u128, saturated: a shape of 2^62 elements must not overflow the count.
+    let (numel, f64) = (numel as u128, F64 as u128);
     // normal_ on f32 fills an f32 copy of the tensor first (as ATen's AVX2 kernel).
     let normal = |dtype: TorchDType| {
         if dtype == TorchDType::F32 {
@@ -259,20 +266,21 @@ pub(crate) fn torch_whole(plan: &crate::stream::torch::TorchPlan, numel: u64) ->
             0
         }
     };
-    Some(match *plan {
+    let bytes: u128 = match *plan {
         // The tensor and its normal_, then one randperm of the rows per column.
-        TorchPlan::Sparse { rows, dtype, .. } => numel * F64 + normal(dtype).max(rows * 8),
+        TorchPlan::Sparse { rows, dtype, .. } => numel * f64 + normal(dtype).max(rows as u128 * 8),
         // `result` and `fresh`, and normal_'s copy.
-        TorchPlan::TruncRedraw { dtype, .. } => 2 * numel * F64 + normal(dtype),
+        TorchPlan::TruncRedraw { dtype, .. } => 2 * numel * f64 + normal(dtype),
         // `result`, `pending` (bool) and the candidates in the dtype; for f32, MKL's log
         // table (2 MiB, and its decoder's state) on first use.
         TorchPlan::TruncReject {
             dtype: TorchDType::F64,
             ..
-        } => numel * (F64 + 1 + 8),
-        TorchPlan::TruncReject { .. } => numel * (F64 + 1 + 4) + (2 << 20) + (128 << 10),
+        } => numel * (f64 + 1 + 8),
+        TorchPlan::TruncReject { .. } => numel * (f64 + 1 + 4) + (2 << 20) + (128 << 10),
         TorchPlan::Op(..) | TorchPlan::NoDraw => return None,
-    })
+    };
+    Some(u64::try_from(bytes).unwrap_or(u64::MAX))
 }
 
 /// What tensor `t` of `plan` holds at once beyond its chunks, if anything.
@@ -280,7 +288,7 @@ fn whole_need(plan: &Plan, t: &crate::plan::PlannedTensor) -> Option<Need> {
     if let Distribution::Orthogonal { rows, cols, .. } = t.params.distribution {
         return Some(Need {
             what: format!("orthogonal init of `{}` ({rows}×{cols} f64 QR)", t.name),
-            bytes: orthogonal(rows, cols) + product_workspace(),
+            bytes: orthogonal(rows, cols).saturating_add(product_workspace()),
         });
     }
     #[cfg(feature = "torch")]
@@ -324,7 +332,7 @@ pub(crate) struct Estimate {
 impl Estimate {
     /// Streaming buffers plus the `threads` largest whole-tensor steps.
     pub(crate) fn peak(&self) -> u64 {
-        self.streaming + self.concurrent_whole()
+        self.streaming.saturating_add(self.concurrent_whole())
     }
 
     fn concurrent_whole(&self) -> u64 {
@@ -393,6 +401,39 @@ pub(crate) fn guard_generate(
         })?;
     }
     Ok(e)
+}
+
+/// Before tensors `which` of `plan` are drawn into memory (`Plan::to_vec`, `fill`,
+/// `to_tensors`): `out` bytes of results (what `what` names; 0 when the caller gave the
+/// buffer), the chunk buffers, and the largest of their whole-tensor steps (drawn one at a
+/// time) must fit in `limit`; then that step is probed. The step alone over the limit is named
+/// as the CLI names it.
+pub(crate) fn guard_in_memory(
+    plan: &Plan,
+    which: &[usize],
+    out: u64,
+    what: impl FnOnce() -> String,
+    limit: &MemoryLimit,
+) -> Result<()> {
+    let step = (which.iter())
+        .filter_map(|&i| whole_need(plan, &plan.tensors[i]))
+        .max_by_key(|n| n.bytes);
+    if let Some(s) = &step {
+        limit.check(s)?;
+    }
+    // One chunk of f64 scratch and of bytes per thread (the data path uses every core).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let streaming = threads * CHUNK * (F64 + F64) + (1 << 20);
+    let bytes =
+        (out.saturating_add(streaming)).saturating_add(step.as_ref().map_or(0, |s| s.bytes));
+    limit.check(&Need {
+        what: what(),
+        bytes,
+    })?;
+    match step {
+        Some(s) => probe(&s),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -522,6 +563,29 @@ mod tests {
             bytes: u64::MAX / 2,
         };
         assert!(matches!(probe(&huge), Err(Error::Memory(_))));
+    }
+
+    #[test]
+    fn estimates_of_huge_shapes_saturate_rather_than_overflow() {
+        // These overflowed u64 (a panic in a debug build, a wrong small number in release).
+        assert_eq!(orthogonal(1 << 31, 1 << 31), u64::MAX);
+        assert_eq!(orthogonal(1 << 62, 1), u64::MAX);
+        // Just under the cut-off the estimate is a real count: at least the two f64 matrices.
+        let (m, n) = (1u64 << 27, 1u64 << 26);
+        assert!(orthogonal(m, n) >= 2 * 8 * m * n && orthogonal(m, n) < u64::MAX);
+        #[cfg(feature = "torch")]
+        {
+            use crate::stream::torch::{TorchDType, TorchPlan};
+            let p = TorchPlan::TruncRedraw {
+                mean: 0.0,
+                std: 1.0,
+                a: -2.0,
+                b: 2.0,
+                dtype: TorchDType::F32,
+            };
+            assert_eq!(torch_whole(&p, 1 << 62), Some(u64::MAX));
+            assert_eq!(torch_whole(&p, 1000), Some(2 * 1000 * 8 + 4 * 1000));
+        }
     }
 
     #[test]

@@ -247,3 +247,109 @@ fn a_model_plan_in_memory_equals_the_checkpoint_under_torch() {
     let mem = memory_data(&plan);
     assert_eq!(file, mem);
 }
+
+/// A `Memory` error naming `what`.
+#[track_caller]
+fn memory_error<T: std::fmt::Debug>(r: weightgen::Result<T>, what: &str) -> String {
+    let e = r.unwrap_err();
+    assert!(matches!(e, weightgen::Error::Memory(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.starts_with(what), "{msg}");
+    msg
+}
+
+/// A shape of 2^62 elements: in f16 (2^63 bytes, over `isize::MAX`) `vec!` panicked with
+/// "capacity overflow"; 2^60 f32 elements (4 EiB) made the allocator abort. Both are
+/// `Error::Memory` now, under the default limit (which refuses them) and with no limit (the
+/// allocation is refused).
+#[test]
+fn a_huge_tensor_in_memory_is_a_memory_error_not_a_panic_or_an_abort() {
+    use weightgen::job::MemoryLimit;
+    let (e62, e60) = ([1u64 << 31, 1 << 31], [1u64 << 30, 1 << 30]);
+    let what = "tensor `w` in memory";
+    let msg = memory_error(Init::normal().sample::<half::f16>("w", &e62, 1), what);
+    assert!(msg.contains("the memory limit is"), "{msg}");
+    memory_error(Init::normal().sample::<f32>("w", &e60, 1), what);
+    let unlimited = Init::normal().memory_limit(MemoryLimit::given(u64::MAX));
+    let msg = memory_error(unlimited.sample::<half::f16>("w", &e62, 1), what);
+    assert!(msg.contains("cannot allocate (out of memory)"), "{msg}");
+    memory_error(unlimited.sample::<f32>("w", &e60, 1), what);
+    memory_error(unlimited.sample_array::<f32>("w", &e60, 1), what);
+    // The same through a plan: to_vec, to_tensors; an orthogonal's QR is named as the CLI
+    // names it.
+    let spec = unlimited.spec("w", &e60, DType::F32, 1).unwrap();
+    let plan = Plan::new(&spec, 1).unwrap();
+    let max = MemoryLimit::given(u64::MAX);
+    memory_error(plan.to_vec_within::<f32>("w", &max), what);
+    memory_error(plan.to_tensors_within(&max), "tensor `w` in memory");
+    let ortho = Init::orthogonal().memory_limit(max.clone());
+    memory_error(
+        ortho.sample::<half::f16>("w", &e62, 1),
+        "orthogonal init of `w` (2147483648×2147483648 f64 QR) needs ",
+    );
+}
+
+/// The limit is the CLI's: a result, or an orthogonal init's QR, over it is refused before
+/// anything is allocated; under it, the values come.
+#[test]
+fn an_explicit_memory_limit_refuses_what_is_over_it() {
+    use weightgen::job::MemoryLimit;
+    // 1000 × 1000 f32: the result alone is 4 MB.
+    let numel = 1000u64 * 1000;
+    let under = MemoryLimit::given(4 * numel - 1);
+    let msg = memory_error(
+        Init::normal()
+            .memory_limit(under.clone())
+            .sample::<f32>("w", &[1000, 1000], 1),
+        "tensor `w` in memory needs ",
+    );
+    assert!(
+        msg.contains("the memory limit is 4.0 MB (set by `memory_limit`)"),
+        "{msg}"
+    );
+    let plan = Plan::new(
+        &Init::normal()
+            .spec("w", &[1000, 1000], DType::F32, 1)
+            .unwrap(),
+        1,
+    )
+    .unwrap();
+    memory_error(
+        plan.to_vec_within::<f32>("w", &under),
+        "tensor `w` in memory needs ",
+    );
+    memory_error(
+        plan.to_tensors_within(&under),
+        "tensor `w` in memory needs ",
+    );
+    // A caller's buffer is not counted; the data path's chunk buffers are (a few MB).
+    let mut out = vec![0f32; numel as usize];
+    let enough = MemoryLimit::given(1 << 30);
+    plan.fill_within("w", &mut out, &enough).unwrap();
+    assert_eq!(out, plan.to_vec_within::<f32>("w", &enough).unwrap());
+    // Orthogonal 512 × 512: QR holds the matrix and Q in f64 at once (4 MB), whatever the
+    // result's 1 MB in f32.
+    let qr = 2 * 8 * 512 * 512;
+    let ortho = Init::orthogonal().memory_limit(MemoryLimit::given(qr - 1));
+    memory_error(
+        ortho.sample::<f32>("q", &[512, 512], 1),
+        "orthogonal init of `q` (512×512 f64 QR) needs ",
+    );
+    let plan = Plan::new(
+        &Init::orthogonal()
+            .spec("q", &[512, 512], DType::F32, 1)
+            .unwrap(),
+        1,
+    )
+    .unwrap();
+    let mut q = vec![0f32; 512 * 512];
+    memory_error(
+        plan.fill_within("q", &mut q, &MemoryLimit::given(qr - 1)),
+        "orthogonal init of `q` (512×512 f64 QR) needs ",
+    );
+    let q = Init::orthogonal()
+        .memory_limit(enough)
+        .sample::<f32>("q", &[512, 512], 1)
+        .unwrap();
+    assert_eq!(q, plan.to_vec::<f32>("q").unwrap());
+}
