@@ -351,6 +351,47 @@ fn a_whole_tensor_step_of_a_huge_shape_is_refused_not_an_overflow() {
     }
 }
 
+#[test]
+fn the_binary_ends_an_unprobed_allocation_failure_with_one_line() {
+    // Planning a model of 10^8 layers: no estimate covers the plan itself, so the vector of
+    // its tensors grows until the address space refuses. Without `exec::Allocator` that was
+    // Rust's "memory allocation of N bytes failed" and an abort (SIGABRT).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"model_type": "llama", "hidden_size": 8, "intermediate_size": 16,
+            "num_hidden_layers": 100000000, "num_attention_heads": 2, "num_key_value_heads": 2,
+            "vocab_size": 32, "torch_dtype": "float32"}"#,
+    )
+    .unwrap();
+    let args = [
+        "generate",
+        "--hf-config",
+        "config.json",
+        "--seed",
+        "1",
+        "-o",
+        "ckpt",
+    ];
+    let mut c = command(dir.path(), &args);
+    c.env("RUST_BACKTRACE", "1");
+    let o = under_rlimit(c, RLIMIT);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let n = (err.strip_prefix(PREFIX))
+        .and_then(|e| e.strip_prefix("out of memory: could not allocate "))
+        .and_then(|e| e.strip_suffix(" bytes (the system refused; free memory or ask for less)\n"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(n.parse::<u64>().is_ok_and(|n| n > 0), "{err}");
+    assert!(o.stdout.is_empty());
+    std::fs::remove_file(dir.path().join("config.json")).unwrap();
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "something was written"
+    );
+}
+
 /// Set in the child of the test below: the directory it writes to.
 const CHILD_DIR: &str = "WEIGHTGEN_TEST_ALLOC_CHILD_DIR";
 
