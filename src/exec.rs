@@ -4,7 +4,7 @@
 //! leave nothing behind), the one rayon pool builder every parallel path uses, and
 //! [`Allocator`], the binary's global allocator: an allocation the machine refuses, that the
 //! code did not ask to be fallible, ends the process with one line (`weightgen: error: out of
-//! memory: …`, exit 2) instead of Rust's abort. Fallible allocations ([`fallible`]: the
+//! memory: …`, exit 2) instead of Rust's abort. Fallible allocations (`fallible`: the
 //! `memory_limit` probes) still get their error back. Does not own: signals (the binary's
 //! Ctrl-C handler cancels the token) nor what runs on the pool.
 
