@@ -59,8 +59,14 @@ impl MemoryLimit {
     }
 
     /// The default: half of physical memory (`/proc/meminfo` `MemTotal`), or half of the
-    /// cgroup's memory limit when that is lower; no limit where neither can be read.
+    /// cgroup's memory limit when that is lower; no limit where neither can be read. (Read
+    /// once per process: the in-memory API asks for every tensor.)
     pub fn of_machine() -> MemoryLimit {
+        static MACHINE: std::sync::OnceLock<MemoryLimit> = std::sync::OnceLock::new();
+        MACHINE.get_or_init(MemoryLimit::read_machine).clone()
+    }
+
+    fn read_machine() -> MemoryLimit {
         let read = |p: &str| std::fs::read_to_string(p).ok();
         let total = read("/proc/meminfo").as_deref().and_then(meminfo_total);
         let cgroup = read("/sys/fs/cgroup/memory.max")
