@@ -399,7 +399,7 @@ const CHILD_DIR: &str = "WEIGHTGEN_TEST_ALLOC_CHILD_DIR";
 /// under an address-space limit of `RLIMIT`: a fallible allocation over the limit is an error;
 /// then, while a file is being written, an infallible one must end the process.
 #[test]
-#[ignore = "run by an_allocation_refused_after_the_probe_is_one_line_and_leaves_nothing"]
+#[ignore = "run as a child by the two tests after it"]
 fn alloc_child() {
     use weightgen::dtype::DType;
     use weightgen::job::{Generate, MemoryLimit};
@@ -414,7 +414,8 @@ fn alloc_child() {
     let e = big.sample::<f32>("big", &[RLIMIT / 4], 1).unwrap_err();
     assert!(matches!(e, weightgen::Error::Memory(_)), "{e}");
     println!("fallible: {e}");
-    // A 256 MiB output being written: its temp file is anonymous (O_TMPFILE).
+    // A 256 MiB output being written (an anonymous temp file, or a named one under
+    // WEIGHTGEN_TEST_NAMED_TEMP=1).
     let spec = Init::normal().spec("w", &[1 << 26], DType::F32, 1).unwrap();
     let job = Generate::new(spec, dir.join("w.npy").to_str().unwrap());
     std::thread::spawn(move || job.run(&Default::default()));
@@ -438,14 +439,15 @@ fn alloc_child() {
     );
 }
 
-#[test]
-fn an_allocation_refused_after_the_probe_is_one_line_and_leaves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+/// Run `alloc_child` in `dir` under `RLIMIT`, with `env`; check its one line and exit code,
+/// and return the temp file it saw being written.
+fn alloc_child_in(dir: &Path, env: &[(&str, &str)]) -> String {
     let mut c = Command::new(std::env::current_exe().unwrap());
     c.args(["--exact", "alloc_child", "--ignored", "--nocapture"])
         .args(["--test-threads", "1"])
-        .env(CHILD_DIR, dir.path())
-        .env("RUST_BACKTRACE", "1");
+        .env(CHILD_DIR, dir)
+        .env("RUST_BACKTRACE", "1")
+        .envs(env.iter().copied());
     let o = under_rlimit(c, RLIMIT);
     let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert_eq!(o.status.code(), Some(2), "{out}{err}");
@@ -465,16 +467,46 @@ fn an_allocation_refused_after_the_probe_is_one_line_and_leaves_nothing() {
     );
     // The child got there: its fallible allocation was an error, and it was writing.
     assert!(out.contains("fallible: tensor `big` in memory ("), "{out}");
-    let temp = out
-        .lines()
+    (out.lines())
         .find_map(|l| l.strip_prefix("writing: "))
-        .expect(&out);
+        .expect(&out)
+        .to_string()
+}
+
+fn entries(dir: &Path) -> Vec<std::path::PathBuf> {
+    (std::fs::read_dir(dir).unwrap().flatten())
+        .map(|e| e.path())
+        .collect()
+}
+
+#[test]
+fn an_allocation_refused_after_the_probe_is_one_line_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let temp = alloc_child_in(dir.path(), &[]);
     // An anonymous file (`/proc/self/fd/N` shows `DIR/#INODE (deleted)`), so nothing is left.
     assert!(temp.ends_with(" (deleted)"), "{temp}");
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        entries(dir.path()).is_empty(),
+        "left behind: {:?}",
+        entries(dir.path())
+    );
+}
+
+#[test]
+fn without_anonymous_files_the_next_run_removes_what_the_exit_left() {
+    // As on a filesystem without O_TMPFILE: the exit leaves the named temp file (no
+    // destructor runs), the next run in the directory removes it (its process is dead).
+    let dir = tempfile::tempdir().unwrap();
+    let temp = alloc_child_in(dir.path(), &[("WEIGHTGEN_TEST_NAMED_TEMP", "1")]);
+    assert_eq!(entries(dir.path()), [std::path::PathBuf::from(&temp)]);
+    let name = Path::new(&temp).file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with(".w.npy.weightgen-") && name.ends_with(".tmp"),
+        "{name}"
+    );
+    ok(&run(
+        dir.path(),
+        &["generate", "a=4x4", "--seed", "1", "-o", "a.npy"],
+    ));
+    assert_eq!(entries(dir.path()), [dir.path().join("a.npy")]);
 }
