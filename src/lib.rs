@@ -71,7 +71,8 @@
 //!   types and rounding; [`format`](mod@format): the file formats.
 //! - [`memory`]: tensors in memory ([`memory::Init`], [`plan::Plan::to_vec`]).
 //! - [`job`] and [`exec`]: a run as a value ([`job::Generate`], [`job::Inspect`]), its
-//!   cancellation token and worker pool.
+//!   cancellation token and worker pool, and [`exec::Allocator`], the global allocator a
+//!   binary installs so that an allocation the system refuses ends in one line, not an abort.
 //! - `study` (feature `study`): the Glorot & Bengio analysis.
 //! - [`error`]: the one error enum, [`Error`]; [`Choice`]: the names each parameter accepts.
 //!
