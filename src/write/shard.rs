@@ -102,12 +102,15 @@ impl Checkpoint {
                 prefix: prefix.into(),
             });
         }
-        if path.is_dir() {
+        // One look at the path: a second (is_dir, then exists) would race with a concurrent
+        // `--shard K` run creating the directory in between.
+        let found = fs::metadata(path).ok();
+        if found.as_ref().is_some_and(fs::Metadata::is_dir) {
             return Ok(dir_named(path));
         }
         let file_like = Format::from_path(path).is_some()
             || path.extension().is_some_and(|e| e == "json")
-            || path.exists();
+            || found.is_some();
         if file_like {
             return Err(Error::Usage(format!(
                 "{out} is a file name; a sharded checkpoint is written to a directory: give -o DIR or -o DIR/model{INDEX_SUFFIX}"
