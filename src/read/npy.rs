@@ -24,6 +24,22 @@ pub(crate) struct NpyHeader {
     pub bytes: u64,
 }
 
+impl NpyHeader {
+    /// The tensor this header describes, named `name`, whose data is at `location`.
+    pub(super) fn tensor(self, name: String, location: Location) -> TensorInfo {
+        TensorInfo {
+            name,
+            dtype: self.dtype,
+            shape: self.shape,
+            numel: self.numel,
+            bytes: self.bytes,
+            byte_order: self.byte_order,
+            fortran_order: self.fortran_order,
+            location,
+        }
+    }
+}
+
 /// Parse the npy prefix at the start of `bytes` (which may hold only the prefix). `name` is
 /// the tensor name used in messages.
 pub(crate) fn parse_header(bytes: &[u8], name: &str) -> Result<NpyHeader> {
@@ -121,22 +137,14 @@ pub(crate) fn parse_file(bytes: &[u8]) -> Result<Parsed<'_>> {
             h.bytes
         )));
     }
+    let location = Location::Range {
+        start: h.data_offset,
+        end: bytes.len(),
+        crc: None,
+    };
     Ok(Parsed {
         metadata: BTreeMap::new(),
-        tensors: vec![TensorInfo {
-            name: "array".into(),
-            dtype: h.dtype,
-            shape: h.shape,
-            numel: h.numel,
-            bytes: h.bytes,
-            byte_order: h.byte_order,
-            fortran_order: h.fortran_order,
-            location: Location::Range {
-                start: h.data_offset,
-                end: bytes.len(),
-                crc: None,
-            },
-        }],
+        tensors: vec![h.tensor("array".into(), location)],
         bytes,
         zip: None,
     })

@@ -213,17 +213,7 @@ fn member(bytes: &[u8], zip: &mut Zip, i: usize) -> Result<(TensorInfo, (u64, u6
         )));
     }
     let range = (header, end, name.clone());
-    let tensor = TensorInfo {
-        name,
-        dtype: h.dtype,
-        shape: h.shape,
-        numel: h.numel,
-        bytes: h.bytes,
-        byte_order: h.byte_order,
-        fortran_order: h.fortran_order,
-        location,
-    };
-    Ok((tensor, range))
+    Ok((h.tensor(name, location), range))
 }
 
 fn in_member(e: crate::Error, name: &str) -> crate::Error {
