@@ -61,27 +61,6 @@ fn a_scheme_beside_a_spec_draws_every_layer_of_the_spec() {
     }
 }
 
-#[test]
-fn a_spec_without_a_scheme_keeps_its_own_schemes_under_the_label_spec() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = fixture("specs/mlp.json");
-    let v = json(&weightgen(
-        dir.path(),
-        &[
-            "study",
-            "--spec",
-            spec.to_str().unwrap(),
-            "--batch",
-            "8",
-            "--json",
-        ],
-    ));
-    let s = &v["schemes"][0];
-    assert_eq!(s["label"], "spec");
-    assert_eq!(s["layers"][0]["weights"]["scheme"], "kaiming_uniform");
-    assert_eq!(s["output"]["weights"]["scheme"], "xavier_uniform");
-}
-
 // ---------------------------------------------------------------------------------------------
 // 2. --plot is checked before computing
 // ---------------------------------------------------------------------------------------------
