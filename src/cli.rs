@@ -227,7 +227,10 @@ impl Args for SchemeFlags {
             let (value, placeholder) = p.value();
             let arg = (Arg::new(p.key()).long(p.key().replace('_', "-")))
                 .value_name(placeholder)
-                .help(p.about().replace("`nonlinearity`", "--nonlinearity"));
+                .help(Param::ALL.iter().fold(p.about().to_string(), |text, q| {
+                    // A parameter the line names (`nonlinearity`) is a flag here.
+                    text.replace(&format!("`{}`", q.key()), &flag(q.key()))
+                }));
             cmd.arg(match value {
                 ParamValue::Real => arg.allow_hyphen_values(true),
                 ParamValue::Count => arg,
